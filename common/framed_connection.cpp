@@ -1,0 +1,140 @@
+// common/framed_connection.cpp — reading, writing and closing a framed session.
+#include "common/framed_connection.hpp"
+
+#include <memory>
+
+#include "common/net.hpp"
+
+namespace peershare::common {
+namespace {
+
+struct WriteRequest {
+    uv_write_t req{};
+    std::string bytes;
+};
+
+struct ShutdownRequest {
+    uv_shutdown_t req{};
+};
+
+}  // namespace
+
+FramedConnection::~FramedConnection() {
+    if (!stream_) return;
+    stream_->data = nullptr;   // no handler runs for a connection destroyed by its owner
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(stream_))) {
+        uv_close(reinterpret_cast<uv_handle_t*>(stream_), on_closed);
+    }
+}
+
+void FramedConnection::start(FrameHandler on_frame, CloseHandler on_close) {
+    on_frame_ = std::move(on_frame);
+    on_close_ = std::move(on_close);
+    const int rc = uv_read_start(stream_, Loop::alloc_read_buffer, on_read);
+    if (rc < 0) abort("cannot read: " + uv_error(rc));
+}
+
+bool FramedConnection::send_bytes(std::string bytes) {
+    if (closing_) return false;
+    if (queued_bytes() + bytes.size() > kMaxQueuedBytes) {
+        abort("peer is not reading its replies");
+        return false;
+    }
+    auto request = std::make_unique<WriteRequest>();
+    request->bytes = std::move(bytes);
+    uv_buf_t buf = uv_buf_init(request->bytes.data(), static_cast<unsigned>(request->bytes.size()));
+    const int rc = uv_write(&request->req, stream_, &buf, 1, [](uv_write_t* req, int status) {
+        std::unique_ptr<WriteRequest> owned(reinterpret_cast<WriteRequest*>(req));
+        auto* self = static_cast<FramedConnection*>(req->handle->data);
+        if (status < 0 && status != UV_ECANCELED && self) self->abort("write failed: " + uv_error(status));
+    });
+    if (rc < 0) {
+        abort("write failed: " + uv_error(rc));
+        return false;
+    }
+    request.release();   // owned by libuv until the write callback
+    return true;
+}
+
+std::size_t FramedConnection::queued_bytes() const {
+    return stream_ ? uv_stream_get_write_queue_size(stream_) : 0;
+}
+
+void FramedConnection::close(std::string reason) {
+    if (closing_) return;
+    closing_ = true;
+    close_reason_ = std::move(reason);
+    uv_read_stop(stream_);
+    auto request = std::make_unique<ShutdownRequest>();
+    // The shutdown completes once queued writes are flushed; then we close.
+    const int rc = uv_shutdown(&request->req, stream_, [](uv_shutdown_t* req, int) {
+        std::unique_ptr<ShutdownRequest> owned(reinterpret_cast<ShutdownRequest*>(req));
+        auto* handle = reinterpret_cast<uv_handle_t*>(req->handle);
+        if (!uv_is_closing(handle)) uv_close(handle, on_closed);
+    });
+    if (rc < 0) {
+        uv_close(reinterpret_cast<uv_handle_t*>(stream_), on_closed);
+        return;
+    }
+    request.release();
+}
+
+void FramedConnection::abort(std::string reason) {
+    auto* handle = reinterpret_cast<uv_handle_t*>(stream_);
+    if (!closing_) close_reason_ = std::move(reason);
+    closing_ = true;
+    if (!uv_is_closing(handle)) uv_close(handle, on_closed);
+}
+
+void FramedConnection::on_closed(uv_handle_t* handle) {
+    auto* self = static_cast<FramedConnection*>(handle->data);
+    free_handle(handle);
+    if (!self) return;
+    self->stream_ = nullptr;
+    if (self->on_close_) {
+        auto on_close = std::move(self->on_close_);
+        on_close(self->close_reason_);   // may destroy self
+    }
+}
+
+void FramedConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* self = static_cast<FramedConnection*>(stream->data);
+    if (!self || self->closing_) return;
+    if (nread == UV_EOF) {
+        self->abort("closed by peer");
+    } else if (nread < 0) {
+        self->abort("read failed: " + uv_error(static_cast<int>(nread)));
+    } else if (nread > 0) {
+        self->handle_bytes(buf->base, static_cast<std::size_t>(nread));
+    }
+}
+
+void FramedConnection::handle_bytes(const char* data, std::size_t size) {
+    for (auto& payload : decoder_.feed({data, size})) {
+        auto envelope = proto::parse_envelope(payload);
+        if (!envelope) {
+            send_error(proto::ErrorCode::bad_request, envelope.error().message);
+            close("malformed frame: " + envelope.error().message);
+            return;
+        }
+        on_frame_(std::move(*envelope));
+        if (closing_) return;
+    }
+    if (const auto& error = decoder_.error()) {
+        send_error(proto::ErrorCode::bad_request, error->message);
+        close(error->message);
+    }
+}
+
+std::string FramedConnection::remote_address() const {
+    if (!stream_ || stream_->type != UV_TCP) return {};
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    if (uv_tcp_getpeername(reinterpret_cast<const uv_tcp_t*>(stream_),
+                           reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        return {};
+    }
+    return ip_to_string(addr);
+}
+
+}  // namespace peershare::common

@@ -1,0 +1,80 @@
+// common/framed_connection.hpp — one session over a stream (TCP or Unix
+// socket) in the framing of DESIGN §3. Owned by the loop thread.
+//
+// Lifecycle: start() begins reading; every complete frame is parsed into an
+// Envelope and handed to the frame handler. A malformed or oversized frame is
+// answered with a bad_request error and the connection closes. The close
+// handler runs exactly once, from libuv's close callback (never from inside
+// a frame handler), so the owner may destroy the connection there.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/uv.hpp"
+#include "proto/frame.hpp"
+#include "proto/messages.hpp"
+
+namespace peershare::common {
+
+class FramedConnection {
+public:
+    using FrameHandler = std::function<void(proto::Envelope&&)>;
+    using CloseHandler = std::function<void(const std::string& reason)>;
+
+    // Output a connection may queue before it is considered stuck and closed:
+    // one slow reader must not grow our memory without bound.
+    static constexpr std::size_t kMaxQueuedBytes = 8u << 20;
+
+    template <class H>
+    explicit FramedConnection(Handle<H>&& stream, std::size_t max_frame = proto::kMaxFrame)
+        : stream_(reinterpret_cast<uv_stream_t*>(stream.release())), decoder_(max_frame) {
+        stream_->data = this;
+    }
+    ~FramedConnection();
+    FramedConnection(const FramedConnection&) = delete;
+    FramedConnection& operator=(const FramedConnection&) = delete;
+
+    void start(FrameHandler on_frame, CloseHandler on_close);
+
+    // Queues framed bytes. Returns false if the connection is closing.
+    bool send_bytes(std::string bytes);
+    template <class M>
+    bool send(const M& message, std::optional<std::uint64_t> id = std::nullopt) {
+        return send_bytes(proto::make_frame(message, id));
+    }
+    bool send_error(proto::ErrorCode code, std::string_view message,
+                    std::optional<std::uint64_t> id = std::nullopt) {
+        return send_bytes(proto::make_error_frame(code, message, id));
+    }
+
+    // Stops reading and closes once queued output is written.
+    void close(std::string reason);
+    // Closes at once, dropping queued output.
+    void abort(std::string reason);
+
+    bool closing() const { return closing_; }
+    std::size_t queued_bytes() const;
+    uv_stream_t* stream() const { return stream_; }
+    // The remote IP as text ("127.0.0.1", "::1"); empty for Unix sockets.
+    std::string remote_address() const;
+
+private:
+    static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+    static void on_closed(uv_handle_t* handle);
+    void handle_bytes(const char* data, std::size_t size);
+
+    uv_stream_t* stream_;   // freed in on_closed
+    proto::FrameDecoder decoder_;
+    FrameHandler on_frame_;
+    CloseHandler on_close_;
+    std::string close_reason_;
+    bool closing_ = false;
+};
+
+}  // namespace peershare::common

@@ -1,0 +1,43 @@
+// common/net.hpp — addresses and listening sockets: parsing "ADDR:PORT",
+// printing IPs, binding TCP and Unix listeners with clear errors.
+#pragma once
+
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/uv.hpp"
+#include "proto/errors.hpp"
+
+namespace peershare::common {
+
+struct Endpoint {
+    std::string host;    // an IP literal, without brackets
+    std::uint16_t port = 0;
+};
+
+// "0.0.0.0:9999", "[::1]:9999", "127.0.0.1:0". With allow_names, the host may
+// also be a host name (for --tracker), resolved later.
+proto::Result<Endpoint> parse_endpoint(std::string_view text, bool allow_names = false);
+std::string to_string(const Endpoint& e);   // brackets around IPv6
+
+// The IP of an address as text; IPv4-mapped IPv6 addresses print as IPv4.
+std::string ip_to_string(const sockaddr_storage& addr);
+
+proto::Result<sockaddr_storage> to_sockaddr(const Endpoint& e);
+
+// Binds and listens; the callback gets the listening handle on each connection.
+proto::Result<Tcp> listen_tcp(uv_loop_t* loop, const Endpoint& at, uv_connection_cb on_connection,
+                              void* data, int backlog = 4096);
+// The port a TCP listener actually got (for port 0).
+std::uint16_t bound_port(const Tcp& listener);
+
+// Binds a Unix socket at path with the given mode. A stale socket file (no
+// one listening) is replaced; a live one is an error naming the path.
+proto::Result<Pipe> listen_unix(uv_loop_t* loop, const std::string& path, int mode,
+                                uv_connection_cb on_connection, void* data);
+
+}  // namespace peershare::common

@@ -1,0 +1,38 @@
+// proto/hex.cpp — hex encoding.
+#include "proto/hex.hpp"
+
+namespace peershare::proto {
+namespace {
+
+int nibble(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+}  // namespace
+
+std::string to_hex(std::span<const std::uint8_t> bytes) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (auto b : bytes) {
+        out.push_back(kDigits[b >> 4]);
+        out.push_back(kDigits[b & 0xf]);
+    }
+    return out;
+}
+
+std::optional<Digest> digest_from_hex(std::string_view hex) {
+    Digest d{};
+    if (hex.size() != d.size() * 2) return std::nullopt;
+    for (std::size_t i = 0; i < d.size(); ++i) {
+        const int hi = nibble(hex[2 * i]);
+        const int lo = nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        d[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    }
+    return d;
+}
+
+}  // namespace peershare::proto

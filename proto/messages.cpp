@@ -1,0 +1,431 @@
+// proto/messages.cpp — to_json and validating from_json of every message.
+#include "proto/messages.hpp"
+
+#include <limits>
+
+#include "proto/limits.hpp"
+#include "proto/names.hpp"
+
+namespace peershare::proto {
+namespace {
+
+constexpr std::uint64_t kMaxU16 = std::numeric_limits<std::uint16_t>::max();
+constexpr std::uint64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
+constexpr std::size_t kMaxJsonDepth = 8;   // our deepest message nests 4 levels
+
+template <class T>
+Result<T> finish(const FieldReader& r, T value) {
+    if (r.error()) return *r.error();
+    return value;
+}
+
+// Rejects deeply nested input before handing it to the JSON parser, so that a
+// frame of a million '[' costs a scan, not a deep tree.
+bool nesting_within(std::string_view text, std::size_t max_depth) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth) return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+// ---- records ----
+
+json FileInfo::to_json() const {
+    return {{"name", name}, {"size", size}, {"id", id}, {"piece_size", piece_size},
+            {"published_at", published_at}};
+}
+
+Result<FileInfo> FileInfo::from_json(const json& j) {
+    FieldReader r(j);
+    FileInfo f;
+    f.name = r.name("name");
+    f.size = r.number("size", 0, kMaxFileSize);
+    f.id = r.content_id("id");
+    f.piece_size = r.number("piece_size", kMinPieceSize, kMaxPieceSize);
+    f.published_at = r.timestamp("published_at");
+    return finish(r, std::move(f));
+}
+
+json Holder::to_json() const {
+    return {{"peer", peer}, {"address", address}, {"port", port}, {"size", size},
+            {"id", id}, {"piece_size", piece_size}, {"published_at", published_at}};
+}
+
+Result<Holder> Holder::from_json(const json& j) {
+    FieldReader r(j);
+    Holder h;
+    h.peer = r.name("peer");
+    h.address = r.text("address", kMaxHostBytes);
+    h.port = static_cast<std::uint16_t>(r.number("port", 1, kMaxU16));
+    h.size = r.number("size", 0, kMaxFileSize);
+    h.id = r.content_id("id");
+    h.piece_size = r.number("piece_size", kMinPieceSize, kMaxPieceSize);
+    h.published_at = r.timestamp("published_at");
+    return finish(r, std::move(h));
+}
+
+json PeerInfo::to_json() const {
+    return {{"name", name}, {"address", address}, {"port", port}, {"files", files},
+            {"since", since}};
+}
+
+Result<PeerInfo> PeerInfo::from_json(const json& j) {
+    FieldReader r(j);
+    PeerInfo p;
+    p.name = r.name("name");
+    p.address = r.text("address", kMaxHostBytes);
+    p.port = static_cast<std::uint16_t>(r.number("port", 0, kMaxU16));
+    p.files = r.number("files", 0, kMaxFilesPerPeer);
+    p.since = r.timestamp("since");
+    return finish(r, std::move(p));
+}
+
+json IndexEntry::to_json() const {
+    return {{"name", name}, {"size", size}, {"id", id}, {"holders", holders}};
+}
+
+Result<IndexEntry> IndexEntry::from_json(const json& j) {
+    FieldReader r(j);
+    IndexEntry e;
+    e.name = r.name("name");
+    e.size = r.number("size", 0, kMaxFileSize);
+    e.id = r.content_id("id");
+    e.holders = r.name_list("holders", kDefaultMaxPeers);
+    return finish(r, std::move(e));
+}
+
+json Event::to_json() const {
+    json j = {{"seq", seq}, {"time", time}, {"kind", kind}, {"peer", peer}};
+    if (!file.empty()) j["file"] = file;
+    if (!detail.empty()) j["detail"] = detail;
+    return j;
+}
+
+Result<Event> Event::from_json(const json& j) {
+    FieldReader r(j);
+    Event e;
+    e.seq = r.number("seq", 0, std::numeric_limits<std::uint64_t>::max());
+    e.time = r.timestamp("time");
+    e.kind = r.text("kind", 32);
+    e.peer = r.text("peer", kMaxNameBytes);
+    e.file = r.optional_text("file", kMaxNameBytes);
+    e.detail = r.optional_text("detail", kMaxMessageText);
+    return finish(r, std::move(e));
+}
+
+// ---- session opening ----
+
+json Hello::to_json() const {
+    json j = {{"version", version}, {"role", role}};
+    if (role == "peer") {
+        j["name"] = name;
+        j["port"] = port;
+        j["key"] = key;
+        if (!advertise.empty()) j["advertise"] = advertise;
+    }
+    return j;
+}
+
+Result<Hello> Hello::from_json(const json& j) {
+    FieldReader r(j);
+    Hello h;
+    h.version = static_cast<std::uint32_t>(r.number("version", 0, kMaxU32));
+    h.role = r.text("role", 16);
+    if (!r.error() && h.role == "peer") {
+        h.name = r.name("name");
+        h.port = static_cast<std::uint16_t>(r.number("port", 1, kMaxU16));
+        h.key = r.peer_key("key");
+        h.advertise = r.optional_text("advertise", kMaxHostBytes);
+        if (!r.error() && !h.advertise.empty()) {
+            if (auto why = check_host(h.advertise)) r.fail("field 'advertise': " + *why);
+        }
+    } else if (!r.error() && h.role != "admin") {
+        r.fail("field 'role' must be 'peer' or 'admin'");
+    }
+    return finish(r, std::move(h));
+}
+
+json Welcome::to_json() const {
+    return {{"version", version}, {"address", address}, {"heartbeat_s", heartbeat_s},
+            {"peer_timeout_s", peer_timeout_s}};
+}
+
+Result<Welcome> Welcome::from_json(const json& j) {
+    FieldReader r(j);
+    Welcome w;
+    w.version = static_cast<std::uint32_t>(r.number("version", 0, kMaxU32));
+    w.address = r.text("address", kMaxHostBytes);
+    w.heartbeat_s = static_cast<std::uint32_t>(r.number("heartbeat_s", 0, 86400));
+    w.peer_timeout_s = static_cast<std::uint32_t>(r.number("peer_timeout_s", 0, 86400));
+    return finish(r, std::move(w));
+}
+
+// ---- peer → tracker ----
+
+json Publish::to_json() const { return {{"file", file.to_json()}}; }
+
+Result<Publish> Publish::from_json(const json& j) {
+    FieldReader r(j);
+    Publish p;
+    const json& file = r.object("file");
+    if (r.error()) return *r.error();
+    auto f = FileInfo::from_json(file);
+    if (!f) return Error{ErrorCode::bad_request, "file: " + f.error().message};
+    p.file = std::move(*f);
+    return p;
+}
+
+json Unpublish::to_json() const { return {{"name", name}}; }
+
+Result<Unpublish> Unpublish::from_json(const json& j) {
+    FieldReader r(j);
+    Unpublish u;
+    u.name = r.name("name");
+    return finish(r, std::move(u));
+}
+
+json Lookup::to_json() const { return {{"name", name}}; }
+
+Result<Lookup> Lookup::from_json(const json& j) {
+    FieldReader r(j);
+    Lookup l;
+    l.name = r.name("name");
+    return finish(r, std::move(l));
+}
+
+Result<Heartbeat> Heartbeat::from_json(const json& j) { return finish(FieldReader(j), Heartbeat{}); }
+
+json Fetched::to_json() const { return {{"name", name}, {"id", id}, {"sources", sources}}; }
+
+Result<Fetched> Fetched::from_json(const json& j) {
+    FieldReader r(j);
+    Fetched f;
+    f.name = r.name("name");
+    f.id = r.content_id("id");
+    f.sources = r.name_list("sources", 1024);
+    return finish(r, std::move(f));
+}
+
+json Search::to_json() const { return {{"text", text}}; }
+
+Result<Search> Search::from_json(const json& j) {
+    FieldReader r(j);
+    Search s;
+    s.text = r.optional_text("text", kMaxSearchText);
+    return finish(r, std::move(s));
+}
+
+Result<Ping> Ping::from_json(const json& j) { return finish(FieldReader(j), Ping{}); }
+Result<Pong> Pong::from_json(const json& j) { return finish(FieldReader(j), Pong{}); }
+
+// ---- admin → tracker ----
+
+json Discover::to_json() const { return {{"host", host}}; }
+
+Result<Discover> Discover::from_json(const json& j) {
+    FieldReader r(j);
+    Discover d;
+    d.host = r.name("host");
+    return finish(r, std::move(d));
+}
+
+json PingPeer::to_json() const { return {{"host", host}, {"timeout_ms", timeout_ms}}; }
+
+Result<PingPeer> PingPeer::from_json(const json& j) {
+    FieldReader r(j);
+    PingPeer p;
+    p.host = r.name("host");
+    p.timeout_ms = static_cast<std::uint32_t>(r.optional_number("timeout_ms", 2000, kMaxPingTimeoutMs));
+    return finish(r, std::move(p));
+}
+
+Result<ListPeers> ListPeers::from_json(const json& j) { return finish(FieldReader(j), ListPeers{}); }
+
+json ListEvents::to_json() const { return {{"follow", follow}}; }
+
+Result<ListEvents> ListEvents::from_json(const json& j) {
+    FieldReader r(j);
+    ListEvents l;
+    l.follow = r.flag("follow", false);
+    return finish(r, std::move(l));
+}
+
+Result<GetStats> GetStats::from_json(const json& j) { return finish(FieldReader(j), GetStats{}); }
+
+// ---- replies ----
+
+Result<Ok> Ok::from_json(const json& j) { return finish(FieldReader(j), Ok{}); }
+
+json ErrorReply::to_json() const { return {{"code", to_string(code)}, {"message", message}}; }
+
+Result<ErrorReply> ErrorReply::from_json(const json& j) {
+    FieldReader r(j);
+    ErrorReply e;
+    const auto code = r.text("code", 32);
+    e.message = r.text("message", kMaxMessageText);
+    if (r.error()) return *r.error();
+    // An unknown code from a newer peer still carries its message.
+    e.code = error_code_from_string(code).value_or(ErrorCode::internal);
+    return e;
+}
+
+json Holders::to_json() const {
+    json list = json::array();
+    for (const auto& h : holders) list.push_back(h.to_json());
+    return {{"name", name}, {"holders", std::move(list)}};
+}
+
+Result<Holders> Holders::from_json(const json& j) {
+    FieldReader r(j);
+    Holders h;
+    h.name = r.name("name");
+    h.holders = r.list<Holder>("holders", kDefaultMaxPeers);
+    return finish(r, std::move(h));
+}
+
+json Files::to_json() const {
+    json list = json::array();
+    for (const auto& f : files) list.push_back(f.to_json());
+    return {{"host", host}, {"files", std::move(list)}};
+}
+
+Result<Files> Files::from_json(const json& j) {
+    FieldReader r(j);
+    Files f;
+    f.host = r.name("host");
+    f.files = r.list<FileInfo>("files", kMaxFilesPerPeer);
+    return finish(r, std::move(f));
+}
+
+json IndexReply::to_json() const {
+    json list = json::array();
+    for (const auto& e : entries) list.push_back(e.to_json());
+    return {{"entries", std::move(list)}, {"truncated", truncated}};
+}
+
+Result<IndexReply> IndexReply::from_json(const json& j) {
+    FieldReader r(j);
+    IndexReply reply;
+    reply.entries = r.list<IndexEntry>("entries", kMaxListedItems);
+    reply.truncated = r.flag("truncated", false);
+    return finish(r, std::move(reply));
+}
+
+json Peers::to_json() const {
+    json list = json::array();
+    for (const auto& p : peers) list.push_back(p.to_json());
+    return {{"peers", std::move(list)}, {"truncated", truncated}};
+}
+
+Result<Peers> Peers::from_json(const json& j) {
+    FieldReader r(j);
+    Peers p;
+    p.peers = r.list<PeerInfo>("peers", kMaxListedItems);
+    p.truncated = r.flag("truncated", false);
+    return finish(r, std::move(p));
+}
+
+json PingResult::to_json() const {
+    json j = {{"host", host}, {"live", live}, {"rtt_ms", rtt_ms}};
+    if (!reason.empty()) j["reason"] = reason;
+    return j;
+}
+
+Result<PingResult> PingResult::from_json(const json& j) {
+    FieldReader r(j);
+    PingResult p;
+    p.host = r.name("host");
+    p.live = r.flag("live", false);
+    p.rtt_ms = r.real("rtt_ms", 0, 1e9);
+    p.reason = r.optional_text("reason", kMaxMessageText);
+    return finish(r, std::move(p));
+}
+
+json Events::to_json() const {
+    json list = json::array();
+    for (const auto& e : events) list.push_back(e.to_json());
+    return {{"events", std::move(list)}};
+}
+
+Result<Events> Events::from_json(const json& j) {
+    FieldReader r(j);
+    Events e;
+    e.events = r.list<Event>("events", kEventHistory);
+    return finish(r, std::move(e));
+}
+
+json EventNotice::to_json() const { return {{"event", event.to_json()}}; }
+
+Result<EventNotice> EventNotice::from_json(const json& j) {
+    FieldReader r(j);
+    const json& inner = r.object("event");
+    if (r.error()) return *r.error();
+    auto e = Event::from_json(inner);
+    if (!e) return e.error();
+    return EventNotice{std::move(*e)};
+}
+
+json Stats::to_json() const {
+    return {{"peers", peers}, {"files", files}, {"names", names}, {"connections", connections},
+            {"uptime_s", uptime_s}, {"requests", requests}};
+}
+
+Result<Stats> Stats::from_json(const json& j) {
+    FieldReader r(j);
+    Stats s;
+    constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+    s.peers = r.number("peers", 0, kMax);
+    s.files = r.number("files", 0, kMax);
+    s.names = r.number("names", 0, kMax);
+    s.connections = r.number("connections", 0, kMax);
+    s.uptime_s = r.number("uptime_s", 0, kMax);
+    const json& requests = r.object("requests");
+    if (r.error()) return *r.error();
+    for (const auto& [type, count] : requests.items()) {
+        if (type.size() > 32 || !count.is_number_unsigned()) {
+            return Error{ErrorCode::bad_request, "field 'requests' must map types to counts"};
+        }
+        s.requests[type] = count.get<std::uint64_t>();
+    }
+    return s;
+}
+
+// ---- envelopes ----
+
+Result<Envelope> parse_envelope(std::string_view payload) {
+    if (!nesting_within(payload, kMaxJsonDepth)) {
+        return Error{ErrorCode::bad_request, "frame is nested too deeply"};
+    }
+    json body = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) return Error{ErrorCode::bad_request, "frame is not valid JSON"};
+    if (!body.is_object()) return Error{ErrorCode::bad_request, "frame is not a JSON object"};
+    FieldReader r(body);
+    Envelope env;
+    env.type = r.text("type", 32);
+    if (body.contains("id")) env.id = r.number("id", 0, std::numeric_limits<std::uint64_t>::max());
+    if (r.error()) return *r.error();
+    env.body = std::move(body);
+    return env;
+}
+
+std::string make_error_frame(ErrorCode code, std::string_view message,
+                             std::optional<std::uint64_t> id) {
+    return make_frame(ErrorReply{code, std::string(message.substr(0, kMaxMessageText))}, id);
+}
+
+}  // namespace peershare::proto

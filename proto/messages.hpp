@@ -1,0 +1,317 @@
+// proto/messages.hpp — every message of the session protocol (DESIGN §3,
+// docs/protocol.md) as a struct. Each has kType, to_json() and a validating
+// from_json(), so a handler never sees an unchecked field. A frame's JSON is
+// the message's fields plus "type" and, for requests and their replies, "id".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/errors.hpp"
+#include "proto/fields.hpp"
+#include "proto/frame.hpp"
+
+namespace peershare::proto {
+
+// ---- records that appear inside messages ----
+
+struct FileInfo {                // a published file
+    std::string name;
+    std::uint64_t size = 0;
+    std::string id;              // content id, 64 hex digits
+    std::uint64_t piece_size = 0;
+    std::int64_t published_at = 0;  // set by the tracker; seconds since the epoch
+    json to_json() const;
+    static Result<FileInfo> from_json(const json& j);
+};
+
+struct Holder {                  // one live peer offering a name
+    std::string peer;
+    std::string address;
+    std::uint16_t port = 0;
+    std::uint64_t size = 0;
+    std::string id;
+    std::uint64_t piece_size = 0;
+    std::int64_t published_at = 0;
+    json to_json() const;
+    static Result<Holder> from_json(const json& j);
+};
+
+struct PeerInfo {
+    std::string name;
+    std::string address;
+    std::uint16_t port = 0;
+    std::uint64_t files = 0;
+    std::int64_t since = 0;
+    json to_json() const;
+    static Result<PeerInfo> from_json(const json& j);
+};
+
+struct IndexEntry {              // a name in the index, with every holder
+    std::string name;
+    std::uint64_t size = 0;      // of the first holder; holders may differ
+    std::string id;
+    std::vector<std::string> holders;
+    json to_json() const;
+    static Result<IndexEntry> from_json(const json& j);
+};
+
+struct Event {
+    std::uint64_t seq = 0;
+    std::int64_t time = 0;
+    std::string kind;            // joined, published, unpublished, looked_up, fetched, left
+    std::string peer;
+    std::string file;            // empty where no file is concerned
+    std::string detail;          // e.g. the reason a peer left
+    json to_json() const;
+    static Result<Event> from_json(const json& j);
+};
+
+// ---- session opening ----
+
+struct Hello {
+    static constexpr std::string_view kType = "hello";
+    std::uint32_t version = kProtocolVersion;
+    std::string role = "peer";   // "peer" on the peer port, "admin" on the admin socket
+    std::string name;            // peers only
+    std::uint16_t port = 0;      // peers only: the upload port
+    std::string key;             // peers only: persisted identity, 64 hex digits
+    std::string advertise;       // peers only, optional: address to give out instead
+    json to_json() const;
+    static Result<Hello> from_json(const json& j);
+};
+
+struct Welcome {
+    static constexpr std::string_view kType = "welcome";
+    std::uint32_t version = kProtocolVersion;
+    std::string address;         // the peer's address as the tracker sees it
+    std::uint32_t heartbeat_s = 0;
+    std::uint32_t peer_timeout_s = 0;
+    json to_json() const;
+    static Result<Welcome> from_json(const json& j);
+};
+
+// ---- peer → tracker ----
+
+struct Publish {
+    static constexpr std::string_view kType = "publish";
+    FileInfo file;
+    json to_json() const;
+    static Result<Publish> from_json(const json& j);
+};
+
+struct Unpublish {
+    static constexpr std::string_view kType = "unpublish";
+    std::string name;
+    json to_json() const;
+    static Result<Unpublish> from_json(const json& j);
+};
+
+struct Lookup {
+    static constexpr std::string_view kType = "lookup";
+    std::string name;
+    json to_json() const;
+    static Result<Lookup> from_json(const json& j);
+};
+
+struct Heartbeat {
+    static constexpr std::string_view kType = "heartbeat";
+    json to_json() const { return json::object(); }
+    static Result<Heartbeat> from_json(const json& j);
+};
+
+struct Fetched {
+    static constexpr std::string_view kType = "fetched";
+    std::string name;
+    std::string id;
+    std::vector<std::string> sources;   // peer names the pieces came from
+    json to_json() const;
+    static Result<Fetched> from_json(const json& j);
+};
+
+struct Search {                  // peers and admins: names matching a substring
+    static constexpr std::string_view kType = "search";
+    std::string text;            // empty matches every name
+    json to_json() const;
+    static Result<Search> from_json(const json& j);
+};
+
+// ---- tracker → peer, and the answer ----
+
+struct Ping {
+    static constexpr std::string_view kType = "ping";
+    json to_json() const { return json::object(); }
+    static Result<Ping> from_json(const json& j);
+};
+
+struct Pong {
+    static constexpr std::string_view kType = "pong";
+    json to_json() const { return json::object(); }
+    static Result<Pong> from_json(const json& j);
+};
+
+// ---- admin → tracker ----
+
+struct Discover {
+    static constexpr std::string_view kType = "discover";
+    std::string host;
+    json to_json() const;
+    static Result<Discover> from_json(const json& j);
+};
+
+struct PingPeer {
+    static constexpr std::string_view kType = "ping_peer";
+    std::string host;
+    std::uint32_t timeout_ms = 2000;
+    json to_json() const;
+    static Result<PingPeer> from_json(const json& j);
+};
+
+struct ListPeers {
+    static constexpr std::string_view kType = "list_peers";
+    json to_json() const { return json::object(); }
+    static Result<ListPeers> from_json(const json& j);
+};
+
+struct ListEvents {
+    static constexpr std::string_view kType = "list_events";
+    bool follow = false;         // keep streaming `event` frames after the history
+    json to_json() const;
+    static Result<ListEvents> from_json(const json& j);
+};
+
+struct GetStats {
+    static constexpr std::string_view kType = "get_stats";
+    json to_json() const { return json::object(); }
+    static Result<GetStats> from_json(const json& j);
+};
+
+// ---- replies ----
+
+struct Ok {
+    static constexpr std::string_view kType = "ok";
+    json to_json() const { return json::object(); }
+    static Result<Ok> from_json(const json& j);
+};
+
+struct ErrorReply {
+    static constexpr std::string_view kType = "error";
+    ErrorCode code = ErrorCode::internal;
+    std::string message;
+    json to_json() const;
+    static Result<ErrorReply> from_json(const json& j);
+};
+
+struct Holders {                 // answer to lookup
+    static constexpr std::string_view kType = "holders";
+    std::string name;
+    std::vector<Holder> holders;
+    json to_json() const;
+    static Result<Holders> from_json(const json& j);
+};
+
+struct Files {                   // answer to discover
+    static constexpr std::string_view kType = "files";
+    std::string host;
+    std::vector<FileInfo> files;
+    json to_json() const;
+    static Result<Files> from_json(const json& j);
+};
+
+struct IndexReply {              // answer to search
+    static constexpr std::string_view kType = "index";
+    std::vector<IndexEntry> entries;
+    bool truncated = false;
+    json to_json() const;
+    static Result<IndexReply> from_json(const json& j);
+};
+
+struct Peers {                   // answer to list_peers
+    static constexpr std::string_view kType = "peers";
+    std::vector<PeerInfo> peers;
+    bool truncated = false;
+    json to_json() const;
+    static Result<Peers> from_json(const json& j);
+};
+
+struct PingResult {
+    static constexpr std::string_view kType = "ping_result";
+    std::string host;
+    bool live = false;
+    double rtt_ms = 0;
+    std::string reason;          // why not live: unknown, timeout, left
+    json to_json() const;
+    static Result<PingResult> from_json(const json& j);
+};
+
+struct Events {                  // answer to list_events: the kept history
+    static constexpr std::string_view kType = "events";
+    std::vector<Event> events;
+    json to_json() const;
+    static Result<Events> from_json(const json& j);
+};
+
+struct EventNotice {             // one streamed event while following
+    static constexpr std::string_view kType = "event";
+    Event event;
+    json to_json() const;
+    static Result<EventNotice> from_json(const json& j);
+};
+
+struct Stats {
+    static constexpr std::string_view kType = "stats";
+    std::uint64_t peers = 0;
+    std::uint64_t files = 0;
+    std::uint64_t names = 0;
+    std::uint64_t connections = 0;
+    std::uint64_t uptime_s = 0;
+    std::map<std::string, std::uint64_t> requests;   // by message type
+    json to_json() const;
+    static Result<Stats> from_json(const json& j);
+};
+
+// ---- envelopes ----
+
+// A decoded frame: its type, its request id if any, and the whole object.
+struct Envelope {
+    std::string type;
+    std::optional<std::uint64_t> id;
+    json body;
+};
+
+// Parses a frame payload: a JSON object, nested at most a few levels, with a
+// string "type" and an optional unsigned "id".
+Result<Envelope> parse_envelope(std::string_view payload);
+
+// The frame bytes of a message, with its type and the id of the request it
+// answers (or carries).
+template <class M>
+std::string make_frame(const M& message, std::optional<std::uint64_t> id = std::nullopt) {
+    json j = message.to_json();
+    j["type"] = M::kType;
+    if (id) j["id"] = *id;
+    return encode_frame(j.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+std::string make_error_frame(ErrorCode code, std::string_view message,
+                             std::optional<std::uint64_t> id = std::nullopt);
+
+// Parses a message of the expected type from an envelope; another type (an
+// error reply, say) is returned as an Error carrying its code and message.
+template <class M>
+Result<M> expect(const Envelope& env) {
+    if (env.type == M::kType) return M::from_json(env.body);
+    if (env.type == ErrorReply::kType) {
+        auto err = ErrorReply::from_json(env.body);
+        if (!err) return err.error();
+        return Error{err->code, err->message};
+    }
+    return Error{ErrorCode::bad_request,
+                 "expected a '" + std::string(M::kType) + "' frame, got '" + env.type + "'"};
+}
+
+}  // namespace peershare::proto
