@@ -1,0 +1,41 @@
+// ctl/output.hpp — what both CLIs share at their edge: exit codes (DESIGN §6),
+// one-line errors, tables for people, human sizes and times.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace peershare::ctl {
+
+enum Exit : int {
+    kDone = 0,          // done
+    kFailed = 1,        // not found, offline, refused, verification failed
+    kUsage = 2,         // bad command line
+    kUnreachable = 3,   // the daemon could not be reached
+};
+
+// Thrown from a subcommand to end the program with a message on stderr.
+struct Failure {
+    Exit code;
+    std::string message;
+};
+
+class Table {
+public:
+    explicit Table(std::vector<std::string> headings) : rows_{std::move(headings)} {}
+    void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+    std::string render() const;   // aligned columns, two spaces apart
+    bool empty() const { return rows_.size() == 1; }
+
+private:
+    std::vector<std::vector<std::string>> rows_;
+};
+
+std::string human_size(std::uint64_t bytes);   // "1.5 MiB"
+std::string local_time(std::int64_t epoch_seconds);   // "2026-11-26 16:41:02"
+std::string short_id(std::string_view id);   // first 12 hex digits
+
+}  // namespace peershare::ctl

@@ -1,0 +1,37 @@
+// ctl/session.hpp — a CLI's session with its daemon: connect to the Unix
+// socket, say hello, send requests; unreachable → exit 3 with what to do.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/client.hpp"
+#include "ctl/output.hpp"
+
+namespace peershare::ctl {
+
+inline constexpr common::Millis kRequestTimeout{10'000};
+
+class Session {
+public:
+    // Connects and greets; throws Failure{kUnreachable} naming the socket and
+    // `how_to_start` when nobody listens there.
+    Session(const std::string& socket_path, const std::string& how_to_start);
+
+    // A request and its reply; an error reply becomes Failure{kFailed} (or
+    // kUnreachable if the daemon went away).
+    template <class Reply, class M>
+    Reply request(const M& message, common::Millis timeout = kRequestTimeout) {
+        auto reply = client_->request<Reply>(message, timeout);
+        if (!reply) throw failure(reply.error());
+        return std::move(*reply);
+    }
+
+    common::Client& client() { return *client_; }
+    static Failure failure(const proto::Error& error);
+
+private:
+    std::unique_ptr<common::Client> client_;
+};
+
+}  // namespace peershare::ctl

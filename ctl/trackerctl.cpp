@@ -1,0 +1,197 @@
+// ctl/trackerctl.cpp — trackerctl: an operator's view of the tracker over its
+// admin socket. One function per subcommand; main only assembles them.
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ctl/output.hpp"
+#include "ctl/session.hpp"
+
+namespace {
+
+using namespace peershare;
+using ctl::Failure;
+using nlohmann::json;
+
+struct Globals {
+    std::string socket = "/run/tracker/tracker.sock";
+    bool json = false;
+};
+
+constexpr const char* kHowToStart =
+    "is trackerd running? start it with `systemctl start tracker`, or point "
+    "--socket / TRACKER_SOCKET at its admin socket";
+
+ctl::Session connect(const Globals& g) { return ctl::Session(g.socket, kHowToStart); }
+
+void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+json files_json(const std::vector<proto::FileInfo>& files) {
+    json list = json::array();
+    for (const auto& f : files) list.push_back(f.to_json());
+    return list;
+}
+
+void add_discover(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("discover", "list the files a peer has published");
+    auto host = std::make_shared<std::string>();
+    cmd->add_option("HOST", *host, "peer name")->required();
+    cmd->callback([&g, host] {
+        auto s = connect(g);
+        auto files = s.request<proto::Files>(proto::Discover{*host});
+        if (g.json) return print_json({{"host", files.host}, {"files", files_json(files.files)}});
+        if (files.files.empty()) {
+            std::cout << *host << " publishes nothing\n";
+            return;
+        }
+        ctl::Table t({"NAME", "SIZE", "ID", "PUBLISHED"});
+        for (const auto& f : files.files) {
+            t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id), ctl::local_time(f.published_at)});
+        }
+        std::cout << t.render();
+    });
+}
+
+void add_ping(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("ping", "round trip through a peer's session: exit 0 live, 1 not");
+    auto host = std::make_shared<std::string>();
+    auto timeout = std::make_shared<double>(2.0);
+    cmd->add_option("HOST", *host, "peer name")->required();
+    cmd->add_option("--timeout", *timeout, "seconds to wait for the answer")
+        ->capture_default_str()
+        ->check(CLI::Range(0.001, proto::kMaxPingTimeoutMs / 1000.0));
+    cmd->callback([&g, host, timeout] {
+        auto s = connect(g);
+        const auto ms = static_cast<std::uint32_t>(*timeout * 1000);
+        auto r = s.request<proto::PingResult>(proto::PingPeer{*host, ms}, common::Millis{ms + 5000});
+        if (g.json) {
+            print_json({{"host", r.host}, {"live", r.live}, {"rtt_ms", r.live ? json(r.rtt_ms) : json(nullptr)}});
+        } else if (r.live) {
+            std::printf("%s is live: round trip %.2f ms\n", r.host.c_str(), r.rtt_ms);
+        } else {
+            std::cout << r.host << " is offline (" << r.reason << ")\n";
+        }
+        if (!r.live) throw Failure{ctl::kFailed, ""};
+    });
+}
+
+void add_peers(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("peers", "live peers: name, address, files, since");
+    cmd->callback([&g] {
+        auto s = connect(g);
+        auto reply = s.request<proto::Peers>(proto::ListPeers{});
+        if (g.json) {
+            json list = json::array();
+            for (const auto& p : reply.peers) list.push_back(p.to_json());
+            return print_json({{"peers", list}, {"truncated", reply.truncated}});
+        }
+        ctl::Table t({"NAME", "ADDRESS", "PORT", "FILES", "SINCE"});
+        for (const auto& p : reply.peers) {
+            t.add({p.name, p.address, std::to_string(p.port), std::to_string(p.files), ctl::local_time(p.since)});
+        }
+        std::cout << (t.empty() ? "no live peers\n" : t.render());
+    });
+}
+
+void add_files(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("files", "the whole index, or the names containing TEXT");
+    auto text = std::make_shared<std::string>();
+    cmd->add_option("TEXT", *text, "part of a name");
+    cmd->callback([&g, text] {
+        auto s = connect(g);
+        auto reply = s.request<proto::IndexReply>(proto::Search{*text});
+        if (g.json) {
+            json list = json::array();
+            for (const auto& e : reply.entries) list.push_back(e.to_json());
+            return print_json({{"files", list}, {"truncated", reply.truncated}});
+        }
+        ctl::Table t({"NAME", "SIZE", "ID", "HOLDERS"});
+        for (const auto& e : reply.entries) {
+            std::string holders;
+            for (const auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h;
+            t.add({e.name, ctl::human_size(e.size), ctl::short_id(e.id), holders});
+        }
+        std::cout << (t.empty() ? "no files\n" : t.render());
+        if (reply.truncated) std::cout << "(more not shown: narrow with TEXT)\n";
+    });
+}
+
+std::string event_line(const proto::Event& e) {
+    std::string line = ctl::local_time(e.time) + "  " + e.kind + "  " + e.peer;
+    if (!e.file.empty()) line += "  \"" + e.file + "\"";
+    if (!e.detail.empty()) line += "  (" + e.detail + ")";
+    return line;
+}
+
+void add_events(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("events", "recent events: joins, publishes, lookups, fetches, leaves");
+    auto follow = std::make_shared<bool>(false);
+    cmd->add_flag("-f,--follow", *follow, "keep printing new events (with --json: one object per line)");
+    cmd->callback([&g, follow] {
+        auto s = connect(g);
+        auto history = s.request<proto::Events>(proto::ListEvents{*follow});
+        if (g.json && !*follow) {
+            json list = json::array();
+            for (const auto& e : history.events) list.push_back(e.to_json());
+            return print_json({{"events", list}});
+        }
+        const auto show = [&](const proto::Event& e) {
+            std::cout << (g.json ? e.to_json().dump() : event_line(e)) << std::endl;
+        };
+        for (const auto& e : history.events) show(e);
+        while (*follow) {
+            auto env = s.client().next(common::Millis{3'600'000});
+            if (!env) {
+                if (env.error().code == proto::ErrorCode::timeout) continue;
+                throw Failure{ctl::kUnreachable, "the tracker closed the stream: " + env.error().message};
+            }
+            auto notice = proto::expect<proto::EventNotice>(*env);
+            if (!notice) throw ctl::Session::failure(notice.error());
+            show(notice->event);
+        }
+    });
+}
+
+void add_stats(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("stats", "peers, files, requests by type, uptime");
+    cmd->callback([&g] {
+        auto s = connect(g);
+        auto st = s.request<proto::Stats>(proto::GetStats{});
+        if (g.json) return print_json(st.to_json());
+        std::cout << "peers        " << st.peers << "\n"
+                  << "files        " << st.files << " (" << st.names << " distinct names)\n"
+                  << "connections  " << st.connections << "\n"
+                  << "uptime       " << st.uptime_s << " s\n"
+                  << "requests\n";
+        for (const auto& [type, count] : st.requests) std::printf("  %-12s %llu\n", type.c_str(), static_cast<unsigned long long>(count));
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"trackerctl — inspect a running peershare tracker"};
+    app.set_version_flag("--version", PEERSHARE_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();   // global options work after the subcommand too
+    Globals g;
+    if (const char* env = std::getenv("TRACKER_SOCKET"); env && *env) g.socket = env;
+    app.add_option("--socket", g.socket, "the tracker's admin socket (env TRACKER_SOCKET)")->capture_default_str();
+    app.add_flag("--json", g.json, "print one JSON document on stdout");
+    add_discover(app, g);
+    add_ping(app, g);
+    add_peers(app, g);
+    add_files(app, g);
+    add_events(app, g);
+    add_stats(app, g);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? ctl::kDone : ctl::kUsage;
+    } catch (const Failure& f) {
+        if (!f.message.empty()) std::cerr << "trackerctl: " << f.message << "\n";
+        return f.code;
+    }
+    return ctl::kDone;
+}

@@ -1,0 +1,289 @@
+// tracker/peer_server.cpp — peer sessions, liveness and pings.
+#include "tracker/peer_server.hpp"
+
+#include <chrono>
+
+namespace peershare::tracker {
+
+using proto::ErrorCode;
+
+namespace {
+
+constexpr std::uint64_t kSweepIntervalMs = 250;
+
+std::uint64_t now_ms(uv_loop_t* loop) { return uv_now(loop); }
+
+double elapsed_ms(std::chrono::steady_clock::time_point since) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+struct PeerServer::Session {
+    Session(std::uint64_t session_id, common::Tcp&& stream, std::uint64_t now)
+        : id(session_id), conn(std::move(stream)), opened_ms(now), last_seen_ms(now) {}
+    std::uint64_t id;
+    common::FramedConnection conn;
+    std::optional<PeerId> peer;
+    std::uint64_t opened_ms;
+    std::uint64_t last_seen_ms;
+};
+
+struct PeerServer::PendingPing {
+    PendingPing(uv_loop_t* loop) : timer(loop) {}
+    PeerServer* server = nullptr;
+    std::uint64_t id = 0;
+    std::uint64_t session = 0;
+    std::chrono::steady_clock::time_point sent;
+    PingCallback done;
+    common::Timer timer;
+};
+
+PeerServer::PeerServer(uv_loop_t* loop, State& state)
+    : loop_(loop), state_(state), sweep_timer_(loop) {
+    sweep_timer_.get()->data = this;
+}
+
+PeerServer::~PeerServer() { stop(); }
+
+proto::Result<bool> PeerServer::start() {
+    auto listener = common::listen_tcp(loop_, state_.config.listen, on_connection, this);
+    if (!listener) return listener.error();
+    listener_ = std::make_unique<common::Tcp>(std::move(*listener));
+    uv_timer_start(
+        sweep_timer_.get(), [](uv_timer_t* t) { static_cast<PeerServer*>(t->data)->sweep(); },
+        kSweepIntervalMs, kSweepIntervalMs);
+    return true;
+}
+
+std::uint16_t PeerServer::port() const { return listener_ ? common::bound_port(*listener_) : 0; }
+
+void PeerServer::stop() {
+    listener_.reset();
+    uv_timer_stop(sweep_timer_.get());
+    for (auto& [id, pending] : pings_) pending->done(false, 0, "tracker stopping");
+    pings_.clear();
+    for (auto& [id, s] : sessions_) {
+        if (s->peer) state_.index.remove_peer(*s->peer);
+    }
+    session_of_peer_.clear();
+    sessions_.clear();   // each connection closes itself without calling back
+}
+
+void PeerServer::on_connection(uv_stream_t* listener, int status) {
+    auto* self = static_cast<PeerServer*>(listener->data);
+    if (!self) return;
+    if (status < 0) {
+        self->state_.log.warning("accept failed: " + common::uv_error(status));
+        return;
+    }
+    self->accept_one();
+}
+
+void PeerServer::accept_one() {
+    common::Tcp client(loop_);
+    if (uv_accept(listener_->stream(), client.stream()) != 0) return;
+    uv_tcp_nodelay(client.get(), 1);
+    const auto id = next_session_++;
+    const auto now = now_ms(loop_);
+    auto session = std::make_unique<Session>(id, std::move(client), now);
+    Session& s = *session;
+    sessions_.emplace(id, std::move(session));
+    s.conn.start([this, &s](proto::Envelope&& env) { on_frame(s, std::move(env)); },
+                 [this, id](const std::string& reason) { on_closed(id, reason); });
+}
+
+void PeerServer::on_frame(Session& s, proto::Envelope&& env) {
+    s.last_seen_ms = now_ms(loop_);
+    if (!s.peer) {
+        on_hello(s, env);
+    } else {
+        on_peer_request(s, env);
+    }
+}
+
+void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
+    if (env.type != proto::Hello::kType) {
+        s.conn.send_error(ErrorCode::bad_request, "the first frame must be a hello", env.id);
+        s.conn.close("no hello");
+        return;
+    }
+    auto hello = proto::Hello::from_json(env.body);
+    if (!hello) {
+        s.conn.send_error(ErrorCode::bad_request, hello.error().message, env.id);
+        s.conn.close("bad hello: " + hello.error().message);
+        return;
+    }
+    if (hello->version != proto::kProtocolVersion) {
+        s.conn.send_error(ErrorCode::version_mismatch,
+                          "this tracker speaks protocol version " +
+                              std::to_string(proto::kProtocolVersion) + ", the peer version " +
+                              std::to_string(hello->version),
+                          env.id);
+        s.conn.close("protocol version mismatch");
+        return;
+    }
+    if (hello->role != "peer") {
+        s.conn.send_error(ErrorCode::bad_request, "admin sessions use the admin socket", env.id);
+        s.conn.close("admin hello on the peer port");
+        return;
+    }
+    state_.count_request("hello");
+    if (auto existing = state_.index.peer_by_name(hello->name)) {
+        const PeerRecord* record = state_.index.peer(*existing);
+        if (record->key != hello->key) {
+            s.conn.send_error(ErrorCode::name_taken,
+                              "the name '" + hello->name + "' is in use by another live peer; "
+                              "choose another with --name",
+                              env.id);
+            s.conn.close("name taken");
+            return;
+        }
+        // The same peer came back (restart, new connection): the new session wins.
+        auto old = sessions_.find(session_of_peer_.at(*existing));
+        if (old != sessions_.end()) old->second->conn.abort("replaced by a new session");
+        state_.index.remove_peer(*existing);
+        session_of_peer_.erase(*existing);
+        if (old != sessions_.end()) old->second->peer.reset();
+        state_.events.record("left", hello->name, {}, "replaced by a new session");
+    } else if (state_.index.peer_count() >= state_.config.max_peers) {
+        s.conn.send_error(ErrorCode::limit, "the tracker is full (" +
+                                                std::to_string(state_.config.max_peers) + " peers)",
+                          env.id);
+        s.conn.close("tracker full");
+        return;
+    }
+    const std::string observed = s.conn.remote_address();
+    const std::string address = hello->advertise.empty() ? observed : hello->advertise;
+    s.peer = state_.index.add_peer({hello->name, hello->key, address, hello->port,
+                                    static_cast<std::int64_t>(std::time(nullptr)), {}});
+    session_of_peer_[*s.peer] = s.id;
+    s.conn.send(proto::Welcome{proto::kProtocolVersion, address, state_.config.heartbeat_s,
+                               state_.config.peer_timeout_s},
+                env.id);
+    state_.events.record("joined", hello->name, {}, address + ":" + std::to_string(hello->port));
+}
+
+void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
+    const PeerId peer = *s.peer;
+    const std::string& name = state_.index.peer(peer)->name;
+    // A known type with bad fields is a malformed frame: answer, then close.
+    const auto reject = [&](const proto::Error& e) {
+        s.conn.send_error(ErrorCode::bad_request, e.message, env.id);
+        s.conn.close("malformed " + env.type + ": " + e.message);
+    };
+    if (env.type == proto::Lookup::kType) {
+        state_.count_request(env.type);
+        auto m = proto::Lookup::from_json(env.body);
+        if (!m) return reject(m.error());
+        s.conn.send(proto::Holders{m->name, state_.index.lookup(m->name)}, env.id);
+        state_.events.record("looked_up", name, m->name);
+    } else if (env.type == proto::Heartbeat::kType) {
+        state_.count_request(env.type);   // last_seen already moved
+    } else if (env.type == proto::Publish::kType) {
+        state_.count_request(env.type);
+        auto m = proto::Publish::from_json(env.body);
+        if (!m) return reject(m.error());
+        m->file.published_at = static_cast<std::int64_t>(std::time(nullptr));
+        auto done = state_.index.publish(peer, m->file);
+        if (!done) {
+            s.conn.send_error(done.error().code, done.error().message, env.id);
+            return;
+        }
+        s.conn.send(proto::Ok{}, env.id);
+        state_.events.record("published", name, m->file.name);
+    } else if (env.type == proto::Unpublish::kType) {
+        state_.count_request(env.type);
+        auto m = proto::Unpublish::from_json(env.body);
+        if (!m) return reject(m.error());
+        if (!state_.index.unpublish(peer, m->name)) {
+            s.conn.send_error(ErrorCode::not_found, "you do not publish '" + m->name + "'", env.id);
+            return;
+        }
+        s.conn.send(proto::Ok{}, env.id);
+        state_.events.record("unpublished", name, m->name);
+    } else if (env.type == proto::Fetched::kType) {
+        state_.count_request(env.type);
+        auto m = proto::Fetched::from_json(env.body);
+        if (!m) return reject(m.error());
+        std::string from;
+        for (const auto& source : m->sources) from += (from.empty() ? "from " : ", ") + source;
+        s.conn.send(proto::Ok{}, env.id);
+        state_.events.record("fetched", name, m->name, from);
+    } else if (env.type == proto::Search::kType) {
+        state_.count_request(env.type);
+        auto m = proto::Search::from_json(env.body);
+        if (!m) return reject(m.error());
+        proto::IndexReply reply;
+        reply.entries = state_.index.search(m->text, proto::kMaxListedItems, &reply.truncated);
+        s.conn.send(reply, env.id);
+    } else if (env.type == proto::Pong::kType) {
+        if (env.id) finish_ping(*env.id, true, {});
+    } else {
+        s.conn.send_error(ErrorCode::bad_request, "unknown message type '" + env.type + "'", env.id);
+    }
+}
+
+void PeerServer::on_closed(std::uint64_t session_id, const std::string& reason) {
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return;
+    if (auto peer = it->second->peer) {
+        const std::string name = state_.index.peer(*peer)->name;
+        state_.index.remove_peer(*peer);
+        session_of_peer_.erase(*peer);
+        state_.events.record("left", name, {}, reason);
+    }
+    std::vector<std::uint64_t> orphaned;
+    for (const auto& [id, pending] : pings_) {
+        if (pending->session == session_id) orphaned.push_back(id);
+    }
+    for (auto id : orphaned) finish_ping(id, false, "the peer left");
+    sessions_.erase(it);
+}
+
+void PeerServer::sweep() {
+    const auto now = now_ms(loop_);
+    const std::uint64_t silent_limit = std::uint64_t{state_.config.peer_timeout_s} * 1000;
+    for (auto& [id, s] : sessions_) {
+        if (s->conn.closing()) continue;
+        if (!s->peer && now - s->opened_ms > proto::kHelloTimeoutMs) {
+            s->conn.abort("no hello within " + std::to_string(proto::kHelloTimeoutMs / 1000) + " s");
+        } else if (s->peer && now - s->last_seen_ms > silent_limit) {
+            s->conn.abort("timed out: silent for " + std::to_string(state_.config.peer_timeout_s) + " s");
+        }
+    }
+}
+
+void PeerServer::ping(const std::string& peer_name, std::uint32_t timeout_ms, PingCallback done) {
+    auto peer = state_.index.peer_by_name(peer_name);
+    if (!peer) {
+        done(false, 0, "unknown: no live peer of that name");
+        return;
+    }
+    auto pending = std::make_unique<PendingPing>(loop_);
+    pending->server = this;
+    pending->id = next_ping_++;
+    pending->session = session_of_peer_.at(*peer);
+    pending->sent = std::chrono::steady_clock::now();
+    pending->done = std::move(done);
+    pending->timer.get()->data = pending.get();
+    uv_timer_start(
+        pending->timer.get(),
+        [](uv_timer_t* t) {
+            auto* p = static_cast<PendingPing*>(t->data);
+            p->server->finish_ping(p->id, false, "timeout: no answer");
+        },
+        timeout_ms, 0);
+    sessions_.at(pending->session)->conn.send(proto::Ping{}, pending->id);
+    pings_.emplace(pending->id, std::move(pending));
+}
+
+void PeerServer::finish_ping(std::uint64_t ping_id, bool live, const std::string& reason) {
+    auto it = pings_.find(ping_id);
+    if (it == pings_.end()) return;   // answered late, after its timeout
+    auto pending = std::move(it->second);
+    pings_.erase(it);
+    pending->done(live, live ? elapsed_ms(pending->sent) : 0, reason);
+}
+
+}  // namespace peershare::tracker

@@ -1,0 +1,59 @@
+// tracker/peer_server.hpp — the peer-facing TCP server: one session per
+// connected peer (hello → publish/unpublish/lookup/heartbeat/fetched/search),
+// liveness (silent peers and connections that never say hello are dropped),
+// and pings the tracker sends down a peer's session for `trackerctl ping`.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "common/framed_connection.hpp"
+#include "common/net.hpp"
+#include "common/uv.hpp"
+#include "tracker/state.hpp"
+
+namespace peershare::tracker {
+
+class PeerServer {
+public:
+    // live, rtt in ms, and why not live ("unknown", "timeout", "left").
+    using PingCallback = std::function<void(bool live, double rtt_ms, const std::string& reason)>;
+
+    PeerServer(uv_loop_t* loop, State& state);
+    ~PeerServer();
+
+    proto::Result<bool> start();
+    void stop();   // closes the listener and every session
+    std::uint16_t port() const;
+    std::size_t connection_count() const { return sessions_.size(); }
+
+    void ping(const std::string& peer_name, std::uint32_t timeout_ms, PingCallback done);
+
+private:
+    struct Session;
+    struct PendingPing;
+
+    static void on_connection(uv_stream_t* listener, int status);
+    void accept_one();
+    void on_frame(Session& s, proto::Envelope&& env);
+    void on_hello(Session& s, const proto::Envelope& env);
+    void on_peer_request(Session& s, const proto::Envelope& env);
+    void on_closed(std::uint64_t session_id, const std::string& reason);
+    void sweep();
+    void finish_ping(std::uint64_t ping_id, bool live, const std::string& reason);
+
+    uv_loop_t* loop_;
+    State& state_;
+    std::unique_ptr<common::Tcp> listener_;
+    common::Timer sweep_timer_;
+    std::uint64_t next_session_ = 1;
+    std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+    std::unordered_map<PeerId, std::uint64_t> session_of_peer_;
+    std::uint64_t next_ping_ = 1;
+    std::unordered_map<std::uint64_t, std::unique_ptr<PendingPing>> pings_;
+};
+
+}  // namespace peershare::tracker
