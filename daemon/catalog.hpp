@@ -1,0 +1,50 @@
+// daemon/catalog.hpp — what this peer publishes: name → local file, its
+// content id and piece hashes, and the size and mtime it had when hashed.
+// Owned by the loop thread. The upload server serves only what is here, by
+// content id; a file whose size or mtime no longer match is not served.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/content.hpp"
+#include "proto/messages.hpp"
+
+namespace peershare::peerd {
+
+struct Publication {
+    std::string name;
+    std::string path;              // absolute
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;     // as hashed; a change means "re-hash before serving"
+    std::string id;                // content id, hex
+    std::uint64_t piece_size = 0;
+    std::vector<proto::Digest> pieces;
+    std::int64_t published_at = 0;
+    bool changed = false;          // found changed or missing on disk since hashing
+
+    proto::FileInfo info() const { return {name, size, id, piece_size, published_at}; }
+    proto::PieceList piece_list() const { return {size, piece_size, pieces}; }
+};
+
+class Catalog {
+public:
+    // Adds or replaces the publication of that name.
+    void put(Publication p);
+    bool remove(std::string_view name);
+    const Publication* by_name(std::string_view name) const;
+    // A publication with that content id that is not known to have changed.
+    const Publication* by_id(std::string_view id) const;
+    // Marks every publication of `path` changed (the upload server saw it differ).
+    void mark_changed(std::string_view path);
+    const std::map<std::string, Publication, std::less<>>& all() const { return by_name_; }
+
+private:
+    std::map<std::string, Publication, std::less<>> by_name_;
+};
+
+}  // namespace peershare::peerd
