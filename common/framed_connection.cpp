@@ -2,6 +2,7 @@
 #include "common/framed_connection.hpp"
 
 #include <memory>
+#include <utility>
 
 #include "common/net.hpp"
 
@@ -40,6 +41,25 @@ bool FramedConnection::send_bytes(std::string bytes) {
         abort("peer is not reading its replies");
         return false;
     }
+    if (batching_) {
+        if (batch_.empty()) {
+            batch_ = std::move(bytes);
+        } else {
+            batch_.append(bytes);
+        }
+        return true;
+    }
+    return write_now(std::move(bytes));
+}
+
+// Writes what one read's frames produced, as one write.
+void FramedConnection::flush_batch() {
+    batching_ = false;
+    if (batch_.empty() || closing_) return;
+    write_now(std::exchange(batch_, {}));
+}
+
+bool FramedConnection::write_now(std::string bytes) {
     auto request = std::make_unique<WriteRequest>();
     request->bytes = std::move(bytes);
     uv_buf_t buf = uv_buf_init(request->bytes.data(), static_cast<unsigned>(request->bytes.size()));
@@ -57,11 +77,12 @@ bool FramedConnection::send_bytes(std::string bytes) {
 }
 
 std::size_t FramedConnection::queued_bytes() const {
-    return stream_ ? uv_stream_get_write_queue_size(stream_) : 0;
+    return batch_.size() + (stream_ ? uv_stream_get_write_queue_size(stream_) : 0);
 }
 
 void FramedConnection::close(std::string reason) {
     if (closing_) return;
+    flush_batch();   // the replies so far (an error, say) go out before the shutdown
     closing_ = true;
     close_reason_ = std::move(reason);
     uv_read_stop(stream_);
@@ -81,6 +102,8 @@ void FramedConnection::close(std::string reason) {
 
 void FramedConnection::abort(std::string reason) {
     auto* handle = reinterpret_cast<uv_handle_t*>(stream_);
+    batching_ = false;
+    batch_.clear();
     if (!closing_) close_reason_ = std::move(reason);
     closing_ = true;
     if (!uv_is_closing(handle)) uv_close(handle, on_closed);
@@ -105,7 +128,9 @@ void FramedConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
     } else if (nread < 0) {
         self->abort("read failed: " + uv_error(static_cast<int>(nread)));
     } else if (nread > 0) {
+        self->batching_ = true;
         self->handle_bytes(buf->base, static_cast<std::size_t>(nread));
+        self->flush_batch();
     }
 }
 

@@ -6,6 +6,11 @@
 // answered with a bad_request error and the connection closes. The close
 // handler runs exactly once, from libuv's close callback (never from inside
 // a frame handler), so the owner may destroy the connection there.
+//
+// Writes: what is sent while the frames of one read are handled (the replies
+// to a pipelined batch of requests) is gathered and written once, after the
+// batch, in one uv_write: one syscall instead of one per reply. Anything sent
+// outside a read is written at once. Order is kept either way.
 #pragma once
 
 #include <uv.h>
@@ -68,6 +73,8 @@ private:
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
     static void on_closed(uv_handle_t* handle);
     void handle_bytes(const char* data, std::size_t size);
+    bool write_now(std::string bytes);
+    void flush_batch();
 
     uv_stream_t* stream_;   // freed in on_closed
     proto::FrameDecoder decoder_;
@@ -75,6 +82,8 @@ private:
     CloseHandler on_close_;
     std::string close_reason_;
     bool closing_ = false;
+    bool batching_ = false;   // inside on_read: sends go to batch_
+    std::string batch_;       // replies gathered during one read, not yet written
 };
 
 }  // namespace peershare::common

@@ -1,6 +1,7 @@
 // proto/messages.cpp — to_json and validating from_json of every message.
 #include "proto/messages.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "proto/limits.hpp"
@@ -61,9 +62,19 @@ Result<FileInfo> FileInfo::from_json(const json& j) {
     return finish(r, std::move(f));
 }
 
+// Holder and Holders make the lookup reply, the tracker's hottest path: they
+// are built field by field, because nlohmann's initializer-list form copies
+// every value once more (and a nested list whole); the JSON is the same.
 json Holder::to_json() const {
-    return {{"peer", peer}, {"address", address}, {"port", port}, {"size", size},
-            {"id", id}, {"piece_size", piece_size}, {"published_at", published_at}};
+    json j = json::object();
+    j["peer"] = peer;
+    j["address"] = address;
+    j["port"] = port;
+    j["size"] = size;
+    j["id"] = id;
+    j["piece_size"] = piece_size;
+    j["published_at"] = published_at;
+    return j;
 }
 
 Result<Holder> Holder::from_json(const json& j) {
@@ -96,7 +107,7 @@ Result<PeerInfo> PeerInfo::from_json(const json& j) {
 }
 
 json IndexEntry::to_json() const {
-    return {{"name", name}, {"size", size}, {"id", id}, {"holders", holders}};
+    return {{"name", name}, {"size", size}, {"id", id}, {"holders", holders}, {"holder_count", holder_count}};
 }
 
 Result<IndexEntry> IndexEntry::from_json(const json& j) {
@@ -105,7 +116,8 @@ Result<IndexEntry> IndexEntry::from_json(const json& j) {
     e.name = r.name("name");
     e.size = r.number("size", 0, kMaxFileSize);
     e.id = r.content_id("id");
-    e.holders = r.name_list("holders", kDefaultMaxPeers);
+    e.holders = r.name_list("holders", kMaxListedHolders);
+    e.holder_count = r.optional_number("holder_count", e.holders.size(), std::numeric_limits<std::uint64_t>::max());
     return finish(r, std::move(e));
 }
 
@@ -160,6 +172,18 @@ Result<Hello> Hello::from_json(const json& j) {
     return finish(r, std::move(h));
 }
 
+std::optional<std::uint64_t> hello_version(const json& hello) {
+    auto it = hello.find("version");
+    if (it == hello.end() || !it->is_number_unsigned()) return std::nullopt;
+    return it->get<std::uint64_t>();
+}
+
+std::string version_mismatch_message(const json& hello, std::string_view who) {
+    const auto v = hello_version(hello);
+    return "this tracker speaks protocol version " + std::to_string(kProtocolVersion) + ", " +
+           std::string(who) + " " + (v ? "version " + std::to_string(*v) : std::string("no valid version"));
+}
+
 json Welcome::to_json() const {
     return {{"version", version}, {"address", address}, {"heartbeat_s", heartbeat_s},
             {"peer_timeout_s", peer_timeout_s}};
@@ -210,13 +234,15 @@ Result<Lookup> Lookup::from_json(const json& j) {
 
 Result<Heartbeat> Heartbeat::from_json(const json& j) { return finish(FieldReader(j), Heartbeat{}); }
 
-json Fetched::to_json() const { return {{"name", name}, {"id", id}, {"sources", sources}}; }
+json Fetched::to_json() const {
+    return {{"name", name}, {"content_id", content_id}, {"sources", sources}};
+}
 
 Result<Fetched> Fetched::from_json(const json& j) {
     FieldReader r(j);
     Fetched f;
     f.name = r.name("name");
-    f.id = r.content_id("id");
+    f.content_id = r.content_id("content_id");
     f.sources = r.name_list("sources", 1024);
     return finish(r, std::move(f));
 }
@@ -286,8 +312,12 @@ Result<ErrorReply> ErrorReply::from_json(const json& j) {
 
 json Holders::to_json() const {
     json list = json::array();
+    list.get_ref<json::array_t&>().reserve(holders.size());
     for (const auto& h : holders) list.push_back(h.to_json());
-    return {{"name", name}, {"holders", std::move(list)}};
+    json j = json::object();
+    j["name"] = name;
+    j["holders"] = std::move(list);
+    return j;
 }
 
 Result<Holders> Holders::from_json(const json& j) {
@@ -301,14 +331,15 @@ Result<Holders> Holders::from_json(const json& j) {
 json Files::to_json() const {
     json list = json::array();
     for (const auto& f : files) list.push_back(f.to_json());
-    return {{"host", host}, {"files", std::move(list)}};
+    return {{"host", host}, {"files", std::move(list)}, {"truncated", truncated}};
 }
 
 Result<Files> Files::from_json(const json& j) {
     FieldReader r(j);
     Files f;
     f.host = r.name("host");
-    f.files = r.list<FileInfo>("files", kMaxFilesPerPeer);
+    f.files = r.list<FileInfo>("files", kMaxListedItems);
+    f.truncated = r.flag("truncated", false);
     return finish(r, std::move(f));
 }
 
@@ -425,7 +456,14 @@ Result<Envelope> parse_envelope(std::string_view payload) {
 
 std::string make_error_frame(ErrorCode code, std::string_view message,
                              std::optional<std::uint64_t> id) {
-    return make_frame(ErrorReply{code, std::string(message.substr(0, kMaxMessageText))}, id);
+    // Cut at a character boundary: a split character would go out as U+FFFD
+    // (3 bytes) and push the message over the limit the receiver enforces.
+    std::size_t cut = std::min(message.size(), kMaxMessageText);
+    while (cut > 0 && cut < message.size() &&
+           (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) {
+        --cut;
+    }
+    return make_frame(ErrorReply{code, std::string(message.substr(0, cut))}, id);
 }
 
 }  // namespace peershare::proto

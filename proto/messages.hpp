@@ -55,7 +55,8 @@ struct IndexEntry {              // a name in the index, with every holder
     std::string name;
     std::uint64_t size = 0;      // of the first holder; holders may differ
     std::string id;
-    std::vector<std::string> holders;
+    std::vector<std::string> holders;   // at most kMaxListedHolders of them
+    std::uint64_t holder_count = 0;     // all of them
     json to_json() const;
     static Result<IndexEntry> from_json(const json& j);
 };
@@ -84,6 +85,11 @@ struct Hello {
     json to_json() const;
     static Result<Hello> from_json(const json& j);
 };
+
+// The version a hello claims, read before anything else so that a peer of
+// another version is told so even if the rest of its hello differs from ours.
+std::optional<std::uint64_t> hello_version(const json& hello);
+std::string version_mismatch_message(const json& hello, std::string_view who);
 
 struct Welcome {
     static constexpr std::string_view kType = "welcome";
@@ -127,7 +133,7 @@ struct Heartbeat {
 struct Fetched {
     static constexpr std::string_view kType = "fetched";
     std::string name;
-    std::string id;
+    std::string content_id;      // not "id": that key is the request id
     std::vector<std::string> sources;   // peer names the pieces came from
     json to_json() const;
     static Result<Fetched> from_json(const json& j);
@@ -218,6 +224,7 @@ struct Files {                   // answer to discover
     static constexpr std::string_view kType = "files";
     std::string host;
     std::vector<FileInfo> files;
+    bool truncated = false;
     json to_json() const;
     static Result<Files> from_json(const json& j);
 };

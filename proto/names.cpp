@@ -50,10 +50,14 @@ std::optional<std::string> check_name(std::string_view name) {
     }
     if (name == "." || name == "..") return "a name cannot be '.' or '..'";
     if (!is_valid_utf8(name)) return "a name must be valid UTF-8";
-    for (char c : name) {
-        const auto u = static_cast<unsigned char>(c);
-        if (c == '/') return "a name cannot contain '/'";
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const auto u = static_cast<unsigned char>(name[i]);
+        if (u == '/') return "a name cannot contain '/'";
         if (u < 0x20 || u == 0x7f) return "a name cannot contain control characters";
+        // C1 controls U+0080-U+009F are C2 80-C2 9F (the UTF-8 is valid by now).
+        if (u == 0xc2 && static_cast<unsigned char>(name[i + 1]) < 0xa0) {
+            return "a name cannot contain control characters";
+        }
     }
     return std::nullopt;
 }

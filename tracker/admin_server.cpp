@@ -65,19 +65,16 @@ void AdminServer::on_closed(std::uint64_t session_id) {
 
 void AdminServer::on_frame(Session& s, proto::Envelope&& env) {
     if (s.greeted) return on_request(s, env);
+    if (env.type == proto::Hello::kType && proto::hello_version(env.body) != proto::kProtocolVersion) {
+        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "trackerctl"),
+                          env.id);
+        s.conn.close("protocol version mismatch");
+        return;
+    }
     auto hello = proto::expect<proto::Hello>(env);
     if (!hello || hello->role != "admin") {
         s.conn.send_error(ErrorCode::bad_request, "the first frame must be an admin hello", env.id);
         s.conn.close("no admin hello");
-        return;
-    }
-    if (hello->version != proto::kProtocolVersion) {
-        s.conn.send_error(ErrorCode::version_mismatch,
-                          "this tracker speaks protocol version " +
-                              std::to_string(proto::kProtocolVersion) + ", trackerctl version " +
-                              std::to_string(hello->version),
-                          env.id);
-        s.conn.close("protocol version mismatch");
         return;
     }
     s.greeted = true;
@@ -100,7 +97,9 @@ void AdminServer::on_request(Session& s, const proto::Envelope& env) {
             s.conn.send_error(ErrorCode::not_found, "no live peer named '" + m->host + "'", env.id);
             return;
         }
-        s.conn.send(proto::Files{m->host, state_.index.files_of(*peer)}, env.id);
+        proto::Files reply{m->host, {}, false};
+        reply.files = state_.index.files_of(*peer, proto::kMaxListedItems, &reply.truncated);
+        s.conn.send(reply, env.id);
     } else if (env.type == proto::PingPeer::kType) {
         start_ping(s, env);
     } else if (env.type == proto::ListPeers::kType) {

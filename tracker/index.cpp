@@ -99,7 +99,7 @@ std::vector<proto::Holder> Index::lookup(std::string_view name) const {
     return out;
 }
 
-std::vector<proto::FileInfo> Index::files_of(PeerId peer) const {
+std::vector<proto::FileInfo> Index::files_of(PeerId peer, std::size_t limit, bool* truncated) const {
     std::vector<proto::FileInfo> out;
     auto pit = peers_.find(peer);
     if (pit == peers_.end()) return out;
@@ -109,6 +109,8 @@ std::vector<proto::FileInfo> Index::files_of(PeerId peer) const {
         }
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    *truncated = out.size() > limit;
+    if (*truncated) out.resize(limit);
     return out;
 }
 
@@ -125,8 +127,11 @@ std::vector<proto::IndexEntry> Index::search(std::string_view text, std::size_t 
     out.reserve(matches.size());
     for (const std::string* name : matches) {
         const auto& holdings = names_.at(*name);
-        proto::IndexEntry e{*name, holdings.front().size, proto::to_hex(holdings.front().id), {}};
-        for (const auto& h : holdings) e.holders.push_back(peers_.at(h.peer).name);
+        proto::IndexEntry e{*name, holdings.front().size, proto::to_hex(holdings.front().id), {}, holdings.size()};
+        for (const auto& h : holdings) {
+            if (e.holders.size() == proto::kMaxListedHolders) break;
+            e.holders.push_back(peers_.at(h.peer).name);
+        }
         out.push_back(std::move(e));
     }
     return out;

@@ -52,7 +52,7 @@ public:
     bool unpublish(PeerId peer, std::string_view name);
 
     std::vector<proto::Holder> lookup(std::string_view name) const;
-    std::vector<proto::FileInfo> files_of(PeerId peer) const;
+    std::vector<proto::FileInfo> files_of(PeerId peer, std::size_t limit, bool* truncated) const;
     // Names containing `text` (all if empty), at most `limit`, sorted by name.
     std::vector<proto::IndexEntry> search(std::string_view text, std::size_t limit,
                                           bool* truncated) const;

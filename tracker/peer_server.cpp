@@ -108,19 +108,17 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
         s.conn.close("no hello");
         return;
     }
+    // The version is checked first: a newer peer's hello may not parse as ours.
+    if (proto::hello_version(env.body) != proto::kProtocolVersion) {
+        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "the peer"),
+                          env.id);
+        s.conn.close("protocol version mismatch");
+        return;
+    }
     auto hello = proto::Hello::from_json(env.body);
     if (!hello) {
         s.conn.send_error(ErrorCode::bad_request, hello.error().message, env.id);
         s.conn.close("bad hello: " + hello.error().message);
-        return;
-    }
-    if (hello->version != proto::kProtocolVersion) {
-        s.conn.send_error(ErrorCode::version_mismatch,
-                          "this tracker speaks protocol version " +
-                              std::to_string(proto::kProtocolVersion) + ", the peer version " +
-                              std::to_string(hello->version),
-                          env.id);
-        s.conn.close("protocol version mismatch");
         return;
     }
     if (hello->role != "peer") {

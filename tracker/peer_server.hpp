@@ -19,7 +19,7 @@ namespace peershare::tracker {
 
 class PeerServer {
 public:
-    // live, rtt in ms, and why not live ("unknown", "timeout", "left").
+    // live, rtt in ms, and why not live, in words ("timeout: no answer", ...).
     using PingCallback = std::function<void(bool live, double rtt_ms, const std::string& reason)>;
 
     PeerServer(uv_loop_t* loop, State& state);

@@ -1,0 +1,24 @@
+// common/paths.hpp — default locations shared by peerd and peerctl (DESIGN §6),
+// and the units the command lines accept.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace peershare::common {
+
+// $PEERD_SOCKET, else $XDG_RUNTIME_DIR/peerd.sock, else /tmp/peerd-UID.sock.
+std::string default_peerd_socket();
+// $XDG_STATE_HOME/peerd, else ~/.local/state/peerd.
+std::string default_state_dir();
+// $XDG_CONFIG_HOME/peershare/peerd.conf, else ~/.config/peershare/peerd.conf.
+std::string default_peerd_config();
+// The machine's host name, made a valid peer name.
+std::string host_name();
+
+// "0", "500K", "10M", "1.5G" (bytes per second, powers of 1024).
+std::optional<std::uint64_t> parse_rate(std::string_view text);
+
+}  // namespace peershare::common

@@ -1,0 +1,193 @@
+// ctl/peerctl.cpp — peerctl: a user's remote for their peerd, over its control
+// socket. One function per subcommand; main only assembles them.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/paths.hpp"
+#include "ctl/output.hpp"
+#include "ctl/progress.hpp"
+#include "ctl/session.hpp"
+#include "proto/control.hpp"
+#include "proto/names.hpp"
+
+namespace {
+
+using namespace peershare;
+using ctl::Failure;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+struct Globals {
+    std::string socket = common::default_peerd_socket();
+    bool json = false;
+};
+
+ctl::Session connect(const Globals& g) {
+    return ctl::Session(g.socket,
+                        "peerd is not running (no socket at " + g.socket +
+                            "): start it with `systemctl --user start peerd` or `peerd &`");
+}
+
+void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+std::string checked_name(const std::string& name) {
+    if (auto why = proto::check_name(name)) throw Failure{ctl::kUsage, "bad name '" + name + "': " + *why};
+    return name;
+}
+
+void add_publish(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("publish", "hash a local file and announce it under NAME");
+    auto path = std::make_shared<std::string>();
+    auto name = std::make_shared<std::string>();
+    cmd->add_option("LOCAL_PATH", *path, "the file to share")->required();
+    cmd->add_option("NAME", *name, "the name others fetch it by (default: the file's base name)");
+    cmd->callback([&g, path, name] {
+        std::error_code ec;
+        const fs::path local = fs::absolute(*path, ec);
+        if (ec || !fs::is_regular_file(local, ec)) {
+            throw Failure{ctl::kFailed, *path + " is not a readable regular file"};
+        }
+        const auto published_name = checked_name(name->empty() ? local.filename().string() : *name);
+        auto s = connect(g);
+        auto reply = s.request<proto::Published>(proto::PublishFile{local.string(), published_name},
+                                                 common::Millis{3'600'000});
+        if (g.json) return print_json({{"name", reply.file.name}, {"size", reply.file.size}, {"id", reply.file.id},
+                                       {"path", reply.path}});
+        std::cout << "published " << reply.file.name << " (" << ctl::human_size(reply.file.size) << ", id "
+                  << ctl::short_id(reply.file.id) << ") from " << reply.path << "\n";
+    });
+}
+
+void add_unpublish(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("unpublish", "stop sharing NAME");
+    auto name = std::make_shared<std::string>();
+    cmd->add_option("NAME", *name, "a published name")->required();
+    cmd->callback([&g, name] {
+        auto s = connect(g);
+        s.request<proto::Ok>(proto::UnpublishFile{checked_name(*name)});
+        if (g.json) return print_json({{"name", *name}, {"unpublished", true}});
+        std::cout << "unpublished " << *name << "\n";
+    });
+}
+
+void add_list(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("list", "what this peer publishes");
+    cmd->callback([&g] {
+        auto s = connect(g);
+        auto reply = s.request<proto::Publications>(proto::ListFiles{});
+        if (g.json) {
+            json list = json::array();
+            for (const auto& f : reply.files) list.push_back(f.to_json());
+            return print_json({{"files", list}});
+        }
+        ctl::Table t({"NAME", "SIZE", "ID", "STATE", "PATH"});
+        for (const auto& f : reply.files) {
+            t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id),
+                   f.state == "ok" ? "shared" : "CHANGED: publish again", f.path});
+        }
+        std::cout << (t.empty() ? "nothing published: try `peerctl publish FILE`\n" : t.render());
+    });
+}
+
+void add_search(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("search", "names the tracker knows, with sizes and holders");
+    auto text = std::make_shared<std::string>();
+    cmd->add_option("TEXT", *text, "part of a name (default: everything)");
+    cmd->callback([&g, text] {
+        auto s = connect(g);
+        auto reply = s.request<proto::IndexReply>(proto::Search{*text});
+        if (g.json) {
+            json list = json::array();
+            for (const auto& e : reply.entries) list.push_back(e.to_json());
+            return print_json({{"files", list}, {"truncated", reply.truncated}});
+        }
+        ctl::Table t({"NAME", "SIZE", "ID", "HOLDERS"});
+        for (const auto& e : reply.entries) {
+            std::string holders;
+            for (const auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h;
+            t.add({e.name, ctl::human_size(e.size), ctl::short_id(e.id), holders});
+        }
+        std::cout << (t.empty() ? "nothing found\n" : t.render());
+    });
+}
+
+void add_status(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("status", "name, tracker link, upload port, transfers");
+    cmd->callback([&g] {
+        auto s = connect(g);
+        auto st = s.request<proto::Status>(proto::GetStatus{});
+        if (g.json) return print_json(st.to_json());
+        std::cout << "name       " << st.name << "\n"
+                  << "tracker    " << st.tracker << " — "
+                  << (st.connected ? "connected" : "NOT connected: " + st.tracker_error) << "\n"
+                  << "address    " << (st.address.empty() ? "(unknown until connected)" : st.address) << "\n"
+                  << "port       " << st.port << " (HTTP uploads)\n"
+                  << "published  " << st.published << " files\n"
+                  << "uploads    " << st.uploads << " active\n";
+        for (const auto& t : st.transfers) {
+            std::cout << "fetching   " << t.name << " " << ctl::human_size(t.done) << " of "
+                      << ctl::human_size(t.total) << "\n";
+        }
+    });
+}
+
+// Where a fetch of `name` goes: -o PATH (into it, if a directory), else ./NAME.
+std::string destination(const std::string& output, const std::string& name) {
+    std::error_code ec;
+    fs::path out = output.empty() ? fs::path(name) : fs::path(output);
+    if (!output.empty() && fs::is_directory(out, ec)) out /= name;
+    return fs::absolute(out, ec).lexically_normal().string();
+}
+
+void add_fetch(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("fetch", "download NAME from the peers that have it");
+    auto request = std::make_shared<proto::FetchFile>();
+    auto output = std::make_shared<std::string>();
+    auto quiet = std::make_shared<bool>(false);
+    cmd->add_option("NAME", request->name, "the published name")->required();
+    cmd->add_option("-o,--output", *output, "file or directory to save to (default: ./NAME)");
+    cmd->add_option("--from", request->from, "fetch only from this peer");
+    cmd->add_option("--id", request->id_prefix, "pick the content whose id starts with PREFIX");
+    cmd->add_flag("--force", request->force, "overwrite an existing file");
+    cmd->add_flag("-q,--quiet", *quiet, "no progress bar");
+    cmd->callback([&g, request, output, quiet] {
+        checked_name(request->name);
+        request->output = destination(*output, request->name);
+        auto s = connect(g);
+        ctl::FetchView view(g.json, *quiet);
+        view.run(s, *request);
+    });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"peerctl — share files with peershare through your peerd"};
+    app.set_version_flag("--version", PEERSHARE_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();   // global options work after the subcommand too
+    Globals g;
+    app.add_option("--socket", g.socket, "peerd's control socket (env PEERD_SOCKET)")->capture_default_str();
+    app.add_flag("--json", g.json, "print one JSON document on stdout");
+    add_publish(app, g);
+    add_unpublish(app, g);
+    add_fetch(app, g);
+    add_list(app, g);
+    add_search(app, g);
+    add_status(app, g);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? ctl::kDone : ctl::kUsage;
+    } catch (const Failure& f) {
+        if (!f.message.empty()) std::cerr << "peerctl: " << f.message << "\n";
+        return f.code;
+    }
+    return ctl::kDone;
+}

@@ -1,0 +1,150 @@
+// ctl/progress.cpp — the fetch's progress bar, choices and summary.
+#include "ctl/progress.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "ctl/output.hpp"
+
+namespace peershare::ctl {
+namespace {
+
+constexpr common::Millis kFrameWait{3'600'000};
+constexpr std::uint64_t kStallNoticeMs = 5'000;
+
+std::string rate_text(double bytes_per_s) { return human_size(static_cast<std::uint64_t>(bytes_per_s)) + "/s"; }
+
+std::string eta_text(const proto::Progress& p) {
+    if (p.rate < 1 || p.done >= p.total) return "--";
+    const auto s = static_cast<std::uint64_t>(static_cast<double>(p.total - p.done) / p.rate);
+    char text[32];
+    if (s >= 3600) std::snprintf(text, sizeof text, "%lluh%02llum", static_cast<unsigned long long>(s / 3600), static_cast<unsigned long long>(s / 60 % 60));
+    else std::snprintf(text, sizeof text, "%llum%02llus", static_cast<unsigned long long>(s / 60), static_cast<unsigned long long>(s % 60));
+    return text;
+}
+
+}  // namespace
+
+std::string progress_line(const proto::Progress& p, std::size_t width) {
+    const double fraction = p.total ? static_cast<double>(p.done) / static_cast<double>(p.total) : 1.0;
+    constexpr std::size_t kBar = 24;
+    const auto filled = static_cast<std::size_t>(fraction * kBar);
+    std::string line = "[" + std::string(filled, '#') + std::string(kBar - filled, '.') + "] ";
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%3.0f%% ", fraction * 100);
+    line += pct + human_size(p.done) + "/" + human_size(p.total);
+    if (p.stalled_ms >= kStallNoticeMs) {
+        line += "  no progress for " + std::to_string(p.stalled_ms / 1000) + " s";
+    } else {
+        line += "  " + rate_text(p.rate) + "  ETA " + eta_text(p);
+    }
+    std::string sources;
+    for (const auto& s : p.sources) {
+        if (s.dropped) continue;
+        sources += (sources.empty() ? "  from " : ", ") + s.peer + " " + rate_text(s.rate);
+    }
+    line += sources;
+    if (line.size() > width) line.resize(width);
+    return line;
+}
+
+FetchView::FetchView(bool json, bool quiet)
+    : json_(json), bar_(!json && !quiet && isatty(STDERR_FILENO)),
+      interactive_(!json && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {}
+
+void FetchView::run(Session& session, proto::FetchFile request) {
+    for (;;) {   // at most twice: once more after the user picks a content
+        const auto id = session.client().send(request);
+        for (;;) {
+            auto env = session.client().next(kFrameWait);
+            if (!env) {
+                clear_line();
+                throw Failure{kUnreachable, "lost peerd during the fetch: " + env.error().message};
+            }
+            if (env->id != id) continue;
+            if (env->type == proto::Progress::kType) {
+                if (auto p = proto::Progress::from_json(env->body); p && bar_) draw(*p);
+                continue;
+            }
+            clear_line();
+            if (env->type == proto::Choices::kType) {
+                auto choices = proto::Choices::from_json(env->body);
+                if (!choices) throw Session::failure(choices.error());
+                if (!interactive_ || !request.id_prefix.empty()) refuse_ambiguous(*choices);
+                request.id_prefix = choose(*choices);
+                break;
+            }
+            auto done = proto::expect<proto::FetchedFile>(*env);
+            if (!done) throw Session::failure(done.error());
+            return summarize(*done);
+        }
+    }
+}
+
+void FetchView::draw(const proto::Progress& p) {
+    std::fprintf(stderr, "\r%s\033[K", progress_line(p, 160).c_str());
+    std::fflush(stderr);
+    drawn_ = true;
+}
+
+void FetchView::clear_line() {
+    if (!drawn_) return;
+    std::fprintf(stderr, "\r\033[K");
+    drawn_ = false;
+}
+
+std::string FetchView::choose(const proto::Choices& choices) {
+    std::cerr << "peers offer different contents under '" << choices.name << "':\n";
+    Table t({"#", "HOST", "SIZE", "ID", "PUBLISHED"});
+    for (std::size_t i = 0; i < choices.holders.size(); ++i) {
+        const auto& h = choices.holders[i];
+        t.add({std::to_string(i + 1), h.peer, human_size(h.size), short_id(h.id), local_time(h.published_at)});
+    }
+    std::cerr << t.render();
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        std::cerr << "fetch which one? [1-" << choices.holders.size() << "] " << std::flush;
+        std::string answer;
+        if (!std::getline(std::cin, answer)) break;
+        try {
+            const auto n = std::stoul(answer);
+            if (n >= 1 && n <= choices.holders.size()) return choices.holders[n - 1].id;
+        } catch (...) {
+        }
+    }
+    throw Failure{kFailed, "no content chosen"};
+}
+
+void FetchView::refuse_ambiguous(const proto::Choices& choices) {
+    if (json_) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& h : choices.holders) list.push_back(h.to_json());
+        std::cout << nlohmann::json{{"name", choices.name}, {"choices", list}}.dump(2) << "\n";
+    } else {
+        Table t({"HOST", "SIZE", "ID", "PUBLISHED"});
+        for (const auto& h : choices.holders) {
+            t.add({h.peer, human_size(h.size), short_id(h.id), local_time(h.published_at)});
+        }
+        std::cerr << t.render();
+    }
+    throw Failure{kFailed, "peers offer different contents under '" + choices.name +
+                               "'; pick one with --id PREFIX (or --from HOST)"};
+}
+
+void FetchView::summarize(const proto::FetchedFile& f) {
+    if (json_) {
+        std::cout << f.to_json().dump(2) << "\n";
+        return;
+    }
+    std::string from;
+    for (const auto& s : f.sources) from += (from.empty() ? "" : ", ") + s;
+    const double rate = f.seconds > 0 ? static_cast<double>(f.size) / f.seconds : 0;
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.2f s", f.seconds);
+    std::cout << "fetched " << f.name << " (" << human_size(f.size) << ") to " << f.path << " in " << secs << " ("
+              << rate_text(rate) << ") from " << (from.empty() ? "-" : from) << "\n";
+}
+
+}  // namespace peershare::ctl

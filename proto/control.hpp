@@ -1,0 +1,144 @@
+// proto/control.hpp — the control protocol between peerctl and peerd, on
+// peerd's Unix socket, in the same framing as every session (hello with role
+// "admin" first). Documented in docs/protocol.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/messages.hpp"
+
+namespace peershare::proto {
+
+inline constexpr std::size_t kMaxPathBytes = 4096;
+
+struct PublishFile {             // → Published
+    static constexpr std::string_view kType = "publish_file";
+    std::string path;            // absolute, as peerctl resolved it
+    std::string name;
+    json to_json() const;
+    static Result<PublishFile> from_json(const json& j);
+};
+
+struct Published {
+    static constexpr std::string_view kType = "published";
+    FileInfo file;
+    std::string path;
+    json to_json() const;
+    static Result<Published> from_json(const json& j);
+};
+
+struct UnpublishFile {           // → Ok
+    static constexpr std::string_view kType = "unpublish_file";
+    std::string name;
+    json to_json() const;
+    static Result<UnpublishFile> from_json(const json& j);
+};
+
+struct ListFiles {               // → Publications
+    static constexpr std::string_view kType = "list_files";
+    json to_json() const { return json::object(); }
+    static Result<ListFiles> from_json(const json& j);
+};
+
+struct PublicationInfo {
+    std::string name;
+    std::uint64_t size = 0;
+    std::string id;
+    std::string path;
+    std::int64_t published_at = 0;
+    std::string state;           // "ok", "changed" (not served until published again)
+    json to_json() const;
+    static Result<PublicationInfo> from_json(const json& j);
+};
+
+struct Publications {
+    static constexpr std::string_view kType = "publications";
+    std::vector<PublicationInfo> files;
+    json to_json() const;
+    static Result<Publications> from_json(const json& j);
+};
+
+struct GetStatus {               // → Status
+    static constexpr std::string_view kType = "get_status";
+    json to_json() const { return json::object(); }
+    static Result<GetStatus> from_json(const json& j);
+};
+
+struct Transfer {
+    std::string name;
+    std::uint64_t done = 0;
+    std::uint64_t total = 0;
+    json to_json() const;
+    static Result<Transfer> from_json(const json& j);
+};
+
+struct Status {
+    static constexpr std::string_view kType = "status";
+    std::string name;
+    std::string tracker;         // HOST:PORT as configured
+    bool connected = false;
+    std::string tracker_error;   // why not connected (refused name, unreachable)
+    std::string address;         // our address as the tracker sees it (or --advertise)
+    std::uint16_t port = 0;      // upload port
+    std::uint64_t published = 0;
+    std::uint64_t uploads = 0;   // active
+    std::vector<Transfer> transfers;
+    json to_json() const;
+    static Result<Status> from_json(const json& j);
+};
+
+struct FetchFile {               // → Choices | Progress* then FetchedFile | error
+    static constexpr std::string_view kType = "fetch";
+    std::string name;
+    std::string output;          // absolute destination path
+    std::string from;            // only this holder, if set
+    std::string id_prefix;       // only contents whose id starts so, if set
+    bool force = false;
+    json to_json() const;
+    static Result<FetchFile> from_json(const json& j);
+};
+
+struct Choices {                 // holders of the name offer different contents
+    static constexpr std::string_view kType = "choices";
+    std::string name;
+    std::vector<Holder> holders;
+    json to_json() const;
+    static Result<Choices> from_json(const json& j);
+};
+
+struct SourceStatus {
+    std::string peer;
+    std::uint64_t bytes = 0;
+    double rate = 0;
+    bool dropped = false;
+    std::string why;
+    json to_json() const;
+    static Result<SourceStatus> from_json(const json& j);
+};
+
+struct Progress {
+    static constexpr std::string_view kType = "progress";
+    std::uint64_t done = 0;
+    std::uint64_t total = 0;
+    double rate = 0;             // bytes/s
+    std::uint64_t stalled_ms = 0;
+    std::vector<SourceStatus> sources;
+    json to_json() const;
+    static Result<Progress> from_json(const json& j);
+};
+
+struct FetchedFile {
+    static constexpr std::string_view kType = "fetched_file";
+    std::string name;
+    std::string path;
+    std::uint64_t size = 0;
+    std::string id;
+    double seconds = 0;
+    std::vector<std::string> sources;
+    json to_json() const;
+    static Result<FetchedFile> from_json(const json& j);
+};
+
+}  // namespace peershare::proto
