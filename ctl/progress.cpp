@@ -135,7 +135,9 @@ void FetchView::refuse_ambiguous(const proto::Choices& choices) {
 
 void FetchView::summarize(const proto::FetchedFile& f) {
     if (json_) {
-        std::cout << f.to_json().dump(2) << "\n";
+        const nlohmann::json doc = {{"name", f.name}, {"path", f.path}, {"size", f.size}, {"id", f.id},
+                                    {"seconds", f.seconds}, {"sources", f.sources}};
+        std::cout << doc.dump(2) << "\n";
         return;
     }
     std::string from;

@@ -30,7 +30,9 @@ const Publication* Catalog::by_id(std::string_view id) const {
 
 void Catalog::mark_changed(std::string_view path) {
     for (auto& [name, p] : by_name_) {
-        if (p.path == path) p.changed = true;
+        if (p.path != path || p.changed) continue;
+        p.changed = true;
+        if (on_changed_) on_changed_(p);
     }
 }
 

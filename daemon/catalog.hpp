@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,12 +40,15 @@ public:
     const Publication* by_name(std::string_view name) const;
     // A publication with that content id that is not known to have changed.
     const Publication* by_id(std::string_view id) const;
-    // Marks every publication of `path` changed (the upload server saw it differ).
+    // Marks every publication of `path` changed (the upload server saw it
+    // differ) and tells the observer, which withdraws them from the tracker.
     void mark_changed(std::string_view path);
+    void on_changed(std::function<void(const Publication&)> observer) { on_changed_ = std::move(observer); }
     const std::map<std::string, Publication, std::less<>>& all() const { return by_name_; }
 
 private:
     std::map<std::string, Publication, std::less<>> by_name_;
+    std::function<void(const Publication&)> on_changed_;
 };
 
 }  // namespace peershare::peerd

@@ -172,7 +172,7 @@ Result<Progress> Progress::from_json(const json& j) {
 }
 
 json FetchedFile::to_json() const {
-    return {{"name", name}, {"path", path}, {"size", size}, {"id", id}, {"seconds", seconds},
+    return {{"name", name}, {"path", path}, {"size", size}, {"content_id", id}, {"seconds", seconds},
             {"sources", sources}};
 }
 Result<FetchedFile> FetchedFile::from_json(const json& j) {
@@ -181,7 +181,7 @@ Result<FetchedFile> FetchedFile::from_json(const json& j) {
     m.name = r.name("name");
     m.path = r.text("path", kMaxPathBytes);
     m.size = r.number("size", 0, kMaxFileSize);
-    m.id = r.content_id("id");
+    m.id = r.content_id("content_id");
     m.seconds = r.real("seconds", 0, 1e9);
     m.sources = r.name_list("sources", 1024);
     return finish(r, std::move(m));

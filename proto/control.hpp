@@ -134,7 +134,7 @@ struct FetchedFile {
     std::string name;
     std::string path;
     std::uint64_t size = 0;
-    std::string id;
+    std::string id;              // "content_id" on the wire: "id" is the request's
     double seconds = 0;
     std::vector<std::string> sources;
     json to_json() const;

@@ -56,8 +56,8 @@ RangeRequest parse_range(std::string_view header, std::uint64_t size) {
     auto first = parse_number(first_text);
     if (!first) return whole;
     std::optional<std::uint64_t> last = last_text.empty() ? std::optional(size - 1) : parse_number(last_text);
+    if (!first_text.empty() && *first >= size) return {RangeKind::unsatisfiable, {}};
     if (!last || *last < *first) return whole;
-    if (*first >= size) return {RangeKind::unsatisfiable, {}};
     r.range = {*first, std::min(*last, size - 1)};
     return r;
 }

@@ -22,8 +22,14 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}"
 }
 
-# Configures and builds into $BUILD_DIR; extra arguments go to cmake.
+# Configures and builds into $BUILD_DIR; extra arguments go to cmake. With
+# BUILD_TARGETS set, builds only those targets.
 build() {
     cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
-    cmake --build "$BUILD_DIR" -j "$(nproc)"
+    local targets=()
+    for t in ${BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+    cmake --build "$BUILD_DIR" -j "$(nproc)" "${targets[@]}"
 }
+
+# The four programs a user runs.
+PROGRAMS="trackerd peerd peerctl trackerctl"

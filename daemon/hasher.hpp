@@ -1,0 +1,36 @@
+// daemon/hasher.hpp — hashes a file into pieces and a content id in the
+// worker pool. The pieces are split into as many runs as there are workers,
+// each run read and hashed by its own work item, so hashing scales with the
+// pool. The file's size and mtime are taken before and checked after: a file
+// that changes while being hashed is an error, not a wrong id.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "daemon/catalog.hpp"
+#include "proto/errors.hpp"
+
+namespace peershare::peerd {
+
+// Hashed content of a file: everything of a Publication but its name and time.
+using HashDone = std::function<void(proto::Result<Publication>)>;
+
+// Starts hashing `path` (absolute) with `parallelism` work items; `done` runs
+// on the loop thread unless the job was cancelled first (the work items then
+// finish in the pool and their result is dropped).
+class HashJob;
+std::shared_ptr<HashJob> hash_file(uv_loop_t* loop, std::string path, unsigned parallelism, HashDone done);
+void cancel_hash(HashJob& job);
+
+// Size and mtime of a file now, for checking it against a Publication.
+struct FileStamp {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+};
+proto::Result<FileStamp> stamp_file(const std::string& path);
+
+}  // namespace peershare::peerd

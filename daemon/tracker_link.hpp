@@ -1,0 +1,97 @@
+// daemon/tracker_link.hpp — peerd's session with the tracker. Connects (the
+// tracker may be down or restart at any time), says hello with the persisted
+// peer key, announces every publication, sends heartbeats, answers pings.
+// On loss it reconnects with capped exponential backoff plus jitter and
+// announces everything again. A refused name is kept as the link's error (shown
+// by `peerctl status`) and retried, since the other holder may leave.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "common/framed_connection.hpp"
+#include "common/log.hpp"
+#include "common/net.hpp"
+#include "common/uv.hpp"
+#include "daemon/catalog.hpp"
+
+namespace peershare::peerd {
+
+struct LinkConfig {
+    common::Endpoint tracker;   // host may be a name, resolved at each attempt
+    std::string name;
+    std::string key;
+    std::uint16_t port = 0;     // our upload port
+    std::string advertise;
+};
+
+class TrackerLink {
+public:
+    using ReplyFn = std::function<void(proto::Result<proto::Envelope>)>;
+
+    TrackerLink(uv_loop_t* loop, const common::Log& log, LinkConfig config, const Catalog& catalog);
+    ~TrackerLink();
+
+    void start();
+    void stop();
+
+    bool connected() const { return welcomed_; }
+    const std::string& error() const { return error_; }
+    const std::string& observed_address() const { return address_; }
+    const LinkConfig& config() const { return config_; }
+
+    void announce(const Publication& p);   // no-op while disconnected: re-announced on connect
+    void withdraw(const std::string& name);
+    // A request whose reply (or error) comes back to `done`; fails at once when
+    // disconnected, and with `unavailable` if the link drops before the reply.
+    template <class M>
+    void request(const M& message, ReplyFn done) {
+        if (!welcomed_) return done(proto::Error{proto::ErrorCode::unavailable, not_connected_message()});
+        const auto id = next_id_++;
+        pending_.emplace(id, std::move(done));
+        conn_->send(message, id);
+    }
+    template <class M>
+    void notify(const M& message) {   // fire and forget; the reply is ignored
+        if (welcomed_) conn_->send(message, next_id_++);
+    }
+
+private:
+    struct Attempt;
+
+    void connect();
+    void on_resolved(int status, const sockaddr* addr);
+    void on_connected(int status);
+    void on_frame(proto::Envelope&& env);
+    void on_welcome(const proto::Envelope& env);
+    void on_closed(const std::string& reason);
+    void retry_later();
+    void fail_pending(const std::string& why);
+    std::string not_connected_message() const;
+
+    uv_loop_t* loop_;
+    const common::Log& log_;
+    LinkConfig config_;
+    const Catalog& catalog_;
+    std::unique_ptr<common::FramedConnection> conn_;
+    std::shared_ptr<Attempt> attempt_;   // the resolve/connect in progress
+    common::Timer retry_timer_;
+    common::Timer heartbeat_timer_;
+    std::uint64_t backoff_ms_;
+    std::mt19937 jitter_;
+    bool stopped_ = true;
+    bool welcomed_ = false;
+    std::string error_ = "connecting";
+    std::string address_;
+    std::uint64_t next_id_ = 1;
+    std::uint64_t hello_id_ = 0;
+    std::map<std::uint64_t, ReplyFn> pending_;
+};
+
+}  // namespace peershare::peerd

@@ -1,0 +1,960 @@
+// daemon/upload_server.cpp — HTTP connections, file bodies by sendfile(2),
+// upload slots and the upload rate limit.
+//
+// A connection is a small state machine on the loop thread:
+//   read → http-parser → queue of parsed requests (at most kMaxPipelinedRequests;
+//   the parser pauses and reading stops past that) → one response at a time:
+//   headers (and any small body) with uv_write, then for a file body
+//   open + fstat in the pool, then sendfile(2) in the pool, chunk by chunk.
+// Requests are answered strictly in order, so pipelining needs nothing more.
+#include "daemon/upload_server.hpp"
+
+#include <fcntl.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proto/http.hpp"
+
+namespace peershare::peerd {
+namespace {
+
+struct Request {
+    http_method method = HTTP_GET;
+    std::string url;
+    std::string range;      // every Range header, joined by ", " (several = ignored)
+    std::string if_range;
+    bool keep_alive = true;
+    int parse_error = 0;    // 400 or 431: the parser gave up here; answer and close
+};
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 206: return "Partial Content";
+        case 400: return "Bad Request";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 416: return "Range Not Satisfiable";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        default: return "Unknown";
+    }
+}
+
+std::string http_date() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char text[64];
+    const auto n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return {text, n};
+}
+
+// Status line and headers; `extra` holds further header lines, each ending in CRLF.
+std::string response_head(int status, std::uint64_t content_length, std::string_view content_type,
+                          bool close, std::string_view extra) {
+    std::string h;
+    h.reserve(256 + extra.size());
+    h += "HTTP/1.1 ";
+    h += std::to_string(status);
+    h += ' ';
+    h += reason_phrase(status);
+    h += "\r\nServer: peershare\r\nDate: ";
+    h += http_date();
+    h += "\r\n";
+    if (!content_type.empty()) {
+        h += "Content-Type: ";
+        h += content_type;
+        h += "\r\n";
+    }
+    h += "Content-Length: ";
+    h += std::to_string(content_length);
+    h += "\r\n";
+    h += extra;
+    if (close) h += "Connection: close\r\n";
+    h += "\r\n";
+    return h;
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+        const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+        return lower(x) == lower(y);
+    });
+}
+
+// The path of a request target (origin-form "/p?q" or absolute-form "http://h/p").
+std::optional<std::string_view> target_path(std::string_view url) {
+    http_parser_url parts;
+    http_parser_url_init(&parts);
+    if (http_parser_parse_url(url.data(), url.size(), 0, &parts) != 0) return std::nullopt;
+    if (!(parts.field_set & (1 << UF_PATH))) return std::string_view{};
+    return url.substr(parts.field_data[UF_PATH].off, parts.field_data[UF_PATH].len);
+}
+
+std::int64_t mtime_ns(const uv_stat_t& st) {
+    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+           static_cast<std::int64_t>(st.st_mtim.tv_nsec);
+}
+
+// Closes a file descriptor in the pool; the request frees itself, so the
+// connection that opened the file may already be gone.
+void close_file_async(uv_loop_t* loop, int fd) {
+    auto req = std::make_unique<uv_fs_t>();
+    const int rc = uv_fs_close(loop, req.get(), fd, [](uv_fs_t* r) {
+        std::unique_ptr<uv_fs_t> owned(r);
+        uv_fs_req_cleanup(r);
+    });
+    if (rc < 0) {
+        ::close(fd);
+        return;
+    }
+    req.release();   // owned by libuv until the callback
+}
+
+void set_cork(int fd, bool on) {
+    const int value = on ? 1 : 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// One client connection. It owns itself: it is deleted once its TCP handle's
+// close callback has run and no work of it is left in the pool, never before
+// (an fs or sendfile request in the pool points at it).
+//
+// Sending a body. Debian's libuv 1.44 uv_fs_sendfile() does not fit: towards
+// a socket it tries copy_file_range(), gets EINVAL and falls back to an 8 KiB
+// read/write loop that, when the socket is full, blocks its worker in
+// poll(-1) — one slow reader would hold a pool thread, and four would stall
+// every upload. So we queue sendfile(2) itself with uv_queue_work: one call
+// per chunk on the non-blocking socket, which sends what fits in the socket
+// buffer and returns (or fails with EAGAIN) at once. When it sent less than
+// asked, the socket is full, and we wait for it to become writable with a
+// uv_poll on a dup() of the socket (a second watcher on the same fd number
+// would clash with the stream's own watcher in libuv; a dup is a separate
+// epoll entry), then issue the next chunk. So no worker ever waits on a
+// client, and a connection has at most one request in the pool.
+//
+// The pool always uses the dup (sock_fd_), which lives as long as this
+// object: closing the TCP handle while sendfile runs therefore cannot let the
+// fd number be reused under the worker's feet.
+class UploadServer::Connection {
+public:
+    Connection(UploadServer& server, std::uint64_t id, uv_tcp_t* tcp, int sock_fd)
+        : server_(&server), loop_(server.loop_), id_(id), tcp_(tcp), sock_fd_(sock_fd),
+          timer_(server.loop_) {
+        tcp_->data = this;
+        timer_.get()->data = this;
+        http_parser_init(&parser_, HTTP_REQUEST);
+        parser_.data = this;
+        sockaddr_storage addr{};
+        int len = sizeof addr;
+        if (uv_tcp_getpeername(tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+            remote_ = common::ip_to_string(addr);
+        }
+    }
+
+    ~Connection() {
+        release_file();
+        if (sock_fd_ >= 0) ::close(sock_fd_);
+        if (server_) server_->forget(id_);
+    }
+
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void start() {
+        start_reading();
+        pump();
+    }
+
+    // The server is going away: no more calls into it.
+    void detach() { server_ = nullptr; }
+
+    // Closes at once (pending output is dropped). Safe to call repeatedly.
+    void close_now(std::string_view reason) {
+        if (phase_ == Phase::closed) return;
+        phase_ = Phase::closed;
+        if (server_ && server_->log_.enabled(common::LogLevel::debug)) {
+            server_->log_.debug("upload connection from " + remote_ + " closed: " + std::string(reason));
+        }
+        timer_.close();
+        if (poll_) {
+            poll_->data = nullptr;
+            uv_close(reinterpret_cast<uv_handle_t*>(poll_),
+                     [](uv_handle_t* h) { std::unique_ptr<uv_poll_t> owned(reinterpret_cast<uv_poll_t*>(h)); });
+            poll_ = nullptr;
+        }
+        release_slot();
+        reading_ = false;
+        // Pending writes and the shutdown complete with UV_ECANCELED before the close callback.
+        uv_close(reinterpret_cast<uv_handle_t*>(tcp_), on_tcp_closed);
+        if (in_pool_) uv_cancel(in_pool_);   // only succeeds if it has not started
+    }
+
+    // The rate limiter has tokens for us.
+    void on_tokens() {
+        if (phase_ != Phase::open || !waiting_tokens_) return;
+        waiting_tokens_ = false;
+        arm_timer(kSendStallTimeoutMs);
+        send_more();
+    }
+
+private:
+    enum class Phase { open, lingering, closed };
+    enum class AfterWrite { finish, body };
+
+    struct SendJob {
+        uv_work_t req{};
+        int sock = -1;
+        int file = -1;
+        off_t offset = 0;
+        std::size_t length = 0;
+        ssize_t result = 0;   // bytes sent, or a negative errno
+    };
+
+    struct FileResponse {
+        std::string id;
+        std::string path;
+        std::uint64_t size = 0;
+        std::int64_t mtime_ns = 0;
+        std::uint64_t first = 0;
+        std::uint64_t length = 0;
+        bool partial = false;
+    };
+
+    uv_stream_t* stream() const { return reinterpret_cast<uv_stream_t*>(tcp_); }
+    static Connection* of(http_parser* p) { return static_cast<Connection*>(p->data); }
+
+    // ---- input ------------------------------------------------------------
+
+    void start_reading() {
+        if (reading_ || peer_eof_ || phase_ == Phase::closed) return;
+        const int rc = uv_read_start(stream(), common::Loop::alloc_read_buffer, on_read);
+        if (rc < 0) return close_now("cannot read: " + common::uv_error(rc));
+        reading_ = true;
+    }
+
+    void stop_reading() {
+        if (!reading_) return;
+        uv_read_stop(stream());
+        reading_ = false;
+    }
+
+    static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+        auto* self = static_cast<Connection*>(stream->data);
+        if (!self || self->phase_ == Phase::closed) return;
+        if (nread > 0) {
+            if (self->phase_ == Phase::lingering) return;   // draining before the close
+            self->feed(buf->base, static_cast<std::size_t>(nread));
+            self->pump();
+        } else if (nread == UV_EOF) {
+            self->reading_ = false;
+            self->peer_eof_ = true;
+            if (self->phase_ == Phase::lingering) return self->close_now("closed after the last response");
+            self->pump();   // answer what was asked, then close
+        } else if (nread < 0) {
+            self->close_now("read failed: " + common::uv_error(static_cast<int>(nread)));
+        }
+    }
+
+    void feed(const char* data, std::size_t size) {
+        if (input_done_) return;
+        const std::size_t parsed = http_parser_execute(&parser_, &settings(), data, size);
+        if (input_done_) {   // an upgrade: what follows is not HTTP
+            stop_reading();
+            return;
+        }
+        const auto err = HTTP_PARSER_ERRNO(&parser_);
+        if (err == HPE_PAUSED) {   // the request queue is full: keep the rest for later
+            stash_.assign(data + parsed, size - parsed);
+            paused_ = true;
+            stop_reading();
+        } else if (err != HPE_OK) {
+            Request bad;
+            bad.parse_error = (too_large_ || err == HPE_HEADER_OVERFLOW) ? 431 : 400;
+            bad.keep_alive = false;
+            queue_.push_back(std::move(bad));
+            input_done_ = true;
+            stop_reading();
+        }
+    }
+
+    void resume_parsing() {
+        paused_ = false;
+        http_parser_pause(&parser_, 0);
+        const std::string rest = std::move(stash_);
+        stash_.clear();
+        feed(rest.data(), rest.size());
+        if (!paused_ && !input_done_) start_reading();
+    }
+
+    static const http_parser_settings& settings() {
+        static const http_parser_settings s = [] {
+            http_parser_settings init;
+            http_parser_settings_init(&init);
+            init.on_message_begin = on_message_begin;
+            init.on_url = on_url;
+            init.on_header_field = on_header_field;
+            init.on_header_value = on_header_value;
+            init.on_headers_complete = on_headers_complete;
+            init.on_message_complete = on_message_complete;
+            return init;
+        }();
+        return s;
+    }
+
+    // Counts request line and header bytes (with their separators) against
+    // kMaxRequestHeaderBytes; false stops the parser and the answer is 431.
+    bool count_header_bytes(std::size_t n) {
+        header_bytes_ += n;
+        if (header_bytes_ <= kMaxRequestHeaderBytes) return true;
+        too_large_ = true;
+        return false;
+    }
+
+    static int on_message_begin(http_parser* p) {
+        auto* self = of(p);
+        self->parsing_ = Request{};
+        self->header_bytes_ = 0;
+        self->too_large_ = false;
+        self->field_.clear();
+        self->value_.clear();
+        self->in_value_ = false;
+        return 0;
+    }
+
+    static int on_url(http_parser* p, const char* at, std::size_t length) {
+        auto* self = of(p);
+        const std::size_t line_overhead = self->parsing_.url.empty() ? 16 : 0;   // method, version, CRLF
+        if (!self->count_header_bytes(length + line_overhead)) return -1;
+        self->parsing_.url.append(at, length);
+        return 0;
+    }
+
+    static int on_header_field(http_parser* p, const char* at, std::size_t length) {
+        auto* self = of(p);
+        if (self->in_value_) self->commit_header();
+        const std::size_t line_overhead = self->field_.empty() ? 4 : 0;   // ": " and CRLF
+        if (!self->count_header_bytes(length + line_overhead)) return -1;
+        self->field_.append(at, length);
+        return 0;
+    }
+
+    static int on_header_value(http_parser* p, const char* at, std::size_t length) {
+        auto* self = of(p);
+        self->in_value_ = true;
+        if (!self->count_header_bytes(length)) return -1;
+        self->value_.append(at, length);
+        return 0;
+    }
+
+    void commit_header() {
+        const auto join = [this](std::string& into) {
+            if (!into.empty()) into += ", ";
+            into += value_;
+        };
+        if (equals_ignoring_case(field_, "range")) join(parsing_.range);
+        if (equals_ignoring_case(field_, "if-range")) join(parsing_.if_range);
+        field_.clear();
+        value_.clear();
+        in_value_ = false;
+    }
+
+    static int on_headers_complete(http_parser* p) {
+        auto* self = of(p);
+        if (self->in_value_) self->commit_header();
+        self->parsing_.method = static_cast<http_method>(p->method);
+        // HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 always closes.
+        self->parsing_.keep_alive =
+            p->http_major == 1 && p->http_minor >= 1 && http_should_keep_alive(p) != 0;
+        return 0;
+    }
+
+    static int on_message_complete(http_parser* p) {
+        auto* self = of(p);
+        if (p->upgrade) {   // Upgrade or CONNECT: answer this one, then close
+            self->parsing_.keep_alive = false;
+            self->input_done_ = true;
+        }
+        self->queue_.push_back(std::move(self->parsing_));
+        self->parsing_ = Request{};
+        if (self->queue_.size() >= kMaxPipelinedRequests) http_parser_pause(p, 1);
+        return 0;
+    }
+
+    // ---- requests, one at a time, in order -----------------------------------
+
+    void pump() {
+        while (phase_ == Phase::open && !busy_) {
+            if (!queue_.empty()) {
+                Request next = std::move(queue_.front());
+                queue_.pop_front();
+                serve(std::move(next));
+            } else if (paused_) {
+                resume_parsing();
+            } else if (input_done_ || peer_eof_) {
+                close_gracefully();
+            } else {
+                arm_timer(kIdleTimeoutMs);   // waiting for the next request
+                return;
+            }
+        }
+    }
+
+    void serve(Request req) {
+        stop_timer();
+        busy_ = true;
+        head_ = false;
+        close_after_ = !req.keep_alive;
+        status_ = 0;
+        url_ = std::move(req.url);
+        if (req.parse_error) {
+            close_after_ = true;
+            return respond_text(req.parse_error, req.parse_error == 431 ? "request headers are too large\n"
+                                                                        : "malformed request\n");
+        }
+        if (!server_) return close_now("server stopped");
+        if (req.method != HTTP_GET && req.method != HTTP_HEAD) {
+            return respond_text(405, "only GET and HEAD are served here\n", "Allow: GET, HEAD\r\n");
+        }
+        head_ = req.method == HTTP_HEAD;
+        const auto path = target_path(url_);
+        if (!path) {
+            close_after_ = true;
+            return respond_text(400, "malformed request target\n");
+        }
+        const auto target = proto::parse_file_target(*path);
+        const Publication* pub = target ? server_->catalog_.by_id(target->id) : nullptr;
+        if (!pub) return respond_text(404, "no published file here\n");
+        if (target->pieces) {
+            return respond(200, "application/json", pub->piece_list().to_json().dump());
+        }
+        serve_file(req, *pub);
+    }
+
+    void serve_file(const Request& req, const Publication& pub) {
+        file_ = FileResponse{pub.id, pub.path, pub.size, pub.mtime_ns, 0, pub.size, false};
+        // Our ETag is the content id: an If-Range naming anything else asks for the whole file.
+        const bool range_applies = !req.range.empty() &&
+                                   (req.if_range.empty() || req.if_range == "\"" + pub.id + "\"");
+        if (range_applies) {
+            const auto r = proto::parse_range(req.range, pub.size);
+            if (r.kind == proto::RangeKind::unsatisfiable) {
+                return respond_text(416, "the range is outside the file\n",
+                                    "Accept-Ranges: bytes\r\nContent-Range: bytes */" +
+                                        std::to_string(pub.size) + "\r\n");
+            }
+            if (r.kind == proto::RangeKind::partial) {
+                file_.first = r.range.first;
+                file_.length = r.range.length();
+                file_.partial = true;
+            }
+        }
+        if (!head_ && file_.length > 0) {
+            if (!server_->take_slot()) {
+                return respond_text(503, "all upload slots are busy; retry shortly\n", "Retry-After: 1\r\n");
+            }
+            has_slot_ = true;
+        }
+        // Open and fstat before anything is promised: a changed file is never served.
+        fs_req_.data = this;
+        const int rc = uv_fs_open(loop_, &fs_req_, file_.path.c_str(), O_RDONLY | O_CLOEXEC, 0, on_opened);
+        if (rc < 0) {
+            uv_fs_req_cleanup(&fs_req_);
+            return file_unavailable(rc);
+        }
+        in_pool_ = reinterpret_cast<uv_req_t*>(&fs_req_);
+    }
+
+    static void on_opened(uv_fs_t* req) {
+        auto* self = static_cast<Connection*>(req->data);
+        const auto result = req->result;
+        uv_fs_req_cleanup(req);
+        self->in_pool_ = nullptr;
+        if (self->phase_ == Phase::closed || !self->server_) {
+            if (result >= 0) close_file_async(self->loop_, static_cast<int>(result));
+            if (self->phase_ != Phase::closed) self->close_now("server stopped");
+            return self->delete_if_done();
+        }
+        if (result < 0) return self->file_unavailable(static_cast<int>(result));
+        self->file_fd_ = static_cast<int>(result);
+        const int rc = uv_fs_fstat(self->loop_, &self->fs_req_, self->file_fd_, on_stat);
+        if (rc < 0) {
+            uv_fs_req_cleanup(&self->fs_req_);
+            return self->file_unavailable(rc);
+        }
+        self->in_pool_ = reinterpret_cast<uv_req_t*>(&self->fs_req_);
+    }
+
+    static void on_stat(uv_fs_t* req) {
+        auto* self = static_cast<Connection*>(req->data);
+        const auto result = req->result;
+        const uv_stat_t st = req->statbuf;
+        uv_fs_req_cleanup(req);
+        self->in_pool_ = nullptr;
+        if (self->phase_ == Phase::closed || !self->server_) {
+            if (self->phase_ != Phase::closed) self->close_now("server stopped");
+            return self->delete_if_done();
+        }
+        if (result < 0) return self->file_unavailable(static_cast<int>(result));
+        if ((st.st_mode & S_IFMT) != S_IFREG) return self->file_changed("it is no longer a regular file");
+        if (st.st_size != self->file_.size) {
+            return self->file_changed("its size is " + std::to_string(st.st_size) + " bytes, was " +
+                                      std::to_string(self->file_.size));
+        }
+        if (mtime_ns(st) != self->file_.mtime_ns) return self->file_changed("it was modified");
+        self->send_file_head();
+    }
+
+    void send_file_head() {
+        std::string extra = "Accept-Ranges: bytes\r\nETag: \"" + file_.id + "\"\r\n";
+        if (file_.partial) {
+            extra += "Content-Range: " +
+                     proto::content_range({file_.first, file_.first + file_.length - 1}, file_.size) + "\r\n";
+        }
+        status_ = file_.partial ? 206 : 200;
+        out_ = response_head(status_, file_.length, "application/octet-stream", close_after_, extra);
+        const bool body = !head_ && file_.length > 0;
+        // Corked, the head leaves in the same segment as the first body bytes.
+        if (body) set_cork(sock_fd_, true);
+        write_out(body ? AfterWrite::body : AfterWrite::finish);
+    }
+
+    void file_unavailable(int err) {
+        release_file();
+        release_slot();
+        if (err == UV_ENOENT || err == UV_ENOTDIR) return file_changed("it is gone");
+        if (err == UV_EMFILE || err == UV_ENFILE) {
+            server_->log_.warning("cannot open " + file_.path + ": " + common::uv_error(err));
+            return respond_text(503, "too many open files; retry shortly\n", "Retry-After: 1\r\n");
+        }
+        server_->log_.error("cannot serve " + file_.path + ": " + common::uv_error(err));
+        respond_text(500, "the file cannot be read\n");
+    }
+
+    void file_changed(const std::string& why) {
+        release_file();
+        release_slot();
+        mark_stale(why);
+        respond_text(404, "the published file changed on disk\n");
+    }
+
+    // Tells the catalog (and the log) that the file differs from what was
+    // hashed. Only the record we checked against is marked: a re-hash may
+    // have replaced it meanwhile.
+    void mark_stale(const std::string& why) {
+        Catalog& catalog = server_->catalog_;
+        const Publication* now = catalog.by_id(file_.id);
+        if (now && now->path == file_.path && now->size == file_.size && now->mtime_ns == file_.mtime_ns) {
+            catalog.mark_changed(file_.path);
+        }
+        server_->log_.info("not serving " + file_.path + " (" + file_.id.substr(0, 12) + "): " + why +
+                           " since it was published; publish it again to re-hash it");
+    }
+
+    void respond_text(int status, std::string_view body, std::string_view extra = {}) {
+        respond(status, "text/plain; charset=utf-8", std::string(body), extra);
+    }
+
+    void respond(int status, std::string_view type, std::string body, std::string_view extra = {}) {
+        status_ = status;
+        out_ = response_head(status, body.size(), type, close_after_, extra);
+        if (!head_) out_ += body;
+        write_out(AfterWrite::finish);
+    }
+
+    void write_out(AfterWrite then) {
+        after_write_ = then;
+        write_req_.data = this;
+        const uv_buf_t buf = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+        const int rc = uv_write(&write_req_, stream(), &buf, 1, on_written);
+        if (rc < 0) close_now("write failed: " + common::uv_error(rc));
+    }
+
+    static void on_written(uv_write_t* req, int status) {
+        auto* self = static_cast<Connection*>(req->data);
+        if (self->phase_ == Phase::closed) return;
+        if (status < 0) return self->close_now("write failed: " + common::uv_error(status));
+        self->out_ = std::string();   // a piece list may be large; do not keep it
+        if (self->after_write_ == AfterWrite::body) return self->start_body();
+        self->finish_response();
+    }
+
+    void finish_response() {
+        if (server_ && server_->log_.enabled(common::LogLevel::debug)) {
+            server_->log_.debug(remote_ + " \"" + url_ + "\" " + std::to_string(status_) +
+                                (status_ == 200 || status_ == 206 ? " " + std::to_string(sent_) + " bytes" : ""));
+        }
+        release_file();
+        release_slot();
+        sent_ = 0;
+        busy_ = false;
+        if (close_after_) return close_gracefully();
+        pump();
+    }
+
+    // ---- file bodies ----------------------------------------------------------
+
+    void start_body() {
+        offset_ = file_.first;
+        remaining_ = file_.length;
+        arm_timer(kSendStallTimeoutMs);
+        send_more();
+    }
+
+    void send_more() {
+        if (!server_) return close_now("server stopped");
+        const std::uint64_t chunk = server_->grant(std::min(remaining_, kSendfileChunk));
+        if (chunk == 0) {
+            // Waiting on the global rate is not the client's fault: no stall timeout meanwhile.
+            stop_timer();
+            waiting_tokens_ = true;
+            server_->wait_for_tokens(id_);
+            return;
+        }
+        job_ = SendJob{};
+        job_.req.data = this;
+        job_.sock = sock_fd_;
+        job_.file = file_fd_;
+        job_.offset = static_cast<off_t>(offset_);
+        job_.length = static_cast<std::size_t>(chunk);
+        const int rc = uv_queue_work(loop_, &job_.req, do_sendfile, after_sendfile);
+        if (rc < 0) {
+            server_->refund(chunk);
+            return close_now("cannot queue sendfile: " + common::uv_error(rc));
+        }
+        in_pool_ = reinterpret_cast<uv_req_t*>(&job_.req);
+    }
+
+    // In a worker thread: touches only the job.
+    static void do_sendfile(uv_work_t* req) {
+        auto* job = reinterpret_cast<SendJob*>(req);
+        off_t offset = job->offset;
+        ssize_t n;
+        do {
+            n = ::sendfile(job->sock, job->file, &offset, job->length);
+        } while (n < 0 && errno == EINTR);
+        job->result = n < 0 ? -errno : n;
+    }
+
+    static void after_sendfile(uv_work_t* req, int status) {
+        auto* self = static_cast<Connection*>(req->data);
+        self->in_pool_ = nullptr;
+        const std::uint64_t asked = self->job_.length;
+        const ssize_t result = status < 0 ? status : self->job_.result;
+        const std::uint64_t sent = result > 0 ? static_cast<std::uint64_t>(result) : 0;
+        if (self->server_) self->server_->refund(asked - sent);
+        if (self->phase_ == Phase::closed) return self->delete_if_done();
+        if (result == UV_EAGAIN) return self->wait_writable();
+        if (result < 0) return self->close_now("send failed: " + common::uv_error(static_cast<int>(result)));
+        if (result == 0) {   // the file ends before its published size: it shrank under us
+            if (self->server_) self->mark_stale("it shrank while being sent");
+            return self->close_now("the file shrank");
+        }
+        self->offset_ += sent;
+        self->remaining_ -= sent;
+        self->sent_ += sent;
+        self->arm_timer(kSendStallTimeoutMs);   // progress
+        if (self->remaining_ == 0) {
+            set_cork(self->sock_fd_, false);   // flush the tail now
+            return self->finish_response();
+        }
+        if (sent < asked) return self->wait_writable();   // the socket buffer is full
+        self->send_more();
+    }
+
+    void wait_writable() {
+        if (!poll_) {
+            auto poll = std::make_unique<uv_poll_t>();
+            const int rc = uv_poll_init_socket(loop_, poll.get(), sock_fd_);
+            if (rc < 0) return close_now("cannot poll the socket: " + common::uv_error(rc));
+            poll_ = poll.release();
+            poll_->data = this;
+        }
+        const int rc = uv_poll_start(poll_, UV_WRITABLE, on_writable);
+        if (rc < 0) close_now("cannot poll the socket: " + common::uv_error(rc));
+    }
+
+    static void on_writable(uv_poll_t* poll, int status, int) {
+        auto* self = static_cast<Connection*>(poll->data);
+        if (!self || self->phase_ == Phase::closed) return;
+        uv_poll_stop(poll);
+        if (status < 0) return self->close_now("socket error: " + common::uv_error(status));
+        self->send_more();   // an error on the socket shows up there
+    }
+
+    void release_file() {
+        if (file_fd_ < 0) return;
+        close_file_async(loop_, file_fd_);
+        file_fd_ = -1;
+    }
+
+    void release_slot() {
+        if (!has_slot_) return;
+        has_slot_ = false;
+        if (server_) server_->release_slot();
+    }
+
+    // ---- closing ----------------------------------------------------------------
+
+    // After the last response: send FIN once the output is flushed, then read
+    // (and drop) what the client still sends until it closes or kLingerMs
+    // pass. Closing with unread input would send a RST that may destroy the
+    // response before the client reads it.
+    void close_gracefully() {
+        if (phase_ != Phase::open) return;
+        phase_ = Phase::lingering;
+        stop_timer();
+        shutdown_req_.data = this;
+        const int rc = uv_shutdown(&shutdown_req_, stream(), on_shutdown);
+        if (rc < 0) close_now("shutdown failed: " + common::uv_error(rc));
+    }
+
+    static void on_shutdown(uv_shutdown_t* req, int status) {
+        auto* self = static_cast<Connection*>(req->data);
+        if (self->phase_ == Phase::closed) return;
+        if (status < 0 || self->peer_eof_) return self->close_now("done");
+        self->arm_timer(kLingerMs);
+        self->start_reading();
+    }
+
+    static void on_tcp_closed(uv_handle_t* handle) {
+        auto* self = static_cast<Connection*>(handle->data);
+        std::unique_ptr<uv_tcp_t> owned(reinterpret_cast<uv_tcp_t*>(handle));
+        self->tcp_ = nullptr;
+        self->delete_if_done();
+    }
+
+    void delete_if_done() {
+        if (phase_ == Phase::closed && !tcp_ && !in_pool_) delete this;
+    }
+
+    void arm_timer(std::uint64_t ms) {
+        if (!timer_.get()) return;
+        uv_timer_start(
+            timer_.get(),
+            [](uv_timer_t* t) {
+                if (auto* self = static_cast<Connection*>(t->data)) self->close_now("timed out");
+            },
+            ms, 0);
+    }
+
+    void stop_timer() {
+        if (timer_.get()) uv_timer_stop(timer_.get());
+    }
+
+    UploadServer* server_;   // null once the server has stopped
+    uv_loop_t* loop_;
+    const std::uint64_t id_;
+    uv_tcp_t* tcp_;          // freed in on_tcp_closed
+    int sock_fd_;            // a dup of the socket, for the pool and the poll; closed with this object
+    common::Timer timer_;    // idle, send stall or linger, one at a time
+    uv_poll_t* poll_ = nullptr;
+    std::string remote_;
+    Phase phase_ = Phase::open;
+
+    http_parser parser_{};
+    Request parsing_;
+    std::size_t header_bytes_ = 0;
+    bool too_large_ = false;
+    std::string field_;
+    std::string value_;
+    bool in_value_ = false;
+    std::deque<Request> queue_;
+    std::string stash_;        // input after a pause, at most one read buffer
+    bool reading_ = false;
+    bool paused_ = false;      // the queue was full; stash_ holds the rest
+    bool input_done_ = false;  // a parse error or an upgrade: no more requests
+    bool peer_eof_ = false;
+
+    bool busy_ = false;        // a response is in progress
+    bool head_ = false;
+    bool close_after_ = false;
+    int status_ = 0;
+    std::string url_;
+    std::string out_;          // head (and small body) being written
+    AfterWrite after_write_ = AfterWrite::finish;
+    uv_write_t write_req_{};
+    uv_shutdown_t shutdown_req_{};
+
+    FileResponse file_;
+    bool has_slot_ = false;
+    int file_fd_ = -1;
+    uv_fs_t fs_req_{};
+    SendJob job_;
+    uv_req_t* in_pool_ = nullptr;   // the fs or sendfile request in the pool, if any
+    std::uint64_t offset_ = 0;
+    std::uint64_t remaining_ = 0;
+    std::uint64_t sent_ = 0;
+    bool waiting_tokens_ = false;
+};
+
+// ---------------------------------------------------------------------------
+
+UploadServer::UploadServer(uv_loop_t* loop, Catalog& catalog, const common::Log& log, UploadLimits limits)
+    : loop_(loop), catalog_(catalog), log_(log), limits_(limits), rate_timer_(loop) {
+    rate_timer_.get()->data = this;
+}
+
+UploadServer::~UploadServer() { stop(); }
+
+proto::Result<bool> UploadServer::start(const common::Endpoint& listen) {
+    // sendfile(2) cannot take MSG_NOSIGNAL: without this, a client that goes
+    // away mid-body would kill the daemon. Left alone if someone installed a handler.
+    struct sigaction current{};
+    if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+        std::signal(SIGPIPE, SIG_IGN);
+    }
+    auto listener = common::listen_tcp(loop_, listen, on_connection, this);
+    if (!listener) return listener.error();
+    listener_ = std::make_unique<common::Tcp>(std::move(*listener));
+    tokens_ = bucket_capacity();
+    tokens_at_ms_ = uv_now(loop_);
+    return true;
+}
+
+void UploadServer::stop() {
+    listener_.reset();
+    if (rate_timer_.get()) uv_timer_stop(rate_timer_.get());
+    token_waiters_.clear();
+    auto connections = std::move(connections_);
+    connections_.clear();
+    for (auto& [id, connection] : connections) {
+        connection->detach();
+        connection->close_now("the upload server is stopping");
+    }
+    slots_in_use_ = 0;
+}
+
+std::uint16_t UploadServer::port() const { return listener_ ? common::bound_port(*listener_) : 0; }
+
+std::size_t UploadServer::active_uploads() const { return slots_in_use_; }
+
+void UploadServer::set_limits(UploadLimits limits) {
+    limits_ = limits;
+    refill();
+    tokens_ = std::min(tokens_, bucket_capacity());
+    if (!token_waiters_.empty()) serve_token_waiters();   // a higher (or no) rate may free them now
+}
+
+void UploadServer::on_connection(uv_stream_t* listener, int status) {
+    auto* self = static_cast<UploadServer*>(listener->data);
+    if (!self) return;
+    if (status < 0) {
+        self->log_.warning("accept failed: " + common::uv_error(status));
+        return;
+    }
+    self->accept_one();
+}
+
+void UploadServer::accept_one() {
+    common::Tcp client(loop_);
+    if (uv_accept(listener_->stream(), client.stream()) != 0) return;
+    uv_os_fd_t fd = -1;
+    uv_fileno(client.handle(), &fd);
+    const int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0) {
+        log_.warning(std::string("refusing an upload connection: ") + std::strerror(errno));
+        return;   // `client` closes it
+    }
+    // Small responses leave at once; bodies are corked (see send_file_head).
+    uv_tcp_nodelay(client.get(), 1);
+    const auto id = next_connection_++;
+    auto* connection = new Connection(*this, id, client.release(), dup_fd);
+    connections_.emplace(id, connection);
+    connection->start();
+}
+
+void UploadServer::forget(std::uint64_t connection_id) { connections_.erase(connection_id); }
+
+bool UploadServer::take_slot() {
+    if (slots_in_use_ >= limits_.max_uploads) return false;
+    ++slots_in_use_;
+    return true;
+}
+
+void UploadServer::release_slot() {
+    if (slots_in_use_ > 0) --slots_in_use_;
+}
+
+// About 100 ms of the rate, so a burst after a pause stays short.
+std::uint64_t UploadServer::bucket_capacity() const {
+    return std::max<std::uint64_t>(limits_.max_rate / 10, kMinRateGrant);
+}
+
+void UploadServer::refill() {
+    const std::uint64_t now = uv_now(loop_);
+    if (now <= tokens_at_ms_) return;
+    // Past the capacity's worth of time the bucket is full anyway; capping the
+    // interval at one second keeps the product from overflowing.
+    const std::uint64_t elapsed = std::min<std::uint64_t>(now - tokens_at_ms_, 1000);
+    const std::uint64_t rate = limits_.max_rate;
+    const std::uint64_t added = rate / 1000 * elapsed + rate % 1000 * elapsed / 1000;
+    tokens_ = std::min(bucket_capacity(), tokens_ + added);
+    tokens_at_ms_ = now;
+}
+
+std::uint64_t UploadServer::grant(std::uint64_t want) {
+    if (limits_.max_rate == 0) return want;
+    if (!token_waiters_.empty() && !serving_waiters_) return 0;   // first come, first served
+    refill();
+    if (tokens_ < std::min(want, kMinRateGrant)) return 0;
+    const std::uint64_t n = std::min(want, tokens_);
+    tokens_ -= n;
+    return n;
+}
+
+void UploadServer::refund(std::uint64_t unused) {
+    if (limits_.max_rate == 0 || unused == 0) return;
+    tokens_ = std::min(bucket_capacity(), tokens_ + unused);
+}
+
+void UploadServer::wait_for_tokens(std::uint64_t connection_id) {
+    token_waiters_.push_back(connection_id);
+    if (!uv_is_active(rate_timer_.handle())) {
+        uv_timer_start(
+            rate_timer_.get(),
+            [](uv_timer_t* t) {
+                if (auto* self = static_cast<UploadServer*>(t->data)) self->serve_token_waiters();
+            },
+            kRateTickMs, kRateTickMs);
+    }
+}
+
+// Each waiter gets at most one grant per pass; one that needs more queues
+// again at the back, so uploads share the rate in turn.
+void UploadServer::serve_token_waiters() {
+    serving_waiters_ = true;
+    for (std::size_t turns = token_waiters_.size(); turns > 0 && !token_waiters_.empty(); --turns) {
+        if (limits_.max_rate != 0) {
+            refill();
+            if (tokens_ < kMinRateGrant) break;
+        }
+        const auto id = token_waiters_.front();
+        token_waiters_.pop_front();
+        if (auto it = connections_.find(id); it != connections_.end()) it->second->on_tokens();
+    }
+    serving_waiters_ = false;
+    if (token_waiters_.empty()) uv_timer_stop(rate_timer_.get());
+}
+
+}  // namespace peershare::peerd

@@ -1,0 +1,100 @@
+// daemon/upload_server.hpp — the peer's HTTP/1.1 data plane (DESIGN §3):
+// GET/HEAD /v1/files/<id> with single byte ranges and GET /v1/files/<id>/pieces,
+// for the files of the Catalog only, by content id. Owned by the loop thread;
+// no locks. Opening, fstat and sendfile(2) run in libuv's worker pool.
+//
+// Every connection keeps bounded state (one request being parsed, a few
+// pipelined ones, one response in flight). File bodies go out with sendfile(2)
+// in chunks; a connection whose socket is full waits for it to drain without
+// holding a worker, so one slow reader never stalls the others. Upload slots
+// (max_uploads) answer 503 past the limit; an optional token bucket caps the
+// bytes per second of all uploads together.
+//
+// The server must be destroyed (or stopped) before its loop; connections
+// still finishing work in the pool free themselves when it completes.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <unordered_map>
+
+#include "common/log.hpp"
+#include "common/net.hpp"
+#include "common/uv.hpp"
+#include "daemon/catalog.hpp"
+#include "proto/errors.hpp"
+
+namespace peershare::peerd {
+
+struct UploadLimits {
+    std::size_t max_uploads = 64;
+    std::uint64_t max_rate = 0;   // bytes/s for all uploads together, 0 = unlimited
+};
+
+// Limits of the HTTP data plane, named once.
+inline constexpr std::size_t kMaxRequestHeaderBytes = 8 * 1024;   // request line + headers; over: 431
+inline constexpr std::size_t kMaxPipelinedRequests = 8;           // parsed ahead per connection
+inline constexpr std::uint64_t kSendfileChunk = 4u << 20;         // bytes per sendfile(2) call
+inline constexpr std::uint64_t kIdleTimeoutMs = 60'000;           // waiting for a whole request
+inline constexpr std::uint64_t kSendStallTimeoutMs = 60'000;      // a body the client stopped reading
+inline constexpr std::uint64_t kLingerMs = 2'000;                 // draining input before a close
+inline constexpr std::uint64_t kRateTickMs = 10;                  // token bucket refill period
+inline constexpr std::uint64_t kMinRateGrant = 16u << 10;         // smallest rate-limited sendfile
+
+class UploadServer {
+public:
+    UploadServer(uv_loop_t* loop, Catalog& catalog, const common::Log& log, UploadLimits limits);
+    ~UploadServer();
+    UploadServer(const UploadServer&) = delete;
+    UploadServer& operator=(const UploadServer&) = delete;
+
+    proto::Result<bool> start(const common::Endpoint& listen);
+    void stop();                          // closes listener and every connection
+    std::uint16_t port() const;
+    std::size_t active_uploads() const;   // responses with a body in progress
+    void set_limits(UploadLimits);        // applied to new requests (SIGHUP reload later)
+    std::size_t connection_count() const { return connections_.size(); }
+
+private:
+    class Connection;
+    friend class Connection;
+
+    static void on_connection(uv_stream_t* listener, int status);
+    void accept_one();
+    void forget(std::uint64_t connection_id);
+
+    // Upload slots: taken before a body is prepared, given back when it ends.
+    bool take_slot();
+    void release_slot();
+
+    // Token bucket over every upload. grant() returns how many of `want`
+    // bytes may go now (0: call wait_for_tokens); refund() returns unsent ones.
+    std::uint64_t grant(std::uint64_t want);
+    void refund(std::uint64_t unused);
+    void wait_for_tokens(std::uint64_t connection_id);
+    void refill();
+    void serve_token_waiters();
+    std::uint64_t bucket_capacity() const;
+
+    uv_loop_t* loop_;
+    Catalog& catalog_;
+    const common::Log& log_;
+    UploadLimits limits_;
+    std::unique_ptr<common::Tcp> listener_;
+    common::Timer rate_timer_;
+    // Each Connection owns itself (it must outlive its handles' close callbacks
+    // and its work in the pool); this map only finds them.
+    std::unordered_map<std::uint64_t, Connection*> connections_;
+    std::uint64_t next_connection_ = 1;
+    std::size_t slots_in_use_ = 0;
+    std::uint64_t tokens_ = 0;
+    std::uint64_t tokens_at_ms_ = 0;
+    bool serving_waiters_ = false;
+    std::deque<std::uint64_t> token_waiters_;   // connection ids, first come first served
+};
+
+}  // namespace peershare::peerd
