@@ -22,6 +22,7 @@ inline constexpr std::size_t kDefaultMaxPeers = 20'000;
 // Rows per listing reply: 2,000 rows of the longest names stay under kMaxFrame.
 inline constexpr std::size_t kMaxListedItems = 2'000;
 inline constexpr std::size_t kMaxListedHolders = 64;        // holder names per index row
+inline constexpr std::size_t kMaxLookupHolders = 1'000;      // holders per lookup reply, under kMaxFrame
 inline constexpr std::size_t kEventHistory = 1'000;
 
 inline constexpr std::uint64_t kMaxFileSize = 1ull << 50;   // 1 PiB

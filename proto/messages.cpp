@@ -2,6 +2,7 @@
 #include "proto/messages.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 
 #include "proto/limits.hpp"
@@ -464,6 +465,94 @@ std::string make_error_frame(ErrorCode code, std::string_view message,
         --cut;
     }
     return make_frame(ErrorReply{code, std::string(message.substr(0, cut))}, id);
+}
+
+// ---- the holders reply, written directly ----
+
+namespace {
+
+// Appends `s` as nlohmann's dump writes it (UTF-8 kept, error_handler replace):
+// plain ASCII in runs, its escapes for '"', '\\' and control bytes. A string
+// with a byte over 0x7f goes through nlohmann itself, which checks the UTF-8
+// and repairs it exactly as every other frame does.
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    const std::size_t start = out.size();
+    out.push_back('"');
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            out.resize(start);
+            out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+            return;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\t': out += "\\t"; break;
+            case '\n': out += "\\n"; break;
+            case '\f': out += "\\f"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                out += "\\u00";
+                out.push_back(kHex[c >> 4]);
+                out.push_back(kHex[c & 0xf]);
+        }
+    }
+    out.append(s.data() + run, s.size() - run);
+    out.push_back('"');
+}
+
+template <class N>
+void append_number(std::string& out, N n) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out.append(digits, end);
+}
+
+}  // namespace
+
+std::string make_holders_frame(const Holders& reply, std::optional<std::uint64_t> id) {
+    constexpr std::size_t kHolderBytes = 224;   // a typical holder object, to size once
+    std::string out(4, '\0');                   // the length, filled in at the end
+    out.reserve(64 + reply.name.size() + reply.holders.size() * kHolderBytes);
+    // Keys in the sorted order nlohmann writes them.
+    out += "{\"holders\":[";
+    for (std::size_t i = 0; i < reply.holders.size(); ++i) {
+        const Holder& h = reply.holders[i];
+        out += i == 0 ? "{\"address\":" : ",{\"address\":";
+        append_json_string(out, h.address);
+        out += ",\"id\":";
+        append_json_string(out, h.id);
+        out += ",\"peer\":";
+        append_json_string(out, h.peer);
+        out += ",\"piece_size\":";
+        append_number(out, h.piece_size);
+        out += ",\"port\":";
+        append_number(out, h.port);
+        out += ",\"published_at\":";
+        append_number(out, h.published_at);
+        out += ",\"size\":";
+        append_number(out, h.size);
+        out.push_back('}');
+    }
+    out += "],";
+    if (id) {
+        out += "\"id\":";
+        append_number(out, *id);
+        out.push_back(',');
+    }
+    out += "\"name\":";
+    append_json_string(out, reply.name);
+    out += ",\"type\":\"holders\"}";
+    const auto n = static_cast<std::uint32_t>(out.size() - 4);
+    for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((n >> (8 * (3 - i))) & 0xff);
+    return out;
 }
 
 }  // namespace peershare::proto

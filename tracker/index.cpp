@@ -90,8 +90,10 @@ std::vector<proto::Holder> Index::lookup(std::string_view name) const {
     std::vector<proto::Holder> out;
     auto nit = names_.find(name);
     if (nit == names_.end()) return out;
-    out.reserve(nit->second.size());
+    // Bounded so the reply fits in a frame; any thousand holders serve a download.
+    out.reserve(std::min(nit->second.size(), proto::kMaxLookupHolders));
     for (const auto& h : nit->second) {
+        if (out.size() == proto::kMaxLookupHolders) break;
         const PeerRecord& p = peers_.at(h.peer);
         out.push_back({p.name, p.address, p.port, h.size, proto::to_hex(h.id), h.piece_size,
                        h.published_at});

@@ -174,7 +174,7 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
         state_.count_request(env.type);
         auto m = proto::Lookup::from_json(env.body);
         if (!m) return reject(m.error());
-        s.conn.send(proto::Holders{m->name, state_.index.lookup(m->name)}, env.id);
+        s.conn.send_bytes(proto::make_holders_frame({m->name, state_.index.lookup(m->name)}, env.id));
         state_.events.record("looked_up", name, m->name);
     } else if (env.type == proto::Heartbeat::kType) {
         state_.count_request(env.type);   // last_seen already moved
@@ -216,7 +216,9 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
         reply.entries = state_.index.search(m->text, proto::kMaxListedItems, &reply.truncated);
         s.conn.send(reply, env.id);
     } else if (env.type == proto::Pong::kType) {
-        if (env.id) finish_ping(*env.id, true, {});
+        // Only the session the ping went down may answer it: ids are guessable.
+        auto it = env.id ? pings_.find(*env.id) : pings_.end();
+        if (it != pings_.end() && it->second->session == s.id) finish_ping(*env.id, true, {});
     } else {
         s.conn.send_error(ErrorCode::bad_request, "unknown message type '" + env.type + "'", env.id);
     }

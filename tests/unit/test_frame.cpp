@@ -48,7 +48,7 @@ TEST_CASE("a frame is a 4-byte big-endian length followed by the payload") {
         CHECK(bytes.substr(4) == "hello");
     }
     SUBCASE("every length byte is significant") {
-        const std::uint32_t n = 0x00018283;   // bytes 00 01 82 83: two have the top bit set
+        const std::uint32_t n = 0x00018283;  // bytes 00 01 82 83: two have the top bit set
         const auto bytes = encode_frame(std::string(n, 'x'));
         REQUIRE(bytes.size() == 4 + n);
         CHECK(static_cast<unsigned char>(bytes[0]) == 0x00);
@@ -187,8 +187,8 @@ TEST_CASE("a frame over the limit fails the decoder and nothing further comes ou
 TEST_CASE("frames completed before an oversized one in the same feed are still returned") {
     FrameDecoder dec{16};
     const auto frames =
-        dec.feed(bytes_of(encode_frame("one") + encode_frame("two") + encode_frame(std::string(17, 'x')) +
-                          encode_frame("three")));
+        dec.feed(bytes_of(encode_frame("one") + encode_frame("two") +
+                          encode_frame(std::string(17, 'x')) + encode_frame("three")));
     CHECK(frames == std::vector<std::string>{"one", "two"});
     REQUIRE(dec.error());
     CHECK(dec.error()->code == ErrorCode::limit);
@@ -246,7 +246,7 @@ TEST_CASE("buffered counts the bytes of the incomplete frame and nothing more") 
     SUBCASE("never exceeds one frame plus its header under the default limit") {
         FrameDecoder big;
         const auto max_frame = encode_frame(std::string(kMaxFrame, 'M'));
-        const std::size_t chunk = 4093;   // prime: chunks straddle the header and the end
+        const std::size_t chunk = 4093;  // prime: chunks straddle the header and the end
         std::size_t frames = 0;
         for (std::size_t off = 0; off < max_frame.size(); off += chunk) {
             frames += big.feed(bytes_of(std::string_view(max_frame).substr(off, chunk))).size();

@@ -1,0 +1,173 @@
+// tests/integration/harness.hpp — the fixture library of the integration
+// tests: temp directories, real processes started with posix_spawn (their
+// output captured in files), CLI runs to completion, polling a condition
+// with a deadline (never sleeping to synchronise), and a TrackerFixture that
+// starts the real trackerd on 127.0.0.1 with an ephemeral port and a private
+// admin socket. Every process a test starts is killed by its owner's
+// destructor, and by a crash handler if the test binary dies first, so no
+// test leaks a process. Binary paths come from compile definitions set by
+// tests/CMakeLists.txt.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "common/client.hpp"
+
+namespace peershare::test {
+
+using namespace std::chrono_literals;
+using Millis = std::chrono::milliseconds;
+namespace fs = std::filesystem;
+
+// The binaries under test, as built.
+fs::path trackerd_binary();
+fs::path trackerctl_binary();
+fs::path fake_peer_binary();
+
+// Variables added to (or overriding) the test's own environment.
+using Env = std::map<std::string, std::string>;
+
+// Calls `done` every ~20 ms until it returns true or `deadline` has passed;
+// returns its last answer. The one way tests wait for something to happen.
+bool wait_until(const std::function<bool()>& done, Millis deadline);
+
+// Installs handlers for fatal signals (abort, segfault, SIGTERM from a test
+// runner's timeout, ...) that SIGKILL every child still running, then let the
+// previous handler run. Call once from main, before the test framework
+// installs its own handlers (which then chain to these).
+void install_crash_cleanup();
+
+// 64 lowercase hex digits derived from `seed`: peer keys and content ids that
+// are stable across runs and differ for different seeds.
+std::string hex64(std::string_view seed);
+
+// A fresh directory under $TMPDIR or /tmp (short, so Unix socket paths fit),
+// removed with everything in it by the destructor.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const fs::path& path() const { return path_; }
+    fs::path operator/(std::string_view name) const { return path_ / name; }
+
+private:
+    fs::path path_;
+};
+
+// A child process: stdin from /dev/null, stdout and stderr into files in
+// `log_dir`. The destructor kills (SIGKILL) and reaps it if still running.
+class Process {
+public:
+    Process(fs::path binary, std::vector<std::string> args, const fs::path& log_dir,
+            const Env& env = {});
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Non-blocking: true once the process has ended (it is reaped then).
+    bool exited();
+    bool running() { return !exited(); }
+    // The exit status, or 128 + signal number if a signal ended it; nothing
+    // while it runs.
+    std::optional<int> exit_code();
+    // Sends a signal (no effect once it has exited).
+    void signal(int signo);
+    // SIGTERM, wait up to `grace`, then SIGKILL; returns the exit code.
+    int stop(Millis grace = 5s);
+    // Waits for it to end on its own; the exit code, or nothing at the deadline.
+    std::optional<int> wait(Millis deadline);
+
+    std::string output() const;  // everything written to stdout so far
+    std::string errors() const;  // everything written to stderr so far
+    // A summary for failure messages: the command, exit status and both streams.
+    std::string describe();
+
+private:
+    fs::path binary_;
+    std::vector<std::string> args_;
+    fs::path out_path_;
+    fs::path err_path_;
+    pid_t pid_ = -1;
+    std::optional<int> status_;
+};
+
+struct RunResult {
+    int exit_code = -1;  // 128 + signal if killed; -1 if it could not start
+    std::string out;
+    std::string err;
+    bool timed_out = false;  // killed at the timeout
+    std::string describe() const;
+};
+
+// Runs argv[0] (a path) to completion, capturing stdout and stderr; killed
+// (SIGKILL) if still running at `timeout`.
+RunResult run(const std::vector<std::string>& argv, const Env& env = {}, Millis timeout = 20s);
+
+// The real trackerd, listening on 127.0.0.1 at a port the kernel chose, with
+// its admin socket in a temp dir of its own.
+class TrackerFixture {
+public:
+    struct Options {
+        std::optional<std::uint32_t> heartbeat_s;  // trackerd's default if unset
+        std::optional<std::uint32_t> peer_timeout_s;
+        std::vector<std::string> extra_args;
+    };
+
+    TrackerFixture() : TrackerFixture(Options{}) {}
+    explicit TrackerFixture(Options options);  // throws if trackerd does not come up
+    ~TrackerFixture();
+
+    std::uint16_t port() const { return port_; }
+    std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+    const fs::path& socket() const { return socket_; }
+    TempDir& dir() { return dir_; }
+    Process& process() { return *tracker_; }
+    bool running() { return tracker_->running(); }
+    int stop() { return tracker_->stop(); }
+
+    // trackerctl --socket <ours> ARGS..., run to completion.
+    RunResult trackerctl(const std::vector<std::string>& args, Millis timeout = 20s);
+    template <class... A>
+    requires(std::is_constructible_v<std::string, A>&&...) RunResult trackerctl(A&&... args) {
+        return trackerctl(std::vector<std::string>{std::string(std::forward<A>(args))...});
+    }
+    // trackerctl --socket <ours> ARGS... left running (events --follow).
+    std::unique_ptr<Process> start_trackerctl(const std::vector<std::string>& args);
+
+    // fake_peer --tracker <ours> --name NAME ARGS..., not waited for.
+    std::unique_ptr<Process> spawn_peer(const std::string& name,
+                                        const std::vector<std::string>& args = {});
+    // The same, once it has printed `ready`; throws with its stderr if it ends first.
+    std::unique_ptr<Process> start_peer(const std::string& name,
+                                        const std::vector<std::string>& args = {});
+
+    // An in-process peer session (hello done, welcome received) on a blocking
+    // client; it answers pings only while the caller waits on it.
+    std::unique_ptr<common::Client> connect_peer(const std::string& name,
+                                                 std::uint16_t upload_port = 7000,
+                                                 const std::string& key = {});
+
+private:
+    TempDir dir_;
+    fs::path socket_;
+    std::unique_ptr<Process> tracker_;
+    std::uint16_t port_ = 0;
+};
+
+}  // namespace peershare::test
