@@ -116,7 +116,8 @@ void FramedConnection::on_closed(uv_handle_t* handle) {
     self->stream_ = nullptr;
     if (self->on_close_) {
         auto on_close = std::move(self->on_close_);
-        on_close(self->close_reason_);   // may destroy self
+        const std::string reason = self->close_reason_;   // the handler may destroy self
+        on_close(reason);
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -36,8 +37,33 @@ ctl::Session connect(const Globals& g) {
 
 void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
 
+// A rejected name as it may be shown on one line of stderr: control characters
+// (C0, DEL and the C1 range) escaped, so the message stays one line and the
+// terminal is not driven by them.
+std::string printable(const std::string& name) {
+    std::string out;
+    char escaped[16];
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const auto u = static_cast<unsigned char>(name[i]);
+        const auto next = i + 1 < name.size() ? static_cast<unsigned char>(name[i + 1]) : 0;
+        if (u < 0x20 || u == 0x7f) {
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
+            out += escaped;
+        } else if (u == 0xc2 && next >= 0x80 && next < 0xa0) {
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", next);
+            out += escaped;
+            ++i;
+        } else {
+            out += name[i];
+        }
+    }
+    return out;
+}
+
 std::string checked_name(const std::string& name) {
-    if (auto why = proto::check_name(name)) throw Failure{ctl::kUsage, "bad name '" + name + "': " + *why};
+    if (auto why = proto::check_name(name)) {
+        throw Failure{ctl::kUsage, "bad name '" + printable(name) + "': " + *why};
+    }
     return name;
 }
 

@@ -1,6 +1,7 @@
 // ctl/trackerctl.cpp — trackerctl: an operator's view of the tracker over its
 // admin socket. One function per subcommand; main only assembles them.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -131,6 +132,7 @@ void add_events(CLI::App& app, Globals& g) {
     cmd->callback([&g, follow] {
         auto s = connect(g);
         auto history = s.request<proto::Events>(proto::ListEvents{*follow});
+        std::reverse(history.events.begin(), history.events.end());   // the tracker sends newest first
         if (g.json && !*follow) {
             json list = json::array();
             for (const auto& e : history.events) list.push_back(e.to_json());

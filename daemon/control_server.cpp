@@ -77,7 +77,7 @@ void ControlServer::on_closed(std::uint64_t session_id) {
 void ControlServer::on_frame(Session& s, proto::Envelope&& env) {
     if (s.greeted) return on_request(s, env);
     if (env.type == proto::Hello::kType && proto::hello_version(env.body) != proto::kProtocolVersion) {
-        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "peerctl"), env.id);
+        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "this peerd", "peerctl"), env.id);
         s.conn.close("protocol version mismatch");
         return;
     }

@@ -51,13 +51,13 @@ using Buffer = std::unique_ptr<std::uint8_t[]>;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kNoPiece = UINT64_MAX;
-constexpr std::size_t kRateSamples = 9;               // 2 s of progress ticks
-constexpr std::uint64_t kMaxErrorBody = 64 * 1024;    // body of an error answer we read and drop
+constexpr std::size_t kRateSamples = 9;             // 2 s of progress ticks
+constexpr std::uint64_t kMaxErrorBody = 64 * 1024;  // body of an error answer we read and drop
 // curl's receive buffer. Larger means fewer recv calls, but curl allocates it
 // per transfer, and from 128 KiB up glibc hands it back to the kernel each
 // time: measured, 64 KiB costs the least CPU per GiB (no page faults).
 constexpr long kCurlBufferSize = 64 * 1024;
-constexpr std::size_t kListBytesPerPiece = 80;        // a hex hash, quotes, comma, some indentation
+constexpr std::size_t kListBytesPerPiece = 80;  // a hex hash, quotes, comma, some indentation
 constexpr std::size_t kListOverhead = 64 * 1024;
 constexpr mode_t kFileMode = 0644;
 
@@ -102,10 +102,11 @@ std::optional<std::string> base_url(const Source& s) {
         const std::string zone = s.address.substr(pct + 1);
         const bool ok = !zone.empty() && zone.size() <= IF_NAMESIZE &&
                         std::all_of(zone.begin(), zone.end(), [](char c) {
-                            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+                            return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                   c == '-' || c == '_';
                         });
         if (!ok) return std::nullopt;
-        host += "%25" + zone;   // a zone is percent-encoded inside a URL
+        host += "%25" + zone;  // a zone is percent-encoded inside a URL
     }
     return "http://[" + host + "]" + port;
 }
@@ -127,7 +128,8 @@ std::string temp_template(const std::string& destination) {
     const std::size_t max_base = NAME_MAX - 1 - kSuffix.size();
     if (base.size() > max_base) {
         base.resize(max_base);
-        while (!base.empty() && (static_cast<unsigned char>(base.back()) & 0xC0) == 0x80) base.pop_back();
+        while (!base.empty() && (static_cast<unsigned char>(base.back()) & 0xC0) == 0x80)
+            base.pop_back();
         if (!base.empty() && static_cast<unsigned char>(base.back()) >= 0xC0) base.pop_back();
     }
     return dir + "." + base + std::string(kSuffix);
@@ -137,7 +139,7 @@ std::string temp_template(const std::string& destination) {
 
 struct PrepareJob {
     uv_work_t work{};
-    void* engine = nullptr;      // the Fetch::Engine that queued it
+    void* engine = nullptr;  // the Fetch::Engine that queued it
     std::string destination;
     bool force = false;
     std::uint64_t size = 0;
@@ -164,8 +166,9 @@ void prepare_in_worker(PrepareJob& j) {
     std::string temp = temp_template(j.destination);
     const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
     if (fd < 0) {
-        j.error = Error{ErrorCode::internal, "cannot create a temporary file in " + parent_dir(j.destination) +
-                                                 ": " + errno_text(errno)};
+        j.error =
+            Error{ErrorCode::internal, "cannot create a temporary file in " +
+                                           parent_dir(j.destination) + ": " + errno_text(errno)};
         return;
     }
     if (::fchmod(fd, kFileMode) != 0 || ::ftruncate(fd, static_cast<off_t>(j.size)) != 0) {
@@ -181,7 +184,7 @@ void prepare_in_worker(PrepareJob& j) {
 
 struct VerifyJob {
     uv_work_t work{};
-    void* engine = nullptr;      // the Fetch::Engine that queued it
+    void* engine = nullptr;  // the Fetch::Engine that queued it
     std::uint64_t piece = 0;
     std::size_t source = 0;
     Buffer buffer;
@@ -189,8 +192,8 @@ struct VerifyJob {
     std::uint64_t length = 0;
     proto::Digest expected{};
     int fd = -1;
-    bool match = false;   // out
-    int error = 0;        // out: errno of a failed write
+    bool match = false;  // out
+    int error = 0;       // out: errno of a failed write
 };
 
 void verify_in_worker(VerifyJob& j) {
@@ -210,13 +213,14 @@ void verify_in_worker(VerifyJob& j) {
         written += static_cast<std::uint64_t>(n);
     }
     // Start writeback now, so the fsync at the end has little left to wait for.
-    ::sync_file_range(j.fd, static_cast<off_t>(j.offset), static_cast<off_t>(j.length), SYNC_FILE_RANGE_WRITE);
+    ::sync_file_range(j.fd, static_cast<off_t>(j.offset), static_cast<off_t>(j.length),
+                      SYNC_FILE_RANGE_WRITE);
 }
 
 struct FinalizeJob {
     uv_work_t work{};
-    void* engine = nullptr;      // the Fetch::Engine that queued it
-    int fd = -1;                 // owned: closed here
+    void* engine = nullptr;  // the Fetch::Engine that queued it
+    int fd = -1;             // owned: closed here
     std::string temp;
     std::string destination;
     bool force = false;
@@ -231,21 +235,28 @@ void finalize_in_worker(FinalizeJob& j) {
     const bool synced = ::fsync(j.fd) == 0;
     const int sync_err = errno;
     ::close(j.fd);
-    if (!synced) return fail(ErrorCode::internal, "cannot write " + j.temp + ": " + errno_text(sync_err));
+    if (!synced)
+        return fail(ErrorCode::internal, "cannot write " + j.temp + ": " + errno_text(sync_err));
 
     if (j.force) {
         if (::rename(j.temp.c_str(), j.destination.c_str()) != 0) {
-            return fail(ErrorCode::internal, "cannot rename into " + j.destination + ": " + errno_text(errno));
+            return fail(ErrorCode::internal,
+                        "cannot rename into " + j.destination + ": " + errno_text(errno));
         }
-    } else if (::renameat2(AT_FDCWD, j.temp.c_str(), AT_FDCWD, j.destination.c_str(), RENAME_NOREPLACE) != 0) {
-        if (errno == EEXIST) return fail(ErrorCode::bad_request, exists_error(j.destination).message);
+    } else if (::renameat2(AT_FDCWD, j.temp.c_str(), AT_FDCWD, j.destination.c_str(),
+                           RENAME_NOREPLACE) != 0) {
+        if (errno == EEXIST)
+            return fail(ErrorCode::bad_request, exists_error(j.destination).message);
         if (errno != EINVAL && errno != ENOSYS) {
-            return fail(ErrorCode::internal, "cannot rename into " + j.destination + ": " + errno_text(errno));
+            return fail(ErrorCode::internal,
+                        "cannot rename into " + j.destination + ": " + errno_text(errno));
         }
         // A file system without RENAME_NOREPLACE: link() never replaces either.
         if (::link(j.temp.c_str(), j.destination.c_str()) != 0) {
-            if (errno == EEXIST) return fail(ErrorCode::bad_request, exists_error(j.destination).message);
-            return fail(ErrorCode::internal, "cannot link into " + j.destination + ": " + errno_text(errno));
+            if (errno == EEXIST)
+                return fail(ErrorCode::bad_request, exists_error(j.destination).message);
+            return fail(ErrorCode::internal,
+                        "cannot link into " + j.destination + ": " + errno_text(errno));
         }
         ::unlink(j.temp.c_str());
     }
@@ -268,14 +279,15 @@ Job* job_of(uv_work_t* work) {
 
 class Fetch::Engine {
 public:
-    Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress, DoneFn done);
+    Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress,
+           DoneFn done);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
     void start();
     void cancel();
-    void detach();   // the Fetch is gone: stop, clean up, free when the pool is done
+    void detach();  // the Fetch is gone: stop, clean up, free when the pool is done
 
 private:
     enum class Phase { idle, preparing, running, finalizing, finishing, done };
@@ -287,7 +299,7 @@ private:
         std::string file_url, list_url;
         Stage stage = Stage::listing;
         bool list_in_flight = false;
-        unsigned in_flight = 0;          // piece requests
+        unsigned in_flight = 0;  // piece requests
         unsigned strikes = 0;
         unsigned busy = 0;               // 503s in a row
         std::uint64_t paused_until = 0;  // loop time, ms
@@ -302,18 +314,19 @@ private:
         std::size_t source = 0;
         bool listing = false;
         std::uint64_t piece = 0, offset = 0, length = 0, received = 0;
-        bool whole_file = false;         // the range is the whole file: a 200 is as good as a 206
+        std::uint64_t started_ms = 0;  // loop time
+        bool whole_file = false;       // the range is the whole file: a 200 is as good as a 206
         Buffer buffer;
-        std::string body;                // piece list
+        std::string body;  // piece list
         std::size_t body_cap = 0;
         long status = 0;
-        bool overflow = false;           // more bytes than asked for
-        std::uint64_t discarded = 0;     // bytes of an error answer
+        bool overflow = false;        // more bytes than asked for
+        std::uint64_t discarded = 0;  // bytes of an error answer
         char error[CURL_ERROR_SIZE]{};
     };
 
     struct SocketWatch {
-        uv_poll_t poll;                  // first: the handle's address is the watch's
+        uv_poll_t poll;  // first: the handle's address is the watch's
         Engine* engine = nullptr;
         curl_socket_t fd = CURL_SOCKET_BAD;
     };
@@ -351,6 +364,10 @@ private:
     // pieces
     void schedule();
     std::uint64_t pick(std::size_t source);
+    std::uint64_t pick_duplicate(std::size_t source);
+    std::size_t requests_for(std::uint64_t piece) const;
+    void piece_failed(std::uint64_t piece);
+    void abort_duplicates(std::uint64_t piece);
     bool usable(std::uint64_t piece, std::size_t source) const;
     void requeue(std::uint64_t piece);
     Buffer take_buffer();
@@ -362,7 +379,7 @@ private:
     void on_verified(VerifyJob& job);
     void finalize();
     void on_finalized(FinalizeJob& job);
-    bool back_from_pool();   // false: the engine is detached or finishing, the caller stops
+    bool back_from_pool();  // false: the engine is detached or finishing, the caller stops
 
     // the end
     void fail(Error error);
@@ -385,27 +402,26 @@ private:
     unsigned pending_work_ = 0;
     std::optional<proto::Result<FetchResult>> result_;
     Clock::time_point started_{};
-    std::uint64_t started_ms_ = 0;
 
     CURLM* multi_ = nullptr;
     bool socket_failed_ = false;
     std::set<SocketWatch*> watches_;
-    std::vector<std::unique_ptr<Request>> requests_;   // added to multi_
-    std::vector<std::unique_ptr<Request>> idle_;       // easy handles kept for reuse
+    std::vector<std::unique_ptr<Request>> requests_;  // added to multi_
+    std::vector<std::unique_ptr<Request>> idle_;      // easy handles kept for reuse
     common::Timer curl_timer_;
     common::Timer tick_timer_;
     common::Timer retry_timer_;
     common::Timer finish_timer_;
 
     std::vector<SourceState> sources_;
-    std::string listed_by_;             // peer whose piece list was accepted first
+    std::string listed_by_;  // peer whose piece list was accepted first
 
     bool listed_ = false;
     std::vector<proto::Digest> expected_;
     std::vector<PieceState> pieces_;
     std::deque<std::uint64_t> requeued_;
-    std::uint64_t cursor_ = 0;          // every piece from here on was never requested
-    std::set<std::pair<std::uint64_t, std::size_t>> rejected_;   // (piece, source) hash mismatches
+    std::uint64_t cursor_ = 0;  // every piece from here on was never requested
+    std::set<std::pair<std::uint64_t, std::size_t>> rejected_;  // (piece, source) hash mismatches
     std::uint64_t pieces_done_ = 0;
     std::uint64_t bytes_done_ = 0;
     std::uint64_t last_verified_ms_ = 0;
@@ -419,8 +435,8 @@ private:
     unsigned buffer_budget_ = 0;
 };
 
-Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress,
-                      DoneFn done)
+Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request,
+                      ProgressFn progress, DoneFn done)
     : loop_(loop),
       log_(log),
       req_(std::move(request)),
@@ -430,7 +446,8 @@ Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest requ
       tick_timer_(loop),
       retry_timer_(loop),
       finish_timer_(loop) {
-    for (auto* t : {&curl_timer_, &tick_timer_, &retry_timer_, &finish_timer_}) t->get()->data = this;
+    for (auto* t : {&curl_timer_, &tick_timer_, &retry_timer_, &finish_timer_})
+        t->get()->data = this;
 }
 
 Fetch::Engine::~Engine() {
@@ -447,18 +464,21 @@ std::string Fetch::Engine::display_name() const {
 void Fetch::Engine::start() {
     if (phase_ != Phase::idle) return;
     started_ = Clock::now();
-    started_ms_ = last_verified_ms_ = uv_now(loop_);
-    phase_ = Phase::preparing;   // from here on, fail() cleans up and delivers
+    last_verified_ms_ = uv_now(loop_);
+    phase_ = Phase::preparing;  // from here on, fail() cleans up and delivers
 
-    if (auto why = proto::check_content_id(req_.id)) return fail(Error{ErrorCode::bad_request, *why});
+    if (auto why = proto::check_content_id(req_.id))
+        return fail(Error{ErrorCode::bad_request, *why});
     if (req_.piece_size < proto::kMinPieceSize || req_.piece_size > proto::kMaxPieceSize ||
         req_.size > proto::kMaxFileSize) {
-        return fail(Error{ErrorCode::bad_request, "invalid size or piece size for " + display_name()});
+        return fail(
+            Error{ErrorCode::bad_request, "invalid size or piece size for " + display_name()});
     }
     if (req_.destination.empty() || req_.destination.back() == '/') {
         return fail(Error{ErrorCode::bad_request, "not a file path: '" + req_.destination + "'"});
     }
-    if (req_.sources.empty()) return fail(Error{ErrorCode::not_found, "no source offers " + display_name()});
+    if (req_.sources.empty())
+        return fail(Error{ErrorCode::not_found, "no source offers " + display_name()});
 
     for (const auto& src : req_.sources) {
         SourceState s;
@@ -468,7 +488,8 @@ void Fetch::Engine::start() {
             s.list_url = *base + proto::pieces_path(req_.id);
         } else {
             s.stage = Stage::dropped;
-            s.why = "not an IP address and port: " + src.address + " port " + std::to_string(src.port);
+            s.why =
+                "not an IP address and port: " + src.address + " port " + std::to_string(src.port);
         }
         sources_.push_back(std::move(s));
     }
@@ -490,7 +511,8 @@ void Fetch::Engine::start() {
     job->work.data = job.get();
     ++pending_work_;
     uv_queue_work(
-        loop_, &job.release()->work, [](uv_work_t* w) { prepare_in_worker(*job_of<PrepareJob>(w)); },
+        loop_, &job.release()->work,
+        [](uv_work_t* w) { prepare_in_worker(*job_of<PrepareJob>(w)); },
         [](uv_work_t* w, int) {
             std::unique_ptr<PrepareJob> j(job_of<PrepareJob>(w));
             static_cast<Engine*>(j->engine)->on_prepared(*j);
@@ -498,7 +520,7 @@ void Fetch::Engine::start() {
 }
 
 void Fetch::Engine::cancel() {
-    if (phase_ == Phase::idle) phase_ = Phase::preparing;   // not started: still answer once
+    if (phase_ == Phase::idle) phase_ = Phase::preparing;  // not started: still answer once
     if (phase_ == Phase::preparing || phase_ == Phase::running) fail(cancelled_error());
 }
 
@@ -525,12 +547,13 @@ int Fetch::Engine::on_curl_socket(CURL*, curl_socket_t s, int what, void* userp,
         if (self->multi_) curl_multi_assign(self->multi_, s, nullptr);
         return 0;
     }
-    if (!self->multi_) return 0;   // tearing down
+    if (!self->multi_) return 0;  // tearing down
     if (!w) {
         w = new SocketWatch;
         if (const int rc = uv_poll_init_socket(self->loop_, &w->poll, s); rc != 0) {
             delete w;
-            self->log_.error("fetch " + self->display_name() + ": cannot watch a socket: " + common::uv_error(rc));
+            self->log_.error("fetch " + self->display_name() +
+                             ": cannot watch a socket: " + common::uv_error(rc));
             self->socket_failed_ = true;
             return -1;
         }
@@ -539,7 +562,8 @@ int Fetch::Engine::on_curl_socket(CURL*, curl_socket_t s, int what, void* userp,
         self->watches_.insert(w);
         curl_multi_assign(self->multi_, s, w);
     }
-    const int events = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+    const int events =
+        ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
     uv_poll_start(&w->poll, events, on_poll);
     return 0;
 }
@@ -605,7 +629,7 @@ void Fetch::Engine::close_watch(SocketWatch* w) {
 }
 
 void Fetch::Engine::teardown_transfers() {
-    CURLM* multi = std::exchange(multi_, nullptr);   // callbacks from here on only release
+    CURLM* multi = std::exchange(multi_, nullptr);  // callbacks from here on only release
     if (multi) {
         for (auto& r : requests_) {
             curl_multi_remove_handle(multi, r->easy);
@@ -642,7 +666,7 @@ Fetch::Engine::Request* Fetch::Engine::new_request(std::size_t source) {
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, kConnectTimeoutMs);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, kStallTimeoutS);
-        curl_easy_setopt(e, CURLOPT_PROXY, "");   // peers are direct: ignore http_proxy
+        curl_easy_setopt(e, CURLOPT_PROXY, "");  // peers are direct: ignore http_proxy
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
         curl_easy_setopt(e, CURLOPT_USERAGENT, "peershare");
@@ -663,7 +687,8 @@ bool Fetch::Engine::add_request(Request* r) {
 }
 
 std::unique_ptr<Fetch::Engine::Request> Fetch::Engine::take_request(Request* r) {
-    auto it = std::find_if(requests_.begin(), requests_.end(), [r](const auto& p) { return p.get() == r; });
+    auto it = std::find_if(requests_.begin(), requests_.end(),
+                           [r](const auto& p) { return p.get() == r; });
     std::unique_ptr<Request> owned = std::move(*it);
     requests_.erase(it);
     return owned;
@@ -684,7 +709,8 @@ void Fetch::Engine::start_list(std::size_t source) {
     Request* r = new_request(source);
     if (!r) return fail(Error{ErrorCode::internal, "cannot start an HTTP request"});
     r->listing = true;
-    r->body_cap = proto::piece_count(req_.size, req_.piece_size) * kListBytesPerPiece + kListOverhead;
+    r->body_cap =
+        proto::piece_count(req_.size, req_.piece_size) * kListBytesPerPiece + kListOverhead;
     curl_easy_setopt(r->easy, CURLOPT_URL, s.list_url.c_str());
     curl_easy_setopt(r->easy, CURLOPT_RANGE, nullptr);
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_list_data);
@@ -700,10 +726,12 @@ void Fetch::Engine::start_piece(std::size_t source, std::uint64_t piece) {
     r->offset = piece * req_.piece_size;
     r->length = proto::piece_length(req_.size, req_.piece_size, piece);
     r->whole_file = r->offset == 0 && r->length == req_.size;
+    r->started_ms = uv_now(loop_);
     r->buffer = take_buffer();
-    const std::string range = std::to_string(r->offset) + "-" + std::to_string(r->offset + r->length - 1);
+    const std::string range =
+        std::to_string(r->offset) + "-" + std::to_string(r->offset + r->length - 1);
     curl_easy_setopt(r->easy, CURLOPT_URL, s.file_url.c_str());
-    curl_easy_setopt(r->easy, CURLOPT_RANGE, range.c_str());   // curl copies it
+    curl_easy_setopt(r->easy, CURLOPT_RANGE, range.c_str());  // curl copies it
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_piece_data);
     pieces_[piece] = PieceState::active;
     ++s.in_flight;
@@ -717,7 +745,7 @@ size_t Fetch::Engine::on_piece_data(char* data, size_t size, size_t count, void*
     if (r->status == 206 || (r->status == 200 && r->whole_file)) {
         if (n > r->length - r->received) {
             r->overflow = true;
-            return 0;   // aborts the transfer
+            return 0;  // aborts the transfer
         }
         std::memcpy(r->buffer.get() + r->received, data, n);
         r->received += n;
@@ -767,7 +795,8 @@ bool Fetch::Engine::transport_failed(Request& r, CURLcode rc) {
     const bool aborted_error_body = rc == CURLE_WRITE_ERROR && !r.overflow && r.status != 0;
     if (aborted_error_body) return false;
     if (r.overflow) {
-        drop(r.source, r.listing ? "sent a piece list too long for the file" : "sent more bytes than asked for");
+        drop(r.source, r.listing ? "sent a piece list too long for the file"
+                                 : "sent more bytes than asked for");
         return true;
     }
     const std::string what = r.error[0] ? r.error : curl_easy_strerror(rc);
@@ -787,14 +816,16 @@ void Fetch::Engine::on_list_done(Request& r, CURLcode rc) {
     const std::size_t i = r.source;
     if (r.status == 503) return busy(i, r.easy);
     if (r.status == 404) return drop(i, "does not have this file (HTTP 404)");
-    if (r.status != 200) return strike(i, "answered HTTP " + std::to_string(r.status) + " for the piece list");
+    if (r.status != 200)
+        return strike(i, "answered HTTP " + std::to_string(r.status) + " for the piece list");
     const auto j = proto::json::parse(r.body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return drop(i, "sent a piece list that is not a JSON object");
+    if (j.is_discarded() || !j.is_object())
+        return drop(i, "sent a piece list that is not a JSON object");
     auto list = proto::PieceList::from_json(j, req_.id);
     if (!list) return drop(i, "sent a bad piece list: " + list.error().message);
     if (list->size != req_.size || list->piece_size != req_.piece_size) {
-        return drop(i, "sent the piece list of another file (size " + std::to_string(list->size) + ", piece size " +
-                           std::to_string(list->piece_size) + ")");
+        return drop(i, "sent the piece list of another file (size " + std::to_string(list->size) +
+                           ", piece size " + std::to_string(list->piece_size) + ")");
     }
     auto& s = sources_[i];
     s.stage = Stage::ready;
@@ -808,8 +839,10 @@ void Fetch::Engine::on_list_done(Request& r, CURLcode rc) {
 void Fetch::Engine::on_piece_done(Request& r, CURLcode rc) {
     const bool good = rc == CURLE_OK && (r.status == 206 || (r.status == 200 && r.whole_file)) &&
                       r.received == r.length;
+    if (good && pieces_[r.piece] != PieceState::active) return;  // a duplicate that lost the race
     if (good) {
         sources_[r.source].busy = 0;
+        abort_duplicates(r.piece);
         auto job = std::make_unique<VerifyJob>();
         job->engine = this;
         job->piece = r.piece;
@@ -823,22 +856,24 @@ void Fetch::Engine::on_piece_done(Request& r, CURLcode rc) {
         pieces_[r.piece] = PieceState::verifying;
         ++pending_work_;
         uv_queue_work(
-            loop_, &job.release()->work, [](uv_work_t* w) { verify_in_worker(*job_of<VerifyJob>(w)); },
+            loop_, &job.release()->work,
+            [](uv_work_t* w) { verify_in_worker(*job_of<VerifyJob>(w)); },
             [](uv_work_t* w, int) {
                 std::unique_ptr<VerifyJob> j(job_of<VerifyJob>(w));
                 static_cast<Engine*>(j->engine)->on_verified(*j);
             });
         return;
     }
-    requeue(r.piece);
+    piece_failed(r.piece);
     if (transport_failed(r, rc)) return;
     const std::size_t i = r.source;
     if (r.status == 503) return busy(i, r.easy);
     if (r.status == 404) return drop(i, "does not have this file (HTTP 404)");
     if (r.status == 200) return drop(i, "does not honour Range requests (HTTP 200)");
-    if (r.status != 206) return strike(i, "answered HTTP " + std::to_string(r.status) + " for a piece");
-    strike(i, "sent " + std::to_string(r.received) + " of " + std::to_string(r.length) + " bytes of piece " +
-                  std::to_string(r.piece));
+    if (r.status != 206)
+        return strike(i, "answered HTTP " + std::to_string(r.status) + " for a piece");
+    strike(i, "sent " + std::to_string(r.received) + " of " + std::to_string(r.length) +
+                  " bytes of piece " + std::to_string(r.piece));
 }
 
 // --- sources ---
@@ -848,7 +883,8 @@ void Fetch::Engine::strike(std::size_t i, const std::string& why) {
     if (s.stage == Stage::dropped) return;
     ++s.strikes;
     log_.debug("fetch " + display_name() + ": source " + s.source.peer + ": " + why);
-    if (s.strikes >= kMaxStrikes) drop(i, std::to_string(s.strikes) + " failures, the last: " + why);
+    if (s.strikes >= kMaxStrikes)
+        drop(i, std::to_string(s.strikes) + " failures, the last: " + why);
 }
 
 void Fetch::Engine::busy(std::size_t i, CURL* easy) {
@@ -859,7 +895,8 @@ void Fetch::Engine::busy(std::size_t i, CURL* easy) {
     curl_off_t retry_after_s = 0;
     curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after_s);
     const std::uint64_t wait_ms =
-        retry_after_s > 0 ? std::min<std::uint64_t>(static_cast<std::uint64_t>(retry_after_s) * 1000, kMaxRetryAfterMs)
+        retry_after_s > 0 ? std::min<std::uint64_t>(
+                                static_cast<std::uint64_t>(retry_after_s) * 1000, kMaxRetryAfterMs)
                           : kDefaultRetryAfterMs;
     s.paused_until = std::max(s.paused_until, uv_now(loop_) + wait_ms);
 }
@@ -875,14 +912,15 @@ void Fetch::Engine::drop(std::size_t i, const std::string& why) {
 }
 
 void Fetch::Engine::fail_if_no_source() {
-    const bool any_left =
-        std::any_of(sources_.begin(), sources_.end(), [](const auto& x) { return x.stage != Stage::dropped; });
+    const bool any_left = std::any_of(sources_.begin(), sources_.end(),
+                                      [](const auto& x) { return x.stage != Stage::dropped; });
     if (any_left) return;
     std::string reasons;
     for (const auto& x : sources_) {
         reasons += (reasons.empty() ? "" : "; ") + x.source.peer + ": " + x.why;
     }
-    fail(Error{ErrorCode::unavailable, "no source could provide " + display_name() + " (" + reasons + ")"});
+    fail(Error{ErrorCode::unavailable,
+               "no source could provide " + display_name() + " (" + reasons + ")"});
 }
 
 void Fetch::Engine::abort_requests_of(std::size_t i) {
@@ -893,7 +931,7 @@ void Fetch::Engine::abort_requests_of(std::size_t i) {
     for (auto* raw : doomed) {
         curl_multi_remove_handle(multi_, raw->easy);
         auto r = take_request(raw);
-        if (!r->listing) requeue(r->piece);
+        if (!r->listing) piece_failed(r->piece);
         recycle(std::move(r));
     }
     sources_[i].in_flight = 0;
@@ -915,7 +953,9 @@ void Fetch::Engine::schedule() {
         started = false;
         for (std::size_t i = 0; i < sources_.size() && buffers_out_ < buffer_budget_; ++i) {
             const auto& s = sources_[i];
-            if (s.stage != Stage::ready || s.in_flight >= kRequestsPerSource || s.paused_until > now) continue;
+            if (s.stage != Stage::ready || s.in_flight >= kRequestsPerSource ||
+                s.paused_until > now)
+                continue;
             const auto piece = pick(i);
             if (piece == kNoPiece) continue;
             start_piece(i, piece);
@@ -926,7 +966,8 @@ void Fetch::Engine::schedule() {
     // Wake up for the earliest paused source that has something to do.
     std::uint64_t wake = UINT64_MAX;
     for (const auto& s : sources_) {
-        if (s.stage != Stage::dropped && s.paused_until > now) wake = std::min(wake, s.paused_until);
+        if (s.stage != Stage::dropped && s.paused_until > now)
+            wake = std::min(wake, s.paused_until);
     }
     if (wake == UINT64_MAX) {
         uv_timer_stop(retry_timer_.get());
@@ -949,7 +990,45 @@ std::uint64_t Fetch::Engine::pick(std::size_t source) {
         }
     }
     while (cursor_ < pieces_.size() && pieces_[cursor_] != PieceState::missing) ++cursor_;
-    return cursor_ < pieces_.size() ? cursor_++ : kNoPiece;
+    if (cursor_ < pieces_.size()) return cursor_++;
+    return pick_duplicate(source);
+}
+
+// Endgame: nothing is left to ask for, but a piece another source has been
+// sending for a while may come faster from this one. The first good copy
+// wins; the other request is aborted.
+std::uint64_t Fetch::Engine::pick_duplicate(std::size_t source) {
+    const std::uint64_t now = uv_now(loop_);
+    for (const auto& r : requests_) {  // oldest first
+        if (r->listing || r->source == source || now - r->started_ms < kEndgameAfterMs) continue;
+        if (pieces_[r->piece] != PieceState::active || requests_for(r->piece) != 1) continue;
+        if (usable(r->piece, source)) return r->piece;
+    }
+    return kNoPiece;
+}
+
+std::size_t Fetch::Engine::requests_for(std::uint64_t piece) const {
+    return static_cast<std::size_t>(
+        std::count_if(requests_.begin(), requests_.end(),
+                      [piece](const auto& r) { return !r->listing && r->piece == piece; }));
+}
+
+// A request for `piece` failed: ask again, unless another copy is on its way.
+void Fetch::Engine::piece_failed(std::uint64_t piece) {
+    if (requests_for(piece) == 0) requeue(piece);
+}
+
+void Fetch::Engine::abort_duplicates(std::uint64_t piece) {
+    std::vector<Request*> doomed;
+    for (auto& r : requests_) {
+        if (!r->listing && r->piece == piece) doomed.push_back(r.get());
+    }
+    for (auto* raw : doomed) {
+        curl_multi_remove_handle(multi_, raw->easy);
+        auto r = take_request(raw);
+        --sources_[r->source].in_flight;
+        recycle(std::move(r));
+    }
 }
 
 // A source may have a piece it once sent wrong only when every other live
@@ -969,7 +1048,8 @@ void Fetch::Engine::requeue(std::uint64_t piece) {
 
 Buffer Fetch::Engine::take_buffer() {
     ++buffers_out_;
-    if (free_buffers_.empty()) return std::make_unique_for_overwrite<std::uint8_t[]>(req_.piece_size);
+    if (free_buffers_.empty())
+        return std::make_unique_for_overwrite<std::uint8_t[]>(req_.piece_size);
     Buffer b = std::move(free_buffers_.back());
     free_buffers_.pop_back();
     return b;
@@ -1004,7 +1084,7 @@ bool Fetch::Engine::back_from_pool() {
 
 void Fetch::Engine::on_prepared(PrepareJob& job) {
     const bool abandoned = detached_ || phase_ == Phase::finishing;
-    if (abandoned && job.fd >= 0) {   // cancelled meanwhile: nobody wants the file
+    if (abandoned && job.fd >= 0) {  // cancelled meanwhile: nobody wants the file
         ::close(job.fd);
         ::unlink(job.temp.c_str());
     }
@@ -1021,7 +1101,7 @@ void Fetch::Engine::on_prepared(PrepareJob& job) {
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
 
-    fail_if_no_source();   // every source may have been unusable from the start
+    fail_if_no_source();  // every source may have been unusable from the start
     schedule();
 }
 
@@ -1030,12 +1110,14 @@ void Fetch::Engine::on_verified(VerifyJob& job) {
     release_buffer(std::move(job.buffer));
     auto& s = sources_[job.source];
     if (job.error != 0) {
-        return fail(Error{ErrorCode::internal, "cannot write " + temp_ + ": " + errno_text(job.error)});
+        return fail(
+            Error{ErrorCode::internal, "cannot write " + temp_ + ": " + errno_text(job.error)});
     }
     if (!job.match) {
         requeue(job.piece);
         rejected_.insert({job.piece, job.source});
-        strike(job.source, "sent piece " + std::to_string(job.piece) + " that does not match its hash");
+        strike(job.source,
+               "sent piece " + std::to_string(job.piece) + " that does not match its hash");
         return schedule();
     }
     pieces_[job.piece] = PieceState::done;
@@ -1049,7 +1131,7 @@ void Fetch::Engine::on_verified(VerifyJob& job) {
 
 void Fetch::Engine::finalize() {
     phase_ = Phase::finalizing;
-    teardown_transfers();   // sources still listing are not needed any more
+    teardown_transfers();  // sources still listing are not needed any more
     auto job = std::make_unique<FinalizeJob>();
     job->engine = this;
     job->fd = std::exchange(fd_, -1);
@@ -1059,7 +1141,8 @@ void Fetch::Engine::finalize() {
     job->work.data = job.get();
     ++pending_work_;
     uv_queue_work(
-        loop_, &job.release()->work, [](uv_work_t* w) { finalize_in_worker(*job_of<FinalizeJob>(w)); },
+        loop_, &job.release()->work,
+        [](uv_work_t* w) { finalize_in_worker(*job_of<FinalizeJob>(w)); },
         [](uv_work_t* w, int) {
             std::unique_ptr<FinalizeJob> j(job_of<FinalizeJob>(w));
             static_cast<Engine*>(j->engine)->on_finalized(*j);
@@ -1068,7 +1151,7 @@ void Fetch::Engine::finalize() {
 
 void Fetch::Engine::on_finalized(FinalizeJob& job) {
     if (!back_from_pool()) return;
-    temp_.clear();   // renamed into place, or removed by the worker
+    temp_.clear();  // renamed into place, or removed by the worker
     if (job.error) return fail(std::move(*job.error));
     succeed();
 }
@@ -1101,7 +1184,7 @@ void Fetch::Engine::succeed() {
     result_.emplace(std::move(r));
     uv_timer_stop(tick_timer_.get());
     sample_rates();
-    if (progress_) progress_(snapshot());   // the final 100 %
+    if (progress_) progress_(snapshot());  // the final 100 %
     maybe_deliver();
 }
 
@@ -1124,13 +1207,15 @@ void Fetch::Engine::deliver() {
     auto done = std::move(done_);
     auto result = std::move(*result_);
     result_.reset();
-    if (done) done(std::move(result));   // may delete the Fetch and this engine: nothing after
+    if (done) done(std::move(result));  // may delete the Fetch and this engine: nothing after
 }
 
 void Fetch::Engine::tick() {
-    if (phase_ != Phase::preparing && phase_ != Phase::running && phase_ != Phase::finalizing) return;
+    if (phase_ != Phase::preparing && phase_ != Phase::running && phase_ != Phase::finalizing)
+        return;
     sample_rates();
-    if (progress_) progress_(snapshot());   // may cancel: nothing after
+    schedule();  // time passes: a slow request may be worth duplicating now
+    if (progress_) progress_(snapshot());  // may cancel: nothing after
 }
 
 void Fetch::Engine::sample_rates() {
@@ -1154,7 +1239,8 @@ FetchProgress Fetch::Engine::snapshot() const {
 
 // --- Fetch ---
 
-Fetch::Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress, DoneFn done)
+Fetch::Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress,
+             DoneFn done)
     : engine_(new Engine(loop, log, std::move(request), std::move(progress), std::move(done))) {}
 
 Fetch::~Fetch() { engine_->detach(); }

@@ -20,7 +20,9 @@
 // connections. A piece whose hash does not match is fetched again from
 // another source; a source that fails kMaxStrikes times (bad data, transport
 // errors), answers 404, or cannot be connected to is dropped. 503 pauses the
-// source for Retry-After (clamped), kMaxBusyAnswers in a row drop it.
+// source for Retry-After (clamped), kMaxBusyAnswers in a row drop it. When
+// nothing is left to ask for, an idle source also asks for a piece another
+// source has been sending for over kEndgameAfterMs; the first good copy wins.
 //
 // Memory: at most kMaxBuffers (or kRequestsPerSource × sources, if smaller)
 // piece buffers exist at once, counting pieces being verified.
@@ -38,44 +40,46 @@
 
 namespace peershare::peerd {
 
-inline constexpr unsigned kRequestsPerSource = 4;     // HTTP requests in flight per source
-inline constexpr unsigned kMaxBuffers = 16;           // piece buffers per fetch, in flight or verifying
-inline constexpr unsigned kMaxStrikes = 3;            // failures before a source is dropped
-inline constexpr unsigned kMaxBusyAnswers = 10;       // 503s in a row before a source is dropped
+inline constexpr unsigned kRequestsPerSource = 4;  // HTTP requests in flight per source
+inline constexpr unsigned kMaxBuffers = 16;      // piece buffers per fetch, in flight or verifying
+inline constexpr unsigned kMaxStrikes = 3;       // failures before a source is dropped
+inline constexpr unsigned kMaxBusyAnswers = 10;  // 503s in a row before a source is dropped
 inline constexpr std::uint64_t kMaxRetryAfterMs = 30'000;
 inline constexpr std::uint64_t kDefaultRetryAfterMs = 1'000;
 inline constexpr long kConnectTimeoutMs = 10'000;
-inline constexpr long kStallTimeoutS = 30;            // a request that receives nothing this long fails
+inline constexpr long kStallTimeoutS = 30;  // a request that receives nothing this long fails
 inline constexpr std::uint64_t kProgressIntervalMs = 250;
+// After this long, an idle source may duplicate a request still running elsewhere.
+inline constexpr std::uint64_t kEndgameAfterMs = 1'000;
 
 struct Source {
     std::string peer;
-    std::string address;        // IPv4 or IPv6 literal
+    std::string address;  // IPv4 or IPv6 literal
     std::uint16_t port = 0;
 };
 
 struct FetchRequest {
     std::string name;
-    std::string id;             // content id, hex
+    std::string id;  // content id, hex
     std::uint64_t size = 0;
     std::uint64_t piece_size = 0;
     std::vector<Source> sources;
-    std::string destination;    // final path
-    bool force = false;         // overwrite an existing destination
+    std::string destination;  // final path
+    bool force = false;       // overwrite an existing destination
 };
 
 struct SourceProgress {
     std::string peer;
-    std::uint64_t bytes = 0;    // verified bytes this source contributed
-    double rate = 0;            // verified bytes/s over the last couple of seconds
+    std::uint64_t bytes = 0;  // verified bytes this source contributed
+    double rate = 0;          // verified bytes/s over the last couple of seconds
     bool dropped = false;
-    std::string why;            // why it was dropped
+    std::string why;  // why it was dropped
 };
 
 struct FetchProgress {
-    std::uint64_t done = 0, total = 0;   // verified bytes, file size
-    double rate = 0;                     // verified bytes/s over the last couple of seconds
-    std::uint64_t stalled_ms = 0;        // since the last verified byte (or the start)
+    std::uint64_t done = 0, total = 0;  // verified bytes, file size
+    double rate = 0;                    // verified bytes/s over the last couple of seconds
+    std::uint64_t stalled_ms = 0;       // since the last verified byte (or the start)
     std::vector<SourceProgress> sources;
 };
 
@@ -83,19 +87,20 @@ struct FetchResult {
     std::string path;
     std::uint64_t bytes = 0;
     double seconds = 0;
-    std::vector<std::string> sources_used;   // peers that contributed verified data
+    std::vector<std::string> sources_used;  // peers that contributed verified data
 };
 
 inline constexpr std::string_view kCancelledMessage = "cancelled";
 
 class Fetch {
 public:
-    using ProgressFn = std::function<void(const FetchProgress&)>;   // ~4×/s while running
+    using ProgressFn = std::function<void(const FetchProgress&)>;  // ~4×/s while running
     // Exactly once, last; the owner may destroy the Fetch inside it. A cancel
     // gives Error{unavailable, "cancelled"}.
     using DoneFn = std::function<void(proto::Result<FetchResult>)>;
 
-    Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress, DoneFn done);
+    Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress,
+          DoneFn done);
     // Cancels anything running and removes the temporary file; DoneFn is not
     // called. Work items still in the pool finish there and are freed later
     // (a temporary file still being created there is removed when it is back).
@@ -111,7 +116,7 @@ public:
 
 private:
     class Engine;
-    Engine* engine_;   // deletes itself once detached and its last work item is back
+    Engine* engine_;  // deletes itself once detached and its last work item is back
 };
 
 }  // namespace peershare::peerd

@@ -1,14 +1,17 @@
-// daemon/main.cpp — peerd: parses the command line (and config file), starts
+// daemon/main.cpp — peerd: parses the command line and config file, starts
 // the peer engine and the control socket on one libuv loop, tells systemd when
-// it is ready, and stops cleanly on SIGTERM/SIGINT (state flushed).
+// it is ready, re-reads the config file on SIGHUP (upload limits, log level)
+// and stops cleanly on SIGTERM/SIGINT (state flushed).
 #include <curl/curl.h>
 #include <systemd/sd-daemon.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 
+#include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
 #include "common/uv.hpp"
@@ -19,6 +22,9 @@
 namespace {
 
 using namespace peershare;
+
+constexpr const char* kAbout =
+    "peerd — the peershare peer daemon: publishes your files and fetches others'";
 
 struct Options {
     std::string tracker = "127.0.0.1:9999";
@@ -33,14 +39,36 @@ struct Options {
     std::string log_level = "info";
 };
 
+// CLI11 validators: an empty string means the value is fine.
+std::string name_problem(const std::string& v) { return proto::check_name(v).value_or(""); }
+std::string host_problem(const std::string& v) { return proto::check_host(v).value_or(""); }
+std::string tracker_problem(const std::string& v) {
+    auto endpoint = common::parse_endpoint(v, /*allow_names=*/true);
+    return endpoint ? std::string() : endpoint.error().message;
+}
+std::string listen_problem(const std::string& v) {
+    auto endpoint = common::parse_endpoint(v);
+    return endpoint ? std::string() : endpoint.error().message;
+}
+std::string rate_problem(const std::string& v) {
+    return common::parse_rate(v) ? std::string() : "expected a number like 500K, 10M or 0";
+}
+
 void add_options(CLI::App& app, Options& o) {
-    app.add_option("--tracker", o.tracker, "the tracker's HOST:PORT")->capture_default_str();
+    app.add_option("--tracker", o.tracker, "the tracker's HOST:PORT")
+        ->capture_default_str()
+        ->check(tracker_problem);
+    // No captured default: it is this machine's name, which a man page must not freeze.
     app.add_option("--name", o.name, "this peer's name at the tracker (default: the host name)")
-        ->capture_default_str();
+        ->check(name_problem);
     app.add_option("--listen", o.listen, "ADDRESS:PORT of the upload server (HTTP); port 0 picks one")
+        ->capture_default_str()
+        ->check(listen_problem);
+    app.add_option("--advertise", o.advertise,
+                   "address other peers should use instead of the one the tracker sees")
+        ->check(host_problem);
+    app.add_option("--socket", o.socket, "control socket for peerctl (env PEERD_SOCKET)")
         ->capture_default_str();
-    app.add_option("--advertise", o.advertise, "address other peers should use instead of the one the tracker sees");
-    app.add_option("--socket", o.socket, "control socket for peerctl (env PEERD_SOCKET)")->capture_default_str();
     app.add_option("--state-dir", o.state_dir, "where publications and the peer key are kept")
         ->capture_default_str();
     app.add_option("--workers", o.workers, "worker threads for hashing and file I/O")
@@ -49,13 +77,16 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--max-uploads", o.max_uploads, "uploads at once; more get 503 Busy")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
-    app.add_option("--max-upload-rate", o.max_upload_rate, "bytes/s for all uploads, e.g. 10M; 0 = unlimited")
-        ->capture_default_str();
+    app.add_option("--max-upload-rate", o.max_upload_rate,
+                   "bytes/s for all uploads, e.g. 10M; 0 = unlimited")
+        ->capture_default_str()
+        ->check(rate_problem);
     app.add_option("--log-level", o.log_level, "error, warning, info or debug")
         ->capture_default_str()
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
     // A missing default file is fine; a missing file named on the command line is an error.
-    app.set_config("--config", common::default_peerd_config(), "TOML file of these options");
+    app.set_config("--config", common::default_peerd_config(),
+                   "TOML file of these options (key = value); SIGHUP re-reads it");
 }
 
 common::LogLevel parse_level(const std::string& level) {
@@ -65,74 +96,121 @@ common::LogLevel parse_level(const std::string& level) {
     return common::LogLevel::info;
 }
 
-// Turns options into a PeerConfig, or says which option is wrong.
-proto::Result<peerd::PeerConfig> make_config(const Options& o) {
-    using proto::Error;
-    using proto::ErrorCode;
-    peerd::PeerConfig c;
-    if (auto why = proto::check_name(o.name)) return Error{ErrorCode::bad_request, "--name: " + *why};
-    c.name = o.name;
-    auto tracker = common::parse_endpoint(o.tracker, /*allow_names=*/true);
-    if (!tracker) return Error{ErrorCode::bad_request, "--tracker " + tracker.error().message};
-    c.tracker = *tracker;
-    auto listen = common::parse_endpoint(o.listen);
-    if (!listen) return Error{ErrorCode::bad_request, "--listen " + listen.error().message};
-    c.listen = *listen;
-    if (!o.advertise.empty()) {
-        if (auto why = proto::check_host(o.advertise)) return Error{ErrorCode::bad_request, "--advertise: " + *why};
+// Reads the command line and the config file into o. Null when o is ready;
+// else the exit code, with `error` saying what is wrong (empty after --help).
+std::optional<int> read_options(int argc, char** argv, Options& o, std::string& error) {
+    CLI::App app{kAbout};
+    app.set_version_flag("--version", PEERSHARE_VERSION);
+    add_options(app, o);
+    Options scratch;
+    auto declare_scratch = [&scratch](CLI::App& a) { add_options(a, scratch); };
+    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) return code;
+    if (auto why = proto::check_name(o.name)) {   // the default, from the host name, is not validated above
+        error = "--name: " + *why;
+        return 2;
     }
+    return std::nullopt;
+}
+
+// Turns checked options into a PeerConfig.
+peerd::PeerConfig make_config(const Options& o) {
+    peerd::PeerConfig c;
+    c.name = o.name;
+    c.tracker = *common::parse_endpoint(o.tracker, /*allow_names=*/true);   // validated
+    c.listen = *common::parse_endpoint(o.listen);
     c.advertise = o.advertise;
     c.state_dir = o.state_dir;
     c.workers = o.workers;
-    auto rate = common::parse_rate(o.max_upload_rate);
-    if (!rate) return Error{ErrorCode::bad_request, "--max-upload-rate: expected a number like 500K, 10M or 0"};
-    c.uploads = {o.max_uploads, *rate};
+    c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
     return c;
 }
 
+// What the signal handlers reach.
 struct Running {
+    int argc;
+    char** argv;
+    Options& options;
     peerd::ControlServer& control;
     peerd::Peer& peer;
     common::Loop& loop;
-    const common::Log& log;
+    common::Log& log;
 };
 
+// Applies what can change without a restart; one log line for what changed,
+// one for what needs a restart.
+void apply(Running& r, const Options& fresh) {
+    Options& now = r.options;
+    common::Changes changed;
+    const bool level_changed = changed.note("log-level", now.log_level, fresh.log_level);
+    bool limits_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
+    limits_changed |= changed.note("max-upload-rate", now.max_upload_rate, fresh.max_upload_rate);
+    if (limits_changed) {
+        now.max_uploads = fresh.max_uploads;
+        now.max_upload_rate = fresh.max_upload_rate;
+        r.peer.set_upload_limits(make_config(now).uploads);
+    }
+    common::Changes restart;
+    restart.note("tracker", now.tracker, fresh.tracker);
+    restart.note("name", now.name, fresh.name);
+    restart.note("listen", now.listen, fresh.listen);
+    restart.note("advertise", now.advertise, fresh.advertise);
+    restart.note("socket", now.socket, fresh.socket);
+    restart.note("state-dir", now.state_dir, fresh.state_dir);
+    restart.note("workers", now.workers, fresh.workers);
+
+    const auto file = common::config_file_of(r.argc, r.argv, common::default_peerd_config()).path;
+    // The reload line shows under the old level or the new one, whichever says more.
+    const auto level = parse_level(fresh.log_level);
+    if (level_changed) r.log.set_level(std::max(level, parse_level(now.log_level)));
+    r.log.info("reloaded " + file + ": " + changed.summary());
+    if (!restart.empty()) r.log.warning("restart peerd to apply: " + restart.summary());
+    if (level_changed) {
+        now.log_level = fresh.log_level;
+        r.log.set_level(level);
+    }
+}
+
+void on_reload_signal(uv_signal_t* handle, int) {
+    auto& r = *static_cast<Running*>(handle->data);
+    sd_notify(0, "RELOADING=1");
+    Options fresh;
+    std::string error;
+    if (read_options(r.argc, r.argv, fresh, error)) {
+        r.log.error("reload failed, keeping the running settings: " + error);
+    } else {
+        apply(r, fresh);
+    }
+    sd_notify(0, "READY=1");
+}
+
 void on_stop_signal(uv_signal_t* handle, int signum) {
-    auto* r = static_cast<Running*>(handle->data);
-    r->log.info(std::string("stopping on ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT"));
+    auto& r = *static_cast<Running*>(handle->data);
+    r.log.info(std::string("stopping on ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT"));
     sd_notify(0, "STOPPING=1");
-    r->control.stop();
-    r->peer.stop();
-    r->loop.stop();
+    r.control.stop();
+    r.peer.stop();
+    r.loop.stop();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"peerd — the peershare peer daemon: publishes your files and fetches others'"};
-    app.set_version_flag("--version", PEERSHARE_VERSION);
     Options options;
-    add_options(app, options);
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : 2;
+    std::string error;
+    if (auto code = read_options(argc, argv, options, error)) {
+        if (!error.empty()) std::cerr << "peerd: " << error << "\n";
+        return *code;
     }
-    auto config = make_config(options);
-    if (!config) {
-        std::cerr << "peerd: " << config.error().message << "\n";
-        return 2;
-    }
+    const auto config = make_config(options);
     // The pool is sized once, before the loop first uses it.
     setenv("UV_THREADPOOL_SIZE", std::to_string(options.workers).c_str(), 1);
     std::signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     common::Log log("peerd", parse_level(options.log_level));
-    int rc = 0;
     {
         common::Loop loop;
-        peerd::Peer peer(loop.get(), log, *config);
+        peerd::Peer peer(loop.get(), log, config);
         peerd::ControlServer control(loop.get(), log, peer);
         if (auto ok = peer.start(); !ok) {
             log.error(ok.error().message);
@@ -142,20 +220,21 @@ int main(int argc, char** argv) {
             log.error(ok.error().message);
             return 1;
         }
-        log.info("peer " + config->name + ": uploads on " +
-                 common::to_string({config->listen.host, peer.upload_port()}) + ", control socket " +
-                 options.socket + ", tracker " + common::to_string(config->tracker));
+        log.info("peer " + config.name + ": uploads on " +
+                 common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +
+                 options.socket + ", tracker " + common::to_string(config.tracker));
         sd_notify(0, "READY=1");
 
-        Running running{control, peer, loop, log};
+        Running running{argc, argv, options, control, peer, loop, log};
         common::Signal sigterm(loop.get());
         common::Signal sigint(loop.get());
-        sigterm.get()->data = &running;
-        sigint.get()->data = &running;
+        common::Signal sighup(loop.get());
+        for (auto* sig : {&sigterm, &sigint, &sighup}) sig->get()->data = &running;
         uv_signal_start(sigterm.get(), on_stop_signal, SIGTERM);
         uv_signal_start(sigint.get(), on_stop_signal, SIGINT);
-        rc = loop.run() == 0 ? 0 : 0;
+        uv_signal_start(sighup.get(), on_reload_signal, SIGHUP);
+        loop.run();
     }
     curl_global_cleanup();
-    return rc;
+    return 0;
 }

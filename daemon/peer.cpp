@@ -105,9 +105,18 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     }
     catalog_.put(p);
     save_state();
-    if (link_) link_->announce(p);
     log_.info("published '" + name + "' (" + p.path + ", " + std::to_string(p.size) + " bytes, id " + p.id + ")");
-    done(proto::Published{p.info(), p.path});
+    if (!link_) return done(proto::Published{p.info(), p.path});
+    link_->announce(p, [this, p, done](proto::Result<bool> announced) {
+        if (announced) return done(proto::Published{p.info(), p.path});
+        // Refused (a limit of the tracker's): do not keep what nobody can find.
+        const Publication* current = catalog_.by_name(p.name);
+        if (current && current->id == p.id && current->path == p.path) {
+            catalog_.remove(p.name);
+            save_state();
+        }
+        done(announced.error());
+    });
 }
 
 proto::Result<bool> Peer::unpublish(const std::string& name) {
@@ -252,5 +261,10 @@ void Peer::cancel_fetch(std::uint64_t transfer) {
 }
 
 void Peer::end_transfer(std::uint64_t transfer_id) { transfers_.erase(transfer_id); }
+
+void Peer::set_upload_limits(UploadLimits limits) {
+    config_.uploads = limits;
+    uploads_.set_limits(limits);
+}
 
 }  // namespace peershare::peerd

@@ -61,6 +61,8 @@ public:
     void cancel_fetch(std::uint64_t transfer);
 
     std::uint16_t upload_port() const { return uploads_.port(); }
+    // New limits for the upload server (SIGHUP); requests already served keep going.
+    void set_upload_limits(UploadLimits limits);
 
 private:
     struct Transfer;

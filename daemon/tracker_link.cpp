@@ -157,13 +157,21 @@ void TrackerLink::on_welcome(const proto::Envelope& env) {
         beat_ms);
 }
 
-void TrackerLink::announce(const Publication& p) {
-    if (!welcomed_) return;
-    request(proto::Publish{p.info()}, [this, name = p.name](proto::Result<proto::Envelope> reply) {
-        if (!reply) return;
-        if (auto ok = proto::expect<proto::Ok>(*reply); !ok) {
-            log_.warning("the tracker refused '" + name + "': " + ok.error().message);
+void TrackerLink::announce(const Publication& p, AnnounceDone done) {
+    if (!welcomed_) {
+        if (done) done(true);
+        return;
+    }
+    request(proto::Publish{p.info()}, [this, name = p.name, done](proto::Result<proto::Envelope> reply) {
+        // A link lost meanwhile re-announces on reconnect: not a refusal.
+        proto::Result<bool> outcome = true;
+        if (reply) {
+            if (auto ok = proto::expect<proto::Ok>(*reply); !ok) {
+                log_.warning("the tracker refused '" + name + "': " + ok.error().message);
+                outcome = proto::Error{ok.error().code, "the tracker refused '" + name + "': " + ok.error().message};
+            }
         }
+        if (done) done(std::move(outcome));
     });
 }
 

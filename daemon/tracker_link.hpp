@@ -46,7 +46,11 @@ public:
     const std::string& observed_address() const { return address_; }
     const LinkConfig& config() const { return config_; }
 
-    void announce(const Publication& p);   // no-op while disconnected: re-announced on connect
+    // Announces a publication. While disconnected it is announced on the next
+    // connect and `done` (if any) gets success at once; otherwise `done` gets
+    // the tracker's answer.
+    using AnnounceDone = std::function<void(proto::Result<bool>)>;
+    void announce(const Publication& p, AnnounceDone done = nullptr);
     void withdraw(const std::string& name);
     // A request whose reply (or error) comes back to `done`; fails at once when
     // disconnected, and with `unavailable` if the link drops before the reply.

@@ -14,6 +14,7 @@ inline constexpr std::size_t kMaxNameBytes = 255;           // a file or peer na
 inline constexpr std::size_t kMaxSearchText = 255;
 inline constexpr std::size_t kMaxHostBytes = 253;
 inline constexpr std::size_t kMaxMessageText = 1024;        // error messages, reasons
+inline constexpr std::size_t kMaxEventDetail = 200;          // an event's detail; 1,000 events fit a frame
 inline constexpr std::size_t kPeerKeyHexLen = 64;           // 32 random bytes, hex
 inline constexpr std::size_t kContentIdHexLen = 64;         // SHA-256, hex
 

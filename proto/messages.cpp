@@ -179,10 +179,10 @@ std::optional<std::uint64_t> hello_version(const json& hello) {
     return it->get<std::uint64_t>();
 }
 
-std::string version_mismatch_message(const json& hello, std::string_view who) {
+std::string version_mismatch_message(const json& hello, std::string_view us, std::string_view them) {
     const auto v = hello_version(hello);
-    return "this tracker speaks protocol version " + std::to_string(kProtocolVersion) + ", " +
-           std::string(who) + " " + (v ? "version " + std::to_string(*v) : std::string("no valid version"));
+    return std::string(us) + " speaks protocol version " + std::to_string(kProtocolVersion) + ", " +
+           std::string(them) + (v ? " speaks version " + std::to_string(*v) : std::string(" sent no valid version"));
 }
 
 json Welcome::to_json() const {
@@ -391,13 +391,14 @@ Result<PingResult> PingResult::from_json(const json& j) {
 json Events::to_json() const {
     json list = json::array();
     for (const auto& e : events) list.push_back(e.to_json());
-    return {{"events", std::move(list)}};
+    return {{"events", std::move(list)}, {"truncated", truncated}};
 }
 
 Result<Events> Events::from_json(const json& j) {
     FieldReader r(j);
     Events e;
     e.events = r.list<Event>("events", kEventHistory);
+    e.truncated = r.flag("truncated", false);
     return finish(r, std::move(e));
 }
 
@@ -459,12 +460,7 @@ std::string make_error_frame(ErrorCode code, std::string_view message,
                              std::optional<std::uint64_t> id) {
     // Cut at a character boundary: a split character would go out as U+FFFD
     // (3 bytes) and push the message over the limit the receiver enforces.
-    std::size_t cut = std::min(message.size(), kMaxMessageText);
-    while (cut > 0 && cut < message.size() &&
-           (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) {
-        --cut;
-    }
-    return make_frame(ErrorReply{code, std::string(message.substr(0, cut))}, id);
+    return make_frame(ErrorReply{code, std::string(truncate_utf8(message, kMaxMessageText))}, id);
 }
 
 // ---- the holders reply, written directly ----

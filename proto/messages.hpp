@@ -89,7 +89,7 @@ struct Hello {
 // The version a hello claims, read before anything else so that a peer of
 // another version is told so even if the rest of its hello differs from ours.
 std::optional<std::uint64_t> hello_version(const json& hello);
-std::string version_mismatch_message(const json& hello, std::string_view who);
+std::string version_mismatch_message(const json& hello, std::string_view us, std::string_view them);
 
 struct Welcome {
     static constexpr std::string_view kType = "welcome";
@@ -257,7 +257,8 @@ struct PingResult {
 
 struct Events {                  // answer to list_events: the kept history
     static constexpr std::string_view kType = "events";
-    std::vector<Event> events;
+    std::vector<Event> events;   // newest first
+    bool truncated = false;
     json to_json() const;
     static Result<Events> from_json(const json& j);
 };
@@ -302,6 +303,21 @@ std::string make_frame(const M& message, std::optional<std::uint64_t> id = std::
     j["type"] = M::kType;
     if (id) j["id"] = *id;
     return encode_frame(j.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+// Frames a listing reply that must fit in one frame: while it does not, drops
+// the last quarter of `rows` and marks the reply truncated. Escaping can make
+// a row several times its raw size, so counting rows alone is not enough.
+template <class Reply, class Row>
+std::string make_bounded_frame(Reply reply, std::vector<Row> Reply::*rows,
+                               std::optional<std::uint64_t> id = std::nullopt) {
+    for (;;) {
+        auto frame = make_frame(reply, id);
+        auto& list = reply.*rows;
+        if (frame.size() <= kMaxFrame + 4 || list.empty()) return frame;
+        list.resize(list.size() * 3 / 4);
+        reply.truncated = true;
+    }
 }
 
 std::string make_error_frame(ErrorCode code, std::string_view message,

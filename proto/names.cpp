@@ -43,6 +43,12 @@ bool is_valid_utf8(std::string_view text) {
     return true;
 }
 
+std::string_view truncate_utf8(std::string_view text, std::size_t max_bytes) {
+    std::size_t cut = std::min(text.size(), max_bytes);
+    while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+    return text.substr(0, cut);
+}
+
 std::optional<std::string> check_name(std::string_view name) {
     if (name.empty()) return "a name cannot be empty";
     if (name.size() > kMaxNameBytes) {

@@ -15,5 +15,7 @@ std::optional<std::string> check_peer_key(std::string_view key);
 // A host name or IP literal a peer advertises: letters, digits, '.', '-', ':'.
 std::optional<std::string> check_host(std::string_view host);
 bool is_valid_utf8(std::string_view text);
+// The longest prefix of `text` of at most `max_bytes` that ends on a character boundary.
+std::string_view truncate_utf8(std::string_view text, std::size_t max_bytes);
 
 }  // namespace peershare::proto

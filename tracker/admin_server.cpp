@@ -66,7 +66,7 @@ void AdminServer::on_closed(std::uint64_t session_id) {
 void AdminServer::on_frame(Session& s, proto::Envelope&& env) {
     if (s.greeted) return on_request(s, env);
     if (env.type == proto::Hello::kType && proto::hello_version(env.body) != proto::kProtocolVersion) {
-        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "trackerctl"),
+        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "this tracker", "trackerctl"),
                           env.id);
         s.conn.close("protocol version mismatch");
         return;
@@ -99,19 +99,19 @@ void AdminServer::on_request(Session& s, const proto::Envelope& env) {
         }
         proto::Files reply{m->host, {}, false};
         reply.files = state_.index.files_of(*peer, proto::kMaxListedItems, &reply.truncated);
-        s.conn.send(reply, env.id);
+        s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::Files::files, env.id));
     } else if (env.type == proto::PingPeer::kType) {
         start_ping(s, env);
     } else if (env.type == proto::ListPeers::kType) {
         proto::Peers reply;
         reply.peers = state_.index.peers(proto::kMaxListedItems, &reply.truncated);
-        s.conn.send(reply, env.id);
+        s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::Peers::peers, env.id));
     } else if (env.type == proto::Search::kType) {
         auto m = proto::Search::from_json(env.body);
         if (!m) return reject(m.error());
         proto::IndexReply reply;
         reply.entries = state_.index.search(m->text, proto::kMaxListedItems, &reply.truncated);
-        s.conn.send(reply, env.id);
+        s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::IndexReply::entries, env.id));
     } else if (env.type == proto::ListEvents::kType) {
         start_events(s, env);
     } else if (env.type == proto::GetStats::kType) {
@@ -146,7 +146,9 @@ void AdminServer::start_events(Session& s, const proto::Envelope& env) {
         return;
     }
     const auto& history = state_.events.history();
-    s.conn.send(proto::Events{{history.begin(), history.end()}}, env.id);
+    // Newest first, so that trimming to fit a frame drops the oldest.
+    proto::Events reply{{history.rbegin(), history.rend()}, false};
+    s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::Events::events, env.id));
     if (m->follow && !s.follow_token) {
         s.follow_token = state_.events.follow(
             [&s, id = env.id](const proto::Event& e) { s.conn.send(proto::EventNotice{e}, id); });

@@ -3,12 +3,16 @@
 
 #include <ctime>
 
+#include "proto/names.hpp"
+
 namespace peershare::tracker {
 
 void EventLog::record(std::string_view kind, std::string_view peer, std::string_view file,
                       std::string_view detail) {
+    // Bounded here so that every event in the history parses at trackerctl's end.
     proto::Event e{next_seq_++, static_cast<std::int64_t>(std::time(nullptr)), std::string(kind),
-                   std::string(peer), std::string(file), std::string(detail)};
+                   std::string(peer), std::string(file),
+                   std::string(proto::truncate_utf8(detail, proto::kMaxEventDetail))};
     const auto level = kind == "looked_up" && !log_lookups_ ? common::LogLevel::debug
                                                             : common::LogLevel::info;
     if (log_.enabled(level)) {

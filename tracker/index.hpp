@@ -38,6 +38,8 @@ struct PeerRecord {
 class Index {
 public:
     explicit Index(std::size_t max_files_per_peer) : max_files_per_peer_(max_files_per_peer) {}
+    // Applies to later publishes; a peer already past a lowered cap keeps its files.
+    void set_max_files_per_peer(std::size_t cap) { max_files_per_peer_ = cap; }
 
     // Adds a live peer; the caller has made sure the name is free.
     PeerId add_peer(PeerRecord record);

@@ -1,10 +1,15 @@
-// tracker/main.cpp — trackerd: parses the command line (and config file),
-// starts the peer and admin servers on one libuv loop, stops cleanly on
-// SIGTERM/SIGINT.
+// tracker/main.cpp — trackerd: parses the command line and config file,
+// starts the peer and admin servers on one libuv loop, tells systemd once it
+// listens, re-reads the config file on SIGHUP (limits, timeouts, log level)
+// and stops cleanly on SIGTERM/SIGINT.
+#include <systemd/sd-daemon.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 
+#include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/uv.hpp"
 #include "tracker/admin_server.hpp"
@@ -15,17 +20,27 @@ namespace {
 
 using namespace peershare;
 
+constexpr const char* kAbout =
+    "trackerd — the peershare tracker: knows which peers are online and what they offer";
+constexpr const char* kDefaultConfig = "/etc/peershare/tracker.conf";
+
 struct Options {
-    tracker::Config config;
+    tracker::Config config;   // listen is filled in from `listen` by finish()
     std::string listen = "0.0.0.0:9999";
     std::string log_level = "info";
 };
+
+std::string endpoint_problem(const std::string& text) {
+    auto endpoint = common::parse_endpoint(text);
+    return endpoint ? std::string() : endpoint.error().message;
+}
 
 void add_options(CLI::App& app, Options& o) {
     const char* env_socket = std::getenv("TRACKER_SOCKET");
     if (env_socket && *env_socket) o.config.admin_socket = env_socket;
     app.add_option("--listen", o.listen, "address:port peers connect to ([::]:9999 for IPv6)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(endpoint_problem);
     app.add_option("--admin-socket", o.config.admin_socket,
                    "Unix socket for trackerctl (env TRACKER_SOCKET)")
         ->capture_default_str();
@@ -46,7 +61,8 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str()
         ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
     // A missing default file is fine; a missing file named on the command line is an error.
-    app.set_config("--config", "/etc/peershare/tracker.conf", "TOML file of these options");
+    app.set_config("--config", kDefaultConfig,
+                   "TOML file of these options (key = value); SIGHUP re-reads it");
 }
 
 common::LogLevel parse_level(const std::string& level) {
@@ -56,27 +72,100 @@ common::LogLevel parse_level(const std::string& level) {
     return common::LogLevel::info;
 }
 
+// Reads the command line and the config file into o. Null when o is ready;
+// else the exit code, with `error` saying what is wrong (empty after --help).
+std::optional<int> read_options(int argc, char** argv, Options& o, std::string& error) {
+    CLI::App app{kAbout};
+    app.set_version_flag("--version", PEERSHARE_VERSION);
+    add_options(app, o);
+    Options scratch;
+    auto declare_scratch = [&scratch](CLI::App& a) { add_options(a, scratch); };
+    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) return code;
+    o.config.listen = *common::parse_endpoint(o.listen);   // checked by its validator
+    if (o.config.peer_timeout_s <= o.config.heartbeat_s) {
+        error = "--peer-timeout (" + std::to_string(o.config.peer_timeout_s) +
+                ") must be longer than --heartbeat (" + std::to_string(o.config.heartbeat_s) + ")";
+        return 2;
+    }
+    return std::nullopt;
+}
+
+// What the signal handlers reach. options.config is the Config that State reads.
+struct Service {
+    int argc;
+    char** argv;
+    Options& options;
+    common::Log& log;
+    tracker::State& state;
+    tracker::PeerServer& peers;
+    tracker::AdminServer& admin;
+    common::Loop& loop;
+};
+
+// Applies what can change without a restart; one log line for what changed,
+// one for what needs a restart.
+void apply(Service& s, const Options& fresh) {
+    auto& now = s.options.config;
+    const auto& next = fresh.config;
+    common::Changes changed;
+    const bool level_changed = changed.note("log-level", s.options.log_level, fresh.log_level);
+    if (changed.note("max-peers", now.max_peers, next.max_peers)) now.max_peers = next.max_peers;
+    if (changed.note("max-files-per-peer", now.max_files_per_peer, next.max_files_per_peer)) {
+        now.max_files_per_peer = next.max_files_per_peer;
+        s.state.index.set_max_files_per_peer(next.max_files_per_peer);
+    }
+    if (changed.note("peer-timeout", now.peer_timeout_s, next.peer_timeout_s)) {
+        now.peer_timeout_s = next.peer_timeout_s;
+    }
+    if (changed.note("heartbeat", now.heartbeat_s, next.heartbeat_s)) {
+        now.heartbeat_s = next.heartbeat_s;   // told to peers as they connect
+    }
+    common::Changes restart;
+    restart.note("listen", s.options.listen, fresh.listen);
+    restart.note("admin-socket", now.admin_socket, next.admin_socket);
+
+    const auto file = common::config_file_of(s.argc, s.argv, kDefaultConfig).path;
+    // The reload line shows under the old level or the new one, whichever says more.
+    const auto level = parse_level(fresh.log_level);
+    if (level_changed) s.log.set_level(std::max(level, parse_level(s.options.log_level)));
+    s.log.info("reloaded " + file + ": " + changed.summary());
+    if (!restart.empty()) s.log.warning("restart trackerd to apply: " + restart.summary());
+    if (level_changed) {
+        s.options.log_level = fresh.log_level;
+        s.log.set_level(level);
+    }
+}
+
+void on_reload_signal(uv_signal_t* handle, int) {
+    auto& s = *static_cast<Service*>(handle->data);
+    sd_notify(0, "RELOADING=1");
+    Options fresh;
+    std::string error;
+    if (read_options(s.argc, s.argv, fresh, error)) {
+        s.log.error("reload failed, keeping the running settings: " + error);
+    } else {
+        apply(s, fresh);
+    }
+    sd_notify(0, "READY=1");
+}
+
+void on_stop_signal(uv_signal_t* handle, int signum) {
+    auto& s = *static_cast<Service*>(handle->data);
+    s.log.info(std::string("stopping on ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT"));
+    sd_notify(0, "STOPPING=1");
+    s.peers.stop();
+    s.admin.stop();
+    s.loop.stop();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"trackerd — the peershare tracker: knows which peers are online and what they offer"};
-    app.set_version_flag("--version", PEERSHARE_VERSION);
     Options options;
-    add_options(app, options);
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : 2;
-    }
-    auto listen = common::parse_endpoint(options.listen);
-    if (!listen) {
-        std::cerr << "trackerd: --listen " << listen.error().message << "\n";
-        return 2;
-    }
-    options.config.listen = *listen;
-    if (options.config.peer_timeout_s <= options.config.heartbeat_s) {
-        std::cerr << "trackerd: --peer-timeout must be longer than --heartbeat\n";
-        return 2;
+    std::string error;
+    if (auto code = read_options(argc, argv, options, error)) {
+        if (!error.empty()) std::cerr << "trackerd: " << error << "\n";
+        return *code;
     }
 
     std::signal(SIGPIPE, SIG_IGN);
@@ -95,29 +184,16 @@ int main(int argc, char** argv) {
     }
     log.info("listening for peers on " + common::to_string({options.config.listen.host, peers.port()}) +
              ", admin socket " + options.config.admin_socket);
+    sd_notify(0, "READY=1");
 
-    struct Stopper {
-        tracker::PeerServer& peers;
-        tracker::AdminServer& admin;
-        common::Loop& loop;
-        const common::Log& log;
-    } stopper{peers, admin, loop, log};
+    Service service{argc, argv, options, log, state, peers, admin, loop};
     common::Signal sigterm(loop.get());
     common::Signal sigint(loop.get());
-    for (auto* sig : {&sigterm, &sigint}) {
-        sig->get()->data = &stopper;
-        uv_signal_start(
-            sig->get(),
-            [](uv_signal_t* h, int signum) {
-                auto* s = static_cast<Stopper*>(h->data);
-                s->log.info(std::string("stopping on ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT"));
-                s->peers.stop();
-                s->admin.stop();
-                uv_signal_stop(h);
-                s->loop.stop();
-            },
-            sig == &sigterm ? SIGTERM : SIGINT);
-    }
+    common::Signal sighup(loop.get());
+    for (auto* sig : {&sigterm, &sigint, &sighup}) sig->get()->data = &service;
+    uv_signal_start(sigterm.get(), on_stop_signal, SIGTERM);
+    uv_signal_start(sigint.get(), on_stop_signal, SIGINT);
+    uv_signal_start(sighup.get(), on_reload_signal, SIGHUP);
     loop.run();
     return 0;
 }

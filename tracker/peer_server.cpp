@@ -110,7 +110,7 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
     }
     // The version is checked first: a newer peer's hello may not parse as ours.
     if (proto::hello_version(env.body) != proto::kProtocolVersion) {
-        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "the peer"),
+        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "this tracker", "the peer"),
                           env.id);
         s.conn.close("protocol version mismatch");
         return;
@@ -214,7 +214,7 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
         if (!m) return reject(m.error());
         proto::IndexReply reply;
         reply.entries = state_.index.search(m->text, proto::kMaxListedItems, &reply.truncated);
-        s.conn.send(reply, env.id);
+        s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::IndexReply::entries, env.id));
     } else if (env.type == proto::Pong::kType) {
         // Only the session the ping went down may answer it: ids are guessable.
         auto it = env.id ? pings_.find(*env.id) : pings_.end();

@@ -1,10 +1,13 @@
-// tests/integration/harness.cpp — processes, temp dirs and the tracker
-// fixture of the integration tests.
+// tests/integration/harness.cpp — processes, temp dirs and the tracker and
+// peer fixtures of the integration tests.
 #include "tests/integration/harness.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -30,6 +34,12 @@
 #endif
 #ifndef PEERSHARE_FAKE_PEER_BIN
 #error "PEERSHARE_FAKE_PEER_BIN must be defined by the build (path of fake_peer)"
+#endif
+#ifndef PEERSHARE_PEERD_BIN
+#error "PEERSHARE_PEERD_BIN must be defined by the build (path of peerd)"
+#endif
+#ifndef PEERSHARE_PEERCTL_BIN
+#error "PEERSHARE_PEERCTL_BIN must be defined by the build (path of peerctl)"
 #endif
 
 extern char** environ;
@@ -166,6 +176,8 @@ bool drain(int fd, std::string& into) {
 fs::path trackerd_binary() { return PEERSHARE_TRACKERD_BIN; }
 fs::path trackerctl_binary() { return PEERSHARE_TRACKERCTL_BIN; }
 fs::path fake_peer_binary() { return PEERSHARE_FAKE_PEER_BIN; }
+fs::path peerd_binary() { return PEERSHARE_PEERD_BIN; }
+fs::path peerctl_binary() { return PEERSHARE_PEERCTL_BIN; }
 
 void install_crash_cleanup() {
     static std::once_flag once;
@@ -201,6 +213,20 @@ std::string hex64(std::string_view seed) {
             out.push_back(kDigits[(z >> (nibble * 4)) & 0xf]);
     }
     return out;
+}
+
+std::uint16_t free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    close(fd);
+    if (!ok) throw std::runtime_error(std::string("no free port: ") + std::strerror(errno));
+    return ntohs(addr.sin_port);
 }
 
 // ---- TempDir ----
@@ -306,7 +332,8 @@ std::string RunResult::describe() const {
            "--- stderr ---\n" + err;
 }
 
-RunResult run(const std::vector<std::string>& argv, const Env& env, Millis timeout) {
+RunResult run(const std::vector<std::string>& argv, const Env& env, Millis timeout,
+              const fs::path& cwd) {
     RunResult result;
     int out_pipe[2];
     int err_pipe[2];
@@ -321,6 +348,7 @@ RunResult run(const std::vector<std::string>& argv, const Env& env, Millis timeo
         SpawnSetup setup;
         posix_spawn_file_actions_adddup2(&setup.actions, out_pipe[1], STDOUT_FILENO);
         posix_spawn_file_actions_adddup2(&setup.actions, err_pipe[1], STDERR_FILENO);
+        if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&setup.actions, cwd.c_str());
         pid = setup.spawn(argv, env);
     } catch (...) {
         for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
@@ -372,15 +400,22 @@ RunResult run(const std::vector<std::string>& argv, const Env& env, Millis timeo
 
 // ---- TrackerFixture ----
 
-TrackerFixture::TrackerFixture(Options options) : socket_(dir_ / "tracker.sock") {
-    std::vector<std::string> args{"--listen", "127.0.0.1:0", "--admin-socket", socket_.string()};
-    if (options.heartbeat_s)
-        args.insert(args.end(), {"--heartbeat", std::to_string(*options.heartbeat_s)});
-    if (options.peer_timeout_s) {
-        args.insert(args.end(), {"--peer-timeout", std::to_string(*options.peer_timeout_s)});
+TrackerFixture::TrackerFixture(Options options)
+    : options_(std::move(options)), socket_(dir_ / "tracker.sock") {
+    launch(options_.port);
+}
+
+void TrackerFixture::launch(std::uint16_t port) {
+    std::vector<std::string> args{"--listen", "127.0.0.1:" + std::to_string(port), "--admin-socket",
+                                  socket_.string()};
+    if (options_.heartbeat_s)
+        args.insert(args.end(), {"--heartbeat", std::to_string(*options_.heartbeat_s)});
+    if (options_.peer_timeout_s) {
+        args.insert(args.end(), {"--peer-timeout", std::to_string(*options_.peer_timeout_s)});
     }
-    args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
+    args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
     tracker_ = std::make_unique<Process>(trackerd_binary(), args, dir_.path());
+    port_ = 0;
 
     const auto listening = [this] {
         return tracker_->errors().find(kListeningMarker) != std::string::npos;
@@ -390,10 +425,16 @@ TrackerFixture::TrackerFixture(Options options) : socket_(dir_ / "tracker.sock")
     const auto at = log.find(kListeningMarker);
     if (at != std::string::npos) {
         const char* digits = log.c_str() + at + kListeningMarker.size();
-        const long port = std::strtol(digits, nullptr, 10);
-        if (port > 0 && port < 65536) port_ = static_cast<std::uint16_t>(port);
+        const long listened = std::strtol(digits, nullptr, 10);
+        if (listened > 0 && listened < 65536) port_ = static_cast<std::uint16_t>(listened);
     }
     if (port_ == 0) throw std::runtime_error("trackerd did not come up:\n" + tracker_->describe());
+}
+
+void TrackerFixture::restart() {
+    const auto port = port_;
+    tracker_->stop();
+    launch(port);
 }
 
 TrackerFixture::~TrackerFixture() { tracker_->stop(); }
@@ -441,6 +482,88 @@ std::unique_ptr<common::Client> TrackerFixture::connect_peer(const std::string& 
     if (!welcome)
         throw std::runtime_error("the tracker refused " + name + ": " + welcome.error().message);
     return std::move(*client);
+}
+
+// ---- PeerFixture ----
+
+PeerFixture::PeerFixture(std::string name, std::string tracker, const fs::path& dir,
+                         Options options)
+    : name_(std::move(name)),
+      tracker_(std::move(tracker)),
+      dir_(dir / name_),
+      socket_(dir / (name_ + ".sock")),
+      options_(std::move(options)) {
+    fs::create_directories(dir_);
+    start();
+}
+
+PeerFixture::~PeerFixture() {
+    if (peerd_) peerd_->stop();
+}
+
+void PeerFixture::start() {
+    if (running()) throw std::logic_error("peerd " + name_ + " is already running");
+    std::vector<std::string> args{"--tracker",   tracker_,
+                                  "--name",      name_,
+                                  "--listen",    "127.0.0.1:0",
+                                  "--socket",    socket_.string(),
+                                  "--state-dir", state_dir().string(),
+                                  "--config",    "/dev/null",
+                                  "--workers",   "2"};
+    args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+    peerd_ = std::make_unique<Process>(peerd_binary(), args, dir_);
+    port_ = 0;
+
+    RunResult status;
+    const auto answers = [&] {
+        status = peerctl({"status", "--json"}, kStartDeadline);
+        return status.exit_code == 0;
+    };
+    wait_until([&] { return answers() || peerd_->exited(); }, kStartDeadline);
+    if (status.exit_code != 0) {
+        throw std::runtime_error("peerd " + name_ + " did not answer `peerctl status`:\n" +
+                                 status.describe() + "\n" + describe());
+    }
+    const auto doc = nlohmann::json::parse(status.out, nullptr, false);
+    if (doc.is_object() && doc.contains("port") && doc["port"].is_number_unsigned())
+        port_ = doc["port"].get<std::uint16_t>();
+    if (port_ == 0) {
+        throw std::runtime_error("`peerctl status --json` gave no upload port:\n" +
+                                 status.describe());
+    }
+}
+
+int PeerFixture::stop(Millis grace) {
+    if (!peerd_) return -1;
+    return peerd_->stop(grace);
+}
+
+void PeerFixture::kill() {
+    if (!peerd_) return;
+    peerd_->signal(SIGKILL);
+    peerd_->wait(kStartDeadline);
+}
+
+RunResult PeerFixture::peerctl(const std::vector<std::string>& args, Millis timeout,
+                               const fs::path& cwd) {
+    std::vector<std::string> argv{peerctl_binary().string(), "--socket", socket_.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, {}, timeout, cwd);
+}
+
+std::unique_ptr<Process> PeerFixture::start_peerctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"--socket", socket_.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Process>(peerctl_binary(), argv, dir_);
+}
+
+std::string PeerFixture::describe() {
+    return peerd_ ? peerd_->describe() : "peerd " + name_ + " (never started)";
+}
+
+std::unique_ptr<PeerFixture> start_peer(const std::string& name, const std::string& tracker,
+                                        const fs::path& dir, PeerFixture::Options options) {
+    return std::make_unique<PeerFixture>(name, tracker, dir, std::move(options));
 }
 
 }  // namespace peershare::test

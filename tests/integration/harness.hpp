@@ -2,8 +2,9 @@
 // tests: temp directories, real processes started with posix_spawn (their
 // output captured in files), CLI runs to completion, polling a condition
 // with a deadline (never sleeping to synchronise), and a TrackerFixture that
-// starts the real trackerd on 127.0.0.1 with an ephemeral port and a private
-// admin socket. Every process a test starts is killed by its owner's
+// starts the real trackerd on 127.0.0.1 with an ephemeral port (or a chosen
+// one) and a private admin socket, and a PeerFixture that runs the real peerd
+// against it and drives it with peerctl. Every process a test starts is killed by its owner's
 // destructor, and by a crash handler if the test binary dies first, so no
 // test leaks a process. Binary paths come from compile definitions set by
 // tests/CMakeLists.txt.
@@ -35,6 +36,8 @@ namespace fs = std::filesystem;
 fs::path trackerd_binary();
 fs::path trackerctl_binary();
 fs::path fake_peer_binary();
+fs::path peerd_binary();
+fs::path peerctl_binary();
 
 // Variables added to (or overriding) the test's own environment.
 using Env = std::map<std::string, std::string>;
@@ -52,6 +55,11 @@ void install_crash_cleanup();
 // 64 lowercase hex digits derived from `seed`: peer keys and content ids that
 // are stable across runs and differ for different seeds.
 std::string hex64(std::string_view seed);
+
+// A TCP port on 127.0.0.1 that nobody listened on when asked (bound to port 0,
+// then closed): for a server that must come up later on a known port, or for
+// an address where a connection is refused.
+std::uint16_t free_port();
 
 // A fresh directory under $TMPDIR or /tmp (short, so Unix socket paths fit),
 // removed with everything in it by the destructor.
@@ -116,17 +124,20 @@ struct RunResult {
 };
 
 // Runs argv[0] (a path) to completion, capturing stdout and stderr; killed
-// (SIGKILL) if still running at `timeout`.
-RunResult run(const std::vector<std::string>& argv, const Env& env = {}, Millis timeout = 20s);
+// (SIGKILL) if still running at `timeout`. It runs in `cwd` if given, else in
+// the test's own working directory.
+RunResult run(const std::vector<std::string>& argv, const Env& env = {}, Millis timeout = 20s,
+              const fs::path& cwd = {});
 
-// The real trackerd, listening on 127.0.0.1 at a port the kernel chose, with
-// its admin socket in a temp dir of its own.
+// The real trackerd, listening on 127.0.0.1 at a port the kernel chose (or
+// `Options::port`), with its admin socket in a temp dir of its own.
 class TrackerFixture {
 public:
     struct Options {
         std::optional<std::uint32_t> heartbeat_s;  // trackerd's default if unset
         std::optional<std::uint32_t> peer_timeout_s;
         std::vector<std::string> extra_args;
+        std::uint16_t port = 0;  // 0: the kernel picks one
     };
 
     TrackerFixture() : TrackerFixture(Options{}) {}
@@ -140,6 +151,9 @@ public:
     Process& process() { return *tracker_; }
     bool running() { return tracker_->running(); }
     int stop() { return tracker_->stop(); }
+    // Stops trackerd (SIGTERM) and starts a new one on the same port and admin
+    // socket, with the same options: an empty index the peers must fill again.
+    void restart();
 
     // trackerctl --socket <ours> ARGS..., run to completion.
     RunResult trackerctl(const std::vector<std::string>& args, Millis timeout = 20s);
@@ -164,10 +178,74 @@ public:
                                                  const std::string& key = {});
 
 private:
+    void launch(std::uint16_t port);  // throws if trackerd does not come up
+
+    Options options_;
     TempDir dir_;
     fs::path socket_;
     std::unique_ptr<Process> tracker_;
     std::uint16_t port_ = 0;
 };
+
+// The real peerd NAME, started with
+//   --tracker TRACKER --name NAME --listen 127.0.0.1:0 --socket DIR/NAME.sock
+//   --state-dir DIR/NAME/state --config /dev/null --workers 2
+// (its logs in DIR/NAME), ready once `peerctl status` answers. The tracker
+// need not be up: peerd keeps trying. stop() and start() again keep the state
+// directory, as a restart of the service does.
+class PeerFixture {
+public:
+    struct Options {
+        std::vector<std::string> extra_args;  // appended to peerd's command line
+    };
+
+    // Starts it; throws with its log if it does not answer in time.
+    PeerFixture(std::string name, std::string tracker, const fs::path& dir, Options options);
+    PeerFixture(std::string name, std::string tracker, const fs::path& dir)
+        : PeerFixture(std::move(name), std::move(tracker), dir, Options{}) {}
+    ~PeerFixture();  // SIGTERM, then SIGKILL after a grace period
+    PeerFixture(const PeerFixture&) = delete;
+    PeerFixture& operator=(const PeerFixture&) = delete;
+
+    void start();  // after stop() or kill(): the same name, socket and state directory
+    int stop(Millis grace = 5s);  // SIGTERM; the exit code
+    void kill();                  // SIGKILL, no goodbye to anybody
+    bool running() { return peerd_ && peerd_->running(); }
+
+    const std::string& name() const { return name_; }
+    const std::string& tracker() const { return tracker_; }
+    const fs::path& dir() const { return dir_; }  // DIR/NAME: logs, state, free for test files
+    const fs::path& socket() const { return socket_; }
+    fs::path state_dir() const { return dir_ / "state"; }
+    std::uint16_t port() const { return port_; }  // the upload (HTTP) port, from `status`
+    Process& process() { return *peerd_; }
+
+    // peerctl --socket <ours> ARGS..., run to completion (in `cwd` if given).
+    RunResult peerctl(const std::vector<std::string>& args, Millis timeout = 60s,
+                      const fs::path& cwd = {});
+    template <class... A>
+    requires(std::is_constructible_v<std::string, A>&&...) RunResult peerctl(A&&... args) {
+        return peerctl(std::vector<std::string>{std::string(std::forward<A>(args))...});
+    }
+
+    // peerctl --socket <ours> ARGS... left running (a fetch to interrupt), its
+    // output logged in dir().
+    std::unique_ptr<Process> start_peerctl(const std::vector<std::string>& args);
+
+    std::string describe();  // peerd's command line, state and log, for failure messages
+
+private:
+    std::string name_;
+    std::string tracker_;
+    fs::path dir_;
+    fs::path socket_;
+    Options options_;
+    std::unique_ptr<Process> peerd_;
+    std::uint16_t port_ = 0;
+};
+
+// Starts peerd NAME against `tracker` (HOST:PORT) with its files under DIR/NAME.
+std::unique_ptr<PeerFixture> start_peer(const std::string& name, const std::string& tracker,
+                                        const fs::path& dir, PeerFixture::Options options = {});
 
 }  // namespace peershare::test

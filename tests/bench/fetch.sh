@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# tests/bench/fetch.sh — the hashing and transfer benchmarks of scripts/bench.
+#
+# Usage: tests/bench/fetch.sh [hash] [fetch]      (default: both)
+#
+# On loopback only: a 1 GiB random file (page cache warmed), nginx serving it,
+# a trackerd and two peerds (host1 publishes, host2 fetches).
+#   hash:  `openssl dgst -sha256 FILE` vs `peerctl publish FILE big` on host1;
+#          ratio openssl_s / publish_s (target ≥ 1.5).
+#   fetch: curl and aria2c -x4 from nginx vs `peerctl fetch` on host2, each
+#          BENCH_FETCH_RUNS (3) times interleaved, medians; ratios
+#          peerctl/curl (target ≤ 1.0, stretch ≤ 0.7) and peerctl/aria2c.
+# Prints `key value` lines, then a summary table. Exits non-zero only when a
+# measurement could not be made.
+# env: BUILD_DIR (build), BENCH_FILE_SIZE (1G), BENCH_FETCH_RUNS (3)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+SIZE=${BENCH_FILE_SIZE:-1G}
+RUNS=${BENCH_FETCH_RUNS:-3}
+
+TRACKERD=$BUILD_DIR/tracker/trackerd
+PEERD=$BUILD_DIR/daemon/peerd
+PEERCTL=$BUILD_DIR/ctl/peerctl
+
+TMP=''
+PIDS=()
+SUMMARY=()   # rows "metric|value|target|verdict"
+
+die() { echo "fetch.sh: $*" >&2; exit 1; }
+
+cleanup() {
+    local i pid
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${PIDS[i]}
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    [ -z "$TMP" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+row() { SUMMARY+=("$1|$2|$3|$4"); }
+kv() { echo "$1 $2"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" \
+        'BEGIN { ok = (op == "ge") ? (v >= t) : (v <= t); print ok ? "ok" : "MISSED" }'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds or
+# the deadline passes.
+wait_for() {
+    local limit=$1 what=$2; shift 2
+    local deadline
+    deadline=$(awk -v n="$(now)" -v l="$limit" 'BEGIN { printf "%.3f", n + l }')
+    until "$@" >/dev/null 2>&1; do
+        awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }' && die "timed out waiting for $what"
+        sleep 0.05
+    done
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+log_has_port() { grep -q "$2" "$1"; }
+
+setup() {
+    for f in "$TRACKERD" "$PEERD" "$PEERCTL"; do [ -x "$f" ] || die "missing $f (build first)"; done
+    for c in nginx curl aria2c openssl python3; do
+        command -v "$c" >/dev/null || die "missing $c"
+    done
+    TMP=$(mktemp -d)
+    mkdir -p "$TMP/www" "$TMP/out" "$TMP/nginx"
+
+    echo "== creating a $SIZE random file" >&2
+    openssl enc -aes-128-ctr -pass pass:x -nosalt </dev/zero 2>/dev/null | head -c "$SIZE" >"$TMP/www/big" || true
+    BYTES=$(stat -c %s "$TMP/www/big")
+    [ "$BYTES" -gt 0 ] || die "could not create the test file"
+    cat "$TMP/www/big" >/dev/null   # warm the page cache
+    kv file_bytes "$BYTES"
+
+    # nginx
+    NGINX_PORT=$(free_port)
+    cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log;
+events { worker_connections 256; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $TMP/www;
+    }
+}
+EOF
+    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" 2>"$TMP/nginx/stderr" &
+    PIDS+=($!)
+    URL=http://127.0.0.1:$NGINX_PORT/big
+    wait_for 10 "nginx on port $NGINX_PORT" curl -sfI "$URL"
+
+    # trackerd
+    TRACKER_PORT=$(free_port)
+    "$TRACKERD" --listen "127.0.0.1:$TRACKER_PORT" --admin-socket "$TMP/tracker.sock" \
+        --config /dev/null 2>"$TMP/tracker.log" &
+    PIDS+=($!)
+    local tpid=$!
+    wait_for 10 "trackerd to listen" log_has_port "$TMP/tracker.log" "127.0.0.1:$TRACKER_PORT"
+    alive "$tpid" || die "trackerd exited: $(cat "$TMP/tracker.log")"
+
+    # two peerds
+    local h
+    for h in host1 host2; do
+        mkdir -p "$TMP/$h"
+        "$PEERD" --tracker "127.0.0.1:$TRACKER_PORT" --name "$h" --listen 127.0.0.1:0 \
+            --socket "$TMP/$h.sock" --state-dir "$TMP/$h" --config /dev/null 2>"$TMP/$h.log" &
+        PIDS+=($!)
+    done
+    for h in host1 host2; do
+        wait_for 10 "peerd $h" "$PEERCTL" --socket "$TMP/$h.sock" status --json
+    done
+}
+
+PUBLISHED=0
+publish_big() {
+    local t0 t1
+    t0=$(now)
+    "$PEERCTL" --socket "$TMP/host1.sock" publish "$TMP/www/big" big >/dev/null \
+        || die "peerctl publish failed: $(tail -n 5 "$TMP/host1.log")"
+    t1=$(now)
+    PUBLISHED=1
+    PUBLISH_S=$(elapsed "$t0" "$t1")
+}
+
+bench_hash() {
+    echo "== hash: openssl dgst -sha256 vs peerctl publish ($BYTES bytes)" >&2
+    local t0 t1 ossl
+    t0=$(now)
+    openssl dgst -sha256 "$TMP/www/big" >/dev/null
+    t1=$(now)
+    ossl=$(elapsed "$t0" "$t1")
+    publish_big
+    local r mibs
+    r=$(ratio "$ossl" "$PUBLISH_S")
+    mibs=$(awk -v b="$BYTES" -v s="$PUBLISH_S" 'BEGIN { printf "%.0f", b / 1048576 / s }')
+    kv openssl_sha256_s "$ossl"
+    kv publish_s "$PUBLISH_S"
+    kv publish_mib_per_s "$mibs"
+    kv hash_ratio_openssl_over_publish "$r"
+    row "openssl dgst -sha256 (1 file)" "$ossl s" "-" "-"
+    row "peerctl publish (hash + announce)" "$PUBLISH_S s ($mibs MiB/s)" "-" "-"
+    row "ratio: openssl s ÷ publish s" "${r}×" "≥ 1.5×" "$(verdict "$r" ge 1.5)"
+}
+
+host2_sees_big() {
+    "$PEERCTL" --socket "$TMP/host2.sock" search big 2>/dev/null | grep -q big
+}
+
+run_curl() {
+    local t0 t1
+    t0=$(now)
+    curl -sf -o "$TMP/out/curl" "$URL" || die "curl failed"
+    t1=$(now)
+    [ "$(stat -c %s "$TMP/out/curl")" = "$BYTES" ] || die "curl: wrong size"
+    rm -f "$TMP/out/curl"
+    elapsed "$t0" "$t1"
+}
+
+run_aria2c() {
+    local t0 t1
+    t0=$(now)
+    aria2c -x4 -d "$TMP/out" -o aria2c --allow-overwrite=true --file-allocation=none -q "$URL" \
+        || die "aria2c failed"
+    t1=$(now)
+    [ "$(stat -c %s "$TMP/out/aria2c")" = "$BYTES" ] || die "aria2c: wrong size"
+    rm -f "$TMP/out/aria2c"
+    elapsed "$t0" "$t1"
+}
+
+VERIFIED=0
+run_peerctl() {
+    local t0 t1
+    t0=$(now)
+    "$PEERCTL" --socket "$TMP/host2.sock" fetch big -o "$TMP/out/peerctl" --force --quiet >/dev/null \
+        || die "peerctl fetch failed: $(tail -n 5 "$TMP/host2.log")"
+    t1=$(now)
+    if [ "$VERIFIED" = 0 ]; then
+        cmp -s "$TMP/www/big" "$TMP/out/peerctl" || die "peerctl fetch: content differs"
+        VERIFIED=1
+    fi
+    rm -f "$TMP/out/peerctl"
+    elapsed "$t0" "$t1"
+}
+
+bench_fetch() {
+    [ "$PUBLISHED" = 1 ] || publish_big
+    wait_for 30 "host2 to see 'big' at the tracker" host2_sees_big
+    echo "== fetch: curl, aria2c -x4 (nginx, sendfile) vs peerctl fetch, $RUNS runs each, interleaved" >&2
+    local c=() a=() p=() i
+    for ((i = 1; i <= RUNS; i++)); do
+        c+=("$(run_curl)")
+        a+=("$(run_aria2c)")
+        p+=("$(run_peerctl)")
+        kv "run${i}_curl_s" "${c[-1]}"
+        kv "run${i}_aria2c_s" "${a[-1]}"
+        kv "run${i}_peerctl_s" "${p[-1]}"
+    done
+    local mc ma mp rc ra
+    mc=$(median "${c[@]}"); ma=$(median "${a[@]}"); mp=$(median "${p[@]}")
+    rc=$(ratio "$mp" "$mc"); ra=$(ratio "$mp" "$ma")
+    mibs() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
+    kv curl_median_s "$mc"
+    kv aria2c_median_s "$ma"
+    kv peerctl_median_s "$mp"
+    kv fetch_verified cmp_ok
+    kv ratio_peerctl_over_curl "$rc"
+    kv ratio_peerctl_over_aria2c "$ra"
+    row "curl from nginx (median of $RUNS)" "$mc s ($(mibs "$mc") MiB/s)" "-" "-"
+    row "aria2c -x4 from nginx (median of $RUNS)" "$ma s ($(mibs "$ma") MiB/s)" "-" "-"
+    row "peerctl fetch host1→host2 (median of $RUNS)" "$mp s ($(mibs "$mp") MiB/s)" "-" "-"
+    row "ratio: peerctl ÷ curl" "${rc}×" "≤ 1.0× (stretch ≤ 0.7×)" \
+        "$(verdict "$rc" le 1.0)$( [ "$(verdict "$rc" le 0.7)" = ok ] && echo ", stretch ok" || true)"
+    row "ratio: peerctl ÷ aria2c" "${ra}×" "-" "-"
+}
+
+main() {
+    local selected=("$@") part
+    [ ${#selected[@]} -gt 0 ] || selected=(hash fetch)
+    for part in "${selected[@]}"; do
+        case "$part" in hash|fetch) ;; *) die "unknown part '$part' (hash, fetch)" ;; esac
+    done
+    setup
+    for part in "${selected[@]}"; do "bench_$part"; done
+    echo
+    echo "== summary (fetch.sh)"
+    {
+        echo "metric|value|target|result"
+        for r in "${SUMMARY[@]}"; do echo "$r"; done
+    } | column -t -s '|'
+}
+
+main "$@"

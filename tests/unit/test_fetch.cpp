@@ -1,0 +1,764 @@
+// tests/unit/test_fetch.cpp — the download engine (daemon/fetch.hpp) against
+// real HTTP servers: each test starts nginx in a temp dir on a free loopback
+// port, serving generated files and their piece lists at the peer paths
+// (/v1/files/<id>, /v1/files/<id>/pieces), some of them corrupt, lying, busy
+// or slow. The Fetch runs on a common::Loop in the test thread; tests wait for
+// conditions with a deadline, never sleep. Without nginx the tests are skipped.
+#include <curl/curl.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/log.hpp"
+#include "common/uv.hpp"
+#include "daemon/fetch.hpp"
+#include "proto/content.hpp"
+#include "proto/hex.hpp"
+
+namespace fs = std::filesystem;
+using peershare::common::Log;
+using peershare::common::LogLevel;
+using peershare::common::Loop;
+using peershare::peerd::Fetch;
+using peershare::peerd::FetchProgress;
+using peershare::peerd::FetchRequest;
+using peershare::peerd::FetchResult;
+using peershare::peerd::Source;
+using peershare::proto::ErrorCode;
+using peershare::proto::json;
+using peershare::proto::PieceList;
+using peershare::proto::Result;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kDeadline = std::chrono::seconds(30);
+
+// curl_global_init is the program's job (main); here the test binary's.
+struct CurlGlobal {
+    CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+    ~CurlGlobal() { curl_global_cleanup(); }
+};
+const CurlGlobal curl_global;
+
+std::string nginx_binary() {
+    for (const char* p : {"/usr/sbin/nginx", "/usr/bin/nginx", "/usr/local/sbin/nginx"}) {
+        if (::access(p, X_OK) == 0) return p;
+    }
+    return {};
+}
+
+// Skips the calling test case (with a message) when nginx is not installed.
+#define REQUIRE_NGINX()                                                  \
+    do {                                                                 \
+        if (nginx_binary().empty()) {                                    \
+            MESSAGE("nginx is not installed: skipping the fetch tests"); \
+            return;                                                      \
+        }                                                                \
+    } while (0)
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string t = (fs::temp_directory_path() / "peershare-fetch-XXXXXX").string();
+        REQUIRE(::mkdtemp(t.data()) != nullptr);
+        path = t;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+void write_file(const fs::path& p, std::string_view bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+}
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Names in `dir` that look like our temporary files.
+std::vector<std::string> temp_files_in(const fs::path& dir) {
+    std::vector<std::string> found;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        const auto name = e.path().filename().string();
+        if (name.find(".peershare-part-") != std::string::npos) found.push_back(name);
+    }
+    return found;
+}
+
+// A file to serve: its bytes, piece list and content id.
+struct Content {
+    std::string bytes;
+    PieceList list;
+    std::string id;
+};
+
+Content make_content(std::uint64_t size, std::uint64_t seed = 1, std::uint64_t piece_size = 0) {
+    Content c;
+    std::mt19937_64 rng(seed);
+    c.bytes.resize(size);
+    for (auto& ch : c.bytes) ch = static_cast<char>(rng());
+    c.list.size = size;
+    c.list.piece_size = piece_size ? piece_size : peershare::proto::choose_piece_size(size);
+    const auto count = peershare::proto::piece_count(size, c.list.piece_size);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        const auto len = peershare::proto::piece_length(size, c.list.piece_size, i);
+        c.list.pieces.push_back(peershare::proto::sha256(
+            {reinterpret_cast<const std::uint8_t*>(c.bytes.data()) + i * c.list.piece_size, len}));
+    }
+    c.id = peershare::proto::to_hex(c.list.content_id());
+    return c;
+}
+
+// The same content with byte 7 of every `every`-th piece flipped.
+std::string corrupted(const Content& c, std::uint64_t every) {
+    std::string bad = c.bytes;
+    for (std::uint64_t i = 0; i < c.list.pieces.size(); i += every) {
+        const auto at = i * c.list.piece_size +
+                        std::min<std::uint64_t>(7, c.bytes.size() - 1 - i * c.list.piece_size);
+        bad[at] = static_cast<char>(bad[at] ^ 0x5a);
+    }
+    return bad;
+}
+
+// A port nobody listens on right now.
+std::uint16_t free_port() {
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(s);
+    return ntohs(a.sin_port);
+}
+
+bool accepts_connections(std::uint16_t port) {
+    const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(s);
+    return ok;
+}
+
+struct NginxOptions {
+    std::string limit_rate;  // e.g. "16k": each response at most that many bytes/s after the first
+                             // second's worth
+    bool busy = false;       // every request gets 503 with Retry-After: 1
+};
+
+// nginx lets a response's first second of data through at once, so a slow
+// source is one with pieces twice the rate: each piece takes about a second.
+constexpr std::uint64_t kSlowPiece = 32 * 1024;
+const NginxOptions kSlow{.limit_rate = "16k", .busy = false};
+
+// One nginx process in its own temp dir, serving files added with serve().
+// Killed (and waited for) in the destructor.
+class Nginx {
+public:
+    explicit Nginx(NginxOptions options = {}) : options_(std::move(options)) {
+        fs::create_directories(dir_.path / "files");
+        fs::create_directories(dir_.path / "lists");
+        fs::create_directories(dir_.path / "tmp");
+        for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) try_start(free_port());
+        REQUIRE_MESSAGE(pid_ > 0, "nginx did not start: " << read_file(dir_.path / "error.log"));
+    }
+    ~Nginx() {
+        if (pid_ <= 0) return;
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+    }
+    Nginx(const Nginx&) = delete;
+    Nginx& operator=(const Nginx&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    Source source(std::string peer) const { return {std::move(peer), "127.0.0.1", port_}; }
+
+    // Serves `bytes` under c.id and the piece list (c's, or `list` if given).
+    void serve(const Content& c, std::string_view bytes, std::optional<json> list = std::nullopt) {
+        write_file(dir_.path / "files" / c.id, bytes);
+        write_file(dir_.path / "lists" / (c.id + ".json"),
+                   (list ? *list : c.list.to_json()).dump());
+    }
+    void serve(const Content& c) { serve(c, c.bytes); }
+
+private:
+    void try_start(std::uint16_t port) {
+        const auto d = dir_.path.string();
+        std::string location;
+        if (options_.busy) {
+            location = "location /v1/ { add_header Retry-After 1 always; return 503; }\n";
+        } else {
+            location =
+                "location ~ \"^/v1/files/([0-9a-f]{64})/pieces$\" { default_type application/json; "
+                "alias " +
+                d +
+                "/lists/$1.json; }\n"
+                "location ~ \"^/v1/files/([0-9a-f]{64})$\" { alias " +
+                d + "/files/$1; }\n";
+        }
+        const std::string conf =
+            "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+            "pid " +
+            d + "/nginx.pid;\nerror_log " + d +
+            "/error.log warn;\n"
+            "events { worker_connections 256; }\n"
+            "http {\n access_log off;\n sendfile on;\n keepalive_requests 100000;\n"
+            " default_type application/octet-stream;\n" +
+            (options_.limit_rate.empty() ? "" : " limit_rate " + options_.limit_rate + ";\n") +
+            " client_body_temp_path " + d + "/tmp/body;\n proxy_temp_path " + d +
+            "/tmp/proxy;\n"
+            " fastcgi_temp_path " +
+            d + "/tmp/fastcgi;\n uwsgi_temp_path " + d +
+            "/tmp/uwsgi;\n"
+            " scgi_temp_path " +
+            d +
+            "/tmp/scgi;\n"
+            " server {\n  listen 127.0.0.1:" +
+            std::to_string(port) + ";\n  " + location + " }\n}\n";
+        write_file(dir_.path / "nginx.conf", conf);
+
+        const std::string binary = nginx_binary();
+        const std::string prefix = d + "/", conf_path = d + "/nginx.conf",
+                          log_path = d + "/error.log";
+        std::vector<char*> argv = {const_cast<char*>(binary.c_str()),    const_cast<char*>("-p"),
+                                   const_cast<char*>(prefix.c_str()),    const_cast<char*>("-c"),
+                                   const_cast<char*>(conf_path.c_str()), const_cast<char*>("-e"),
+                                   const_cast<char*>(log_path.c_str()),  nullptr};
+        // fork + exec rather than posix_spawn, to ask for SIGKILL when this
+        // process dies: even a crashed test leaves no nginx behind.
+        const pid_t parent = ::getpid();
+        const pid_t pid = ::fork();
+        if (pid < 0) return;
+        if (pid == 0) {  // only async-signal-safe calls from here
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) ::_exit(127);
+            const int null_fd = ::open("/dev/null", O_WRONLY);
+            const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
+            if (null_fd < 0 || log_fd < 0) ::_exit(127);
+            ::dup2(null_fd, 1);
+            ::dup2(log_fd, 2);
+            ::execv(binary.c_str(), argv.data());
+            ::_exit(127);
+        }
+
+        const auto deadline = Clock::now() + std::chrono::seconds(10);
+        while (Clock::now() < deadline) {
+            if (::waitpid(pid, nullptr, WNOHANG) == pid)
+                return;  // exited: port taken, or bad config
+            if (accepts_connections(port)) {
+                pid_ = pid;
+                port_ = port;
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll interval
+        }
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+
+    NginxOptions options_;
+    TempDir dir_;
+    pid_t pid_ = -1;
+    std::uint16_t port_ = 0;
+};
+
+FetchRequest request_for(const Content& c, const fs::path& destination,
+                         std::vector<Source> sources) {
+    FetchRequest r;
+    r.name = destination.filename().string();
+    r.id = c.id;
+    r.size = c.list.size;
+    r.piece_size = c.list.piece_size;
+    r.sources = std::move(sources);
+    r.destination = destination.string();
+    return r;
+}
+
+// Runs one fetch on a loop in this thread until DoneFn, with a deadline.
+// `on_progress` may cancel the fetch or ask (by returning true) that the
+// Fetch object be destroyed right after the callback returns.
+struct Run {
+    std::optional<Result<FetchResult>> result;
+    std::vector<FetchProgress> progress;
+    bool destroyed = false;
+    int done_calls = 0;
+};
+
+Run run_fetch(FetchRequest request,
+              std::function<bool(Fetch&, const FetchProgress&)> on_progress = {}) {
+    Run run;
+    static const Log log("test_fetch", LogLevel::warning);
+    Loop loop;
+    std::unique_ptr<Fetch> fetch;
+    fetch = std::make_unique<Fetch>(
+        loop.get(), log, std::move(request),
+        [&](const FetchProgress& p) {
+            run.progress.push_back(p);
+            if (on_progress && on_progress(*fetch, p)) run.destroyed = true;
+        },
+        [&](Result<FetchResult> r) {
+            ++run.done_calls;
+            run.result.emplace(std::move(r));
+            fetch.reset();  // the owner may destroy the Fetch inside DoneFn
+        });
+    fetch->start();
+    const auto deadline = Clock::now() + kDeadline;
+    while (!run.result && !run.destroyed && Clock::now() < deadline) loop.run(UV_RUN_ONCE);
+    if (run.destroyed) fetch.reset();
+    REQUIRE_MESSAGE((run.result || run.destroyed), "the fetch did not finish in time");
+    return run;  // ~Loop runs the loop until every handle and work item is done
+}
+
+// The error message of a failed result, for REQUIRE_MESSAGE (evaluated even on success).
+std::string failure_of(const Result<FetchResult>& r) { return r.ok() ? "" : r.error().message; }
+
+const peershare::peerd::SourceProgress* source_named(const FetchProgress& p,
+                                                     std::string_view peer) {
+    for (const auto& s : p.sources) {
+        if (s.peer == peer) return &s;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("fetch: a file comes out byte for byte, whatever its size") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    for (const std::uint64_t size :
+         {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{256 * 1024},
+          std::uint64_t{256 * 1024 + 1}, std::uint64_t{5 * 1024 * 1024 + 123}}) {
+        CAPTURE(size);
+        const auto c = make_content(size, size + 7);
+        server.serve(c);
+        const auto dest = out.path / ("file-" + std::to_string(size));
+        auto run = run_fetch(request_for(c, dest, {server.source("alice")}));
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(run.done_calls == 1);
+        const auto& r = run.result->value();
+        CHECK(r.path == dest.string());
+        CHECK(r.bytes == size);
+        CHECK(r.sources_used == std::vector<std::string>{"alice"});
+        CHECK(read_file(dest) == c.bytes);
+        struct stat st {};
+        REQUIRE(::stat(dest.c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 0644);
+        CHECK(temp_files_in(out.path).empty());
+        if (!run.progress.empty()) {
+            CHECK(run.progress.back().done == size);
+            CHECK(run.progress.back().total == size);
+        }
+    }
+}
+
+TEST_CASE("fetch: progress counts up to the total and names every source") {
+    REQUIRE_NGINX();
+    Nginx server(kSlow);
+    TempDir out;
+    const auto c = make_content(4 * kSlowPiece, 3, kSlowPiece);  // one round of 4 requests: ~1 s
+    server.serve(c);
+    auto run = run_fetch(request_for(c, out.path / "f", {server.source("alice")}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    REQUIRE(run.progress.size() >= 2);  // several ticks, then the final one
+    std::uint64_t last = 0;
+    for (const auto& p : run.progress) {
+        CHECK(p.total == c.bytes.size());
+        CHECK(p.done >= last);
+        last = p.done;
+        REQUIRE(p.sources.size() == 1);
+        CHECK(p.sources[0].peer == "alice");
+        CHECK_FALSE(p.sources[0].dropped);
+    }
+    CHECK(run.progress.back().done == c.bytes.size());
+    CHECK(run.progress.back().sources[0].bytes == c.bytes.size());
+    CHECK(run.progress.back().stalled_ms == 0);
+    bool saw_rate = false;
+    for (const auto& p : run.progress) saw_rate = saw_rate || p.rate > 0;
+    CHECK(saw_rate);
+}
+
+TEST_CASE("fetch: an existing destination is refused without force and replaced with it") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(300 * 1024, 11);
+    server.serve(c);
+    const auto dest = out.path / "taken";
+    write_file(dest, "precious");
+
+    SUBCASE("without force: refused before any transfer, file untouched") {
+        auto run = run_fetch(request_for(c, dest, {server.source("alice")}));
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().code == ErrorCode::bad_request);
+        CHECK(run.result->error().message == dest.string() + " exists; use --force to overwrite");
+        CHECK(read_file(dest) == "precious");
+        CHECK(temp_files_in(out.path).empty());
+    }
+    SUBCASE("with force: overwritten") {
+        auto req = request_for(c, dest, {server.source("alice")});
+        req.force = true;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(read_file(dest) == c.bytes);
+        CHECK(temp_files_in(out.path).empty());
+    }
+}
+
+TEST_CASE("fetch: a destination that appears during the fetch is never clobbered") {
+    REQUIRE_NGINX();
+    Nginx slow(kSlow);
+    TempDir out;
+    const auto c = make_content(4 * kSlowPiece, 12, kSlowPiece);
+    slow.serve(c);
+    const auto dest = out.path / "raced";
+    bool created = false;
+    auto run =
+        run_fetch(request_for(c, dest, {slow.source("alice")}), [&](Fetch&, const FetchProgress&) {
+            if (!created) {
+                write_file(dest, "someone else's");
+                created = true;
+            }
+            return false;
+        });
+    REQUIRE(created);
+    REQUIRE(run.result);
+    REQUIRE_FALSE(run.result->ok());
+    CHECK(run.result->error().message.find("exists; use --force") != std::string::npos);
+    CHECK(read_file(dest) == "someone else's");
+    CHECK(temp_files_in(out.path).empty());
+}
+
+TEST_CASE("fetch: a corrupt source is caught at the piece and the file completes from a good one") {
+    REQUIRE_NGINX();
+    Nginx bad, good;
+    TempDir out;
+    // 129 small pieces: the bad source surely gets several before the good one is done.
+    const auto c = make_content(2 * 1024 * 1024 + 5, 21, 16 * 1024);
+    good.serve(c);
+    const auto dest = out.path / "f";
+
+    SUBCASE("a flipped byte in some pieces") {
+        bad.serve(c, corrupted(c, 8));
+        auto run = run_fetch(request_for(c, dest, {bad.source("mallory"), good.source("alice")}));
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(read_file(dest) == c.bytes);
+    }
+    SUBCASE("every piece corrupt: the source is dropped after three") {
+        bad.serve(c, corrupted(c, 1));
+        auto run = run_fetch(request_for(c, dest, {bad.source("mallory"), good.source("alice")}));
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(read_file(dest) == c.bytes);
+        CHECK(run.result->value().sources_used == std::vector<std::string>{"alice"});
+        REQUIRE_FALSE(run.progress.empty());  // the final progress is always reported
+        const auto* m = source_named(run.progress.back(), "mallory");
+        REQUIRE(m);
+        CHECK(m->dropped);
+        CHECK(m->bytes == 0);
+        CHECK(m->why.find("does not match its hash") != std::string::npos);
+    }
+    SUBCASE("a lying piece list") {
+        auto list = c.list.to_json();
+        list["pieces"][3] = std::string(64, 'a');
+        bad.serve(c, c.bytes, list);
+        auto run = run_fetch(request_for(c, dest, {bad.source("mallory"), good.source("alice")}));
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(read_file(dest) == c.bytes);
+        const auto* m = source_named(run.progress.back(), "mallory");
+        REQUIRE(m);
+        CHECK(m->dropped);
+        CHECK(m->why.find("piece list") != std::string::npos);
+    }
+    SUBCASE("a source nobody listens on") {
+        auto run = run_fetch(
+            request_for(c, dest, {{"ghost", "127.0.0.1", free_port()}, good.source("alice")}));
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(read_file(dest) == c.bytes);
+        const auto* g = source_named(run.progress.back(), "ghost");
+        REQUIRE(g);
+        CHECK(g->dropped);
+        CHECK(g->why.find("cannot connect") != std::string::npos);
+    }
+    CHECK(temp_files_in(out.path).empty());
+}
+
+TEST_CASE("fetch: pieces come from every source at once") {
+    REQUIRE_NGINX();
+    Nginx a(kSlow), b(kSlow);  // slow, so neither can do it all alone before the other starts
+    TempDir out;
+    const auto c = make_content(8 * kSlowPiece, 31, kSlowPiece);
+    a.serve(c);
+    b.serve(c);
+    auto run = run_fetch(request_for(c, out.path / "f", {a.source("alice"), b.source("bob")}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    auto used = run.result->value().sources_used;
+    CHECK(used == std::vector<std::string>{"alice", "bob"});
+    const auto& last = run.progress.back();
+    CHECK(source_named(last, "alice")->bytes + source_named(last, "bob")->bytes == c.bytes.size());
+}
+
+TEST_CASE("fetch: at the end, a fast source takes over the pieces a slow one still holds") {
+    REQUIRE_NGINX();
+    // 32 KiB pieces at 8 KB/s after the first 8 KiB: 3 s each from the slow source.
+    Nginx slow({.limit_rate = "8k", .busy = false}), fast;
+    TempDir out;
+    const auto c = make_content(8 * kSlowPiece, 35, kSlowPiece);
+    slow.serve(c);
+    fast.serve(c);
+    auto run =
+        run_fetch(request_for(c, out.path / "f", {slow.source("slow"), fast.source("fast")}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    const auto& last = run.progress.back();
+    CHECK(source_named(last, "fast")->bytes == c.bytes.size());
+    CHECK(source_named(last, "slow")->bytes == 0);
+    CHECK_FALSE(source_named(last, "slow")->dropped);
+}
+
+TEST_CASE("fetch: a busy source is waited for while another one serves") {
+    REQUIRE_NGINX();
+    Nginx busy({.limit_rate = "", .busy = true}), good;
+    TempDir out;
+    const auto c = make_content(1024 * 1024, 41);
+    good.serve(c);
+    auto run =
+        run_fetch(request_for(c, out.path / "f", {busy.source("busy"), good.source("alice")}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    CHECK(run.result->value().sources_used == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE("fetch: when every source is bad the fetch fails and leaves nothing behind") {
+    REQUIRE_NGINX();
+    Nginx corrupt, liar;
+    TempDir out;
+    const auto c = make_content(1024 * 1024 + 17, 51);
+    corrupt.serve(c, corrupted(c, 1));
+    auto list = c.list.to_json();
+    list["size"] = c.list.size + 1;
+    liar.serve(c, c.bytes, list);
+    const auto dest = out.path / "f";
+    auto run = run_fetch(request_for(
+        c, dest,
+        {corrupt.source("mallory"), liar.source("trudy"), {"ghost", "127.0.0.1", free_port()}}));
+    REQUIRE(run.result);
+    REQUIRE_FALSE(run.result->ok());
+    const auto& message = run.result->error().message;
+    CHECK(run.result->error().code == ErrorCode::unavailable);
+    CHECK(message.find("mallory: ") != std::string::npos);
+    CHECK(message.find("trudy: ") != std::string::npos);
+    CHECK(message.find("ghost: cannot connect") != std::string::npos);
+    CHECK_FALSE(fs::exists(dest));
+    CHECK(temp_files_in(out.path).empty());
+}
+
+TEST_CASE("fetch: bad requests fail cleanly") {
+    TempDir out;
+    const auto c = make_content(1000, 61);
+    SUBCASE("no source") {
+        auto run = run_fetch(request_for(c, out.path / "f", {}));
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().code == ErrorCode::not_found);
+    }
+    SUBCASE("a source address that is not an IP literal") {
+        auto run = run_fetch(request_for(c, out.path / "f", {{"evil", "example.com/x?", 80}}));
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().message.find("evil: not an IP address") != std::string::npos);
+    }
+    SUBCASE("a directory that does not exist") {
+        auto run =
+            run_fetch(request_for(c, out.path / "no" / "such" / "f", {{"a", "127.0.0.1", 1}}));
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().message.find("cannot create a temporary file") !=
+              std::string::npos);
+    }
+    CHECK(temp_files_in(out.path).empty());
+}
+
+TEST_CASE("fetch: cancel and destruction remove the temporary file") {
+    REQUIRE_NGINX();
+    Nginx slow(kSlow);
+    TempDir out;
+    const auto c =
+        make_content(8 * kSlowPiece, 71, kSlowPiece);  // two rounds: cancelled in the second
+    slow.serve(c);
+    const auto dest = out.path / "f";
+    bool saw_temp = false;
+
+    SUBCASE("cancel") {
+        auto run = run_fetch(request_for(c, dest, {slow.source("alice")}),
+                             [&](Fetch& f, const FetchProgress& p) {
+                                 if (p.done == 0) return false;
+                                 saw_temp = !temp_files_in(out.path).empty();
+                                 f.cancel();
+                                 return false;
+                             });
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().message == "cancelled");
+        CHECK(run.done_calls == 1);
+    }
+    SUBCASE("destroying the Fetch") {
+        auto run = run_fetch(request_for(c, dest, {slow.source("alice")}),
+                             [&](Fetch&, const FetchProgress& p) {
+                                 if (p.done == 0) return false;
+                                 saw_temp = !temp_files_in(out.path).empty();
+                                 return true;
+                             });
+        CHECK(run.destroyed);
+        CHECK_FALSE(run.result);  // DoneFn is not called by the destructor
+    }
+    CHECK(saw_temp);
+    CHECK_FALSE(fs::exists(dest));
+    CHECK(temp_files_in(out.path).empty());
+}
+
+TEST_CASE("fetch: cancel before start still answers once") {
+    static const Log log("test_fetch", LogLevel::warning);
+    Loop loop;
+    TempDir out;
+    const auto c = make_content(10, 81);
+    int calls = 0;
+    std::optional<Result<FetchResult>> result;
+    Fetch fetch(loop.get(), log, request_for(c, out.path / "f", {{"a", "127.0.0.1", 1}}), {},
+                [&](Result<FetchResult> r) {
+                    ++calls;
+                    result.emplace(std::move(r));
+                });
+    fetch.cancel();
+    fetch.start();
+    fetch.cancel();
+    const auto deadline = Clock::now() + kDeadline;
+    while (!result && Clock::now() < deadline) loop.run(UV_RUN_ONCE);
+    REQUIRE(result);
+    REQUIRE_FALSE(result->ok());
+    CHECK(result->error().message == "cancelled");
+    loop.run(UV_RUN_NOWAIT);
+    CHECK(calls == 1);
+}
+
+TEST_CASE("fetch: destroying or cancelling at any point leaves a whole file or nothing") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(6 * 1024 * 1024 + 99, 91);
+    server.serve(c);
+    static const Log log("test_fetch", LogLevel::warning);
+    const auto whole_or_nothing = [&](const fs::path& dest) {
+        CHECK(temp_files_in(out.path).empty());
+        if (fs::exists(dest)) CHECK(read_file(dest) == c.bytes);
+    };
+    // Loop turns before the interruption: every one from "not even prepared"
+    // to "done" (such a fetch takes some 10 to 30 turns on loopback).
+    std::vector<int> all_turns;
+    for (int t = 0; t <= 40; ++t) all_turns.push_back(t);
+    SUBCASE("destroy") {
+        for (const int turns : all_turns) {
+            CAPTURE(turns);
+            const auto dest = out.path / ("d" + std::to_string(turns));
+            {
+                Loop loop;
+                std::optional<Result<FetchResult>> result;
+                auto fetch = std::make_unique<Fetch>(
+                    loop.get(), log, request_for(c, dest, {server.source("alice")}), nullptr,
+                    [&](Result<FetchResult> r) { result.emplace(std::move(r)); });
+                fetch->start();
+                for (int i = 0; i < turns && !result; ++i) loop.run(UV_RUN_ONCE);
+                const bool preparing =
+                    turns == 0;  // the temporary file is being created in the pool
+                fetch.reset();
+                if (!preparing) CHECK(temp_files_in(out.path).empty());  // gone at once
+            }  // ~Loop: work items still in the pool come back and are freed
+            whole_or_nothing(dest);
+        }
+    }
+    SUBCASE("cancel") {
+        for (const int turns : all_turns) {
+            CAPTURE(turns);
+            const auto dest = out.path / ("c" + std::to_string(turns));
+            Loop loop;
+            int calls = 0;
+            std::optional<Result<FetchResult>> result;
+            Fetch fetch(loop.get(), log, request_for(c, dest, {server.source("alice")}), nullptr,
+                        [&](Result<FetchResult> r) {
+                            ++calls;
+                            result.emplace(std::move(r));
+                        });
+            fetch.start();
+            for (int i = 0; i < turns && !result; ++i) loop.run(UV_RUN_ONCE);
+            fetch.cancel();
+            const auto deadline = Clock::now() + kDeadline;
+            while (!result && Clock::now() < deadline) loop.run(UV_RUN_ONCE);
+            REQUIRE(result);
+            fetch.cancel();  // after the end: nothing happens
+            loop.run(UV_RUN_NOWAIT);
+            CHECK(calls == 1);
+            if (!result->ok()) {
+                CHECK(result->error().message == "cancelled");
+                CHECK_FALSE(fs::exists(dest));
+            }
+            whole_or_nothing(dest);
+        }
+    }
+}
+
+TEST_CASE("fetch: a directory in the way is refused even with force") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(1000, 92);
+    server.serve(c);
+    fs::create_directory(out.path / "dir");
+    auto req = request_for(c, out.path / "dir", {server.source("alice")});
+    req.force = true;
+    auto run = run_fetch(req);
+    REQUIRE(run.result);
+    REQUIRE_FALSE(run.result->ok());
+    CHECK(run.result->error().message.find("is a directory") != std::string::npos);
+    CHECK(fs::is_directory(out.path / "dir"));
+    CHECK(temp_files_in(out.path).empty());
+}
