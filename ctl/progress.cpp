@@ -19,7 +19,11 @@ constexpr std::uint64_t kStallNoticeMs = 5'000;
 // Ctrl-C during a fetch: end the bar's line and leave. Closing our socket is
 // what tells peerd to cancel the download and remove its temporary file.
 void on_interrupt(int) {
-    constexpr char kMessage[] = "\r\033[Kpeerctl: fetch cancelled\n";
+    constexpr char kClearLine[] = "\r\033[K";
+    constexpr char kMessage[] = "peerctl: fetch cancelled\n";
+    if (isatty(STDERR_FILENO)) {
+        [[maybe_unused]] auto cleared = write(STDERR_FILENO, kClearLine, sizeof kClearLine - 1);
+    }
     [[maybe_unused]] auto n = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     _exit(kFailed);
 }
