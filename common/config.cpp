@@ -105,7 +105,8 @@ ConfigFile config_file_of(int argc, const char* const* argv, std::string fallbac
     return {std::move(fallback), false};
 }
 
-std::optional<std::string> check_config_file(const ConfigFile& file, const DeclareOptions& declare) {
+std::optional<std::string> check_config_file(const ConfigFile& file,
+                                             const DeclareOptions& declare) {
     errno = 0;
     std::ifstream in(file.path);
     if (!in) {
@@ -127,7 +128,9 @@ std::optional<std::string> check_config_file(const ConfigFile& file, const Decla
                    " are not used; write key = value lines only";
         }
         const auto eq = line.find('=');
-        if (eq == std::string::npos) return where + "expected key = value, got " + quoted_excerpt(line);
+        if (eq == std::string::npos) {
+            return where + "expected key = value, got " + quoted_excerpt(line);
+        }
 
         std::string key = trim(line.substr(0, eq));
         if (key.size() >= 2 && is_quote(key.front()) && key.back() == key.front()) {
@@ -137,7 +140,8 @@ std::optional<std::string> check_config_file(const ConfigFile& file, const Decla
             return where + "unknown option '" + key + "' (known: " + join(keys) + ")";
         }
         if (auto [it, fresh] = first_line_of.try_emplace(key, number); !fresh) {
-            return where + "'" + key + "' is set twice (first on line " + std::to_string(it->second) + ")";
+            return where + "'" + key + "' is set twice (first on line " +
+                   std::to_string(it->second) + ")";
         }
 
         std::string value = line.substr(eq + 1);
@@ -145,7 +149,9 @@ std::optional<std::string> check_config_file(const ConfigFile& file, const Decla
         std::string why;
         auto scalar = unquote(trim(value), why);
         if (!scalar) return where + key + ": " + why;
-        if (auto bad = check_value(declare, key, *scalar)) return where + key + " = " + *scalar + ": " + *bad;
+        if (auto bad = check_value(declare, key, *scalar)) {
+            return where + key + " = " + *scalar + ": " + *bad;
+        }
     }
     if (in.bad()) return file.path + ": cannot read: " + std::strerror(errno);
     return std::nullopt;
@@ -168,7 +174,7 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const
             app.exit(e);   // --help or --version
             return 0;
         }
-        error = e.what();
+        error = std::string(e.what()) + "; see --help";
         return 2;
     }
     return std::nullopt;

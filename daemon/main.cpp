@@ -61,7 +61,8 @@ void add_options(CLI::App& app, Options& o) {
     // No captured default: it is this machine's name, which a man page must not freeze.
     app.add_option("--name", o.name, "this peer's name at the tracker (default: the host name)")
         ->check(name_problem);
-    app.add_option("--listen", o.listen, "ADDRESS:PORT of the upload server (HTTP); port 0 picks one")
+    app.add_option("--listen", o.listen,
+                   "ADDRESS:PORT of the upload server (HTTP); port 0 picks one")
         ->capture_default_str()
         ->check(listen_problem);
     app.add_option("--advertise", o.advertise,
@@ -104,8 +105,11 @@ std::optional<int> read_options(int argc, char** argv, Options& o, std::string& 
     add_options(app, o);
     Options scratch;
     auto declare_scratch = [&scratch](CLI::App& a) { add_options(a, scratch); };
-    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) return code;
-    if (auto why = proto::check_name(o.name)) {   // the default, from the host name, is not validated above
+    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) {
+        return code;
+    }
+    // The default, made from the host name, has not met the validator.
+    if (auto why = proto::check_name(o.name)) {
         error = "--name: " + *why;
         return 2;
     }
@@ -223,7 +227,6 @@ int main(int argc, char** argv) {
         log.info("peer " + config.name + ": uploads on " +
                  common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +
                  options.socket + ", tracker " + common::to_string(config.tracker));
-        sd_notify(0, "READY=1");
 
         Running running{argc, argv, options, control, peer, loop, log};
         common::Signal sigterm(loop.get());
@@ -233,6 +236,7 @@ int main(int argc, char** argv) {
         uv_signal_start(sigterm.get(), on_stop_signal, SIGTERM);
         uv_signal_start(sigint.get(), on_stop_signal, SIGINT);
         uv_signal_start(sighup.get(), on_reload_signal, SIGHUP);
+        sd_notify(0, "READY=1");   // after the handlers: systemd may signal as soon as it reads this
         loop.run();
     }
     curl_global_cleanup();

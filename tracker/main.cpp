@@ -25,7 +25,7 @@ constexpr const char* kAbout =
 constexpr const char* kDefaultConfig = "/etc/peershare/tracker.conf";
 
 struct Options {
-    tracker::Config config;   // listen is filled in from `listen` by finish()
+    tracker::Config config;   // its listen is parsed from `listen` by read_options()
     std::string listen = "0.0.0.0:9999";
     std::string log_level = "info";
 };
@@ -80,7 +80,9 @@ std::optional<int> read_options(int argc, char** argv, Options& o, std::string& 
     add_options(app, o);
     Options scratch;
     auto declare_scratch = [&scratch](CLI::App& a) { add_options(a, scratch); };
-    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) return code;
+    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) {
+        return code;
+    }
     o.config.listen = *common::parse_endpoint(o.listen);   // checked by its validator
     if (o.config.peer_timeout_s <= o.config.heartbeat_s) {
         error = "--peer-timeout (" + std::to_string(o.config.peer_timeout_s) +
@@ -184,7 +186,6 @@ int main(int argc, char** argv) {
     }
     log.info("listening for peers on " + common::to_string({options.config.listen.host, peers.port()}) +
              ", admin socket " + options.config.admin_socket);
-    sd_notify(0, "READY=1");
 
     Service service{argc, argv, options, log, state, peers, admin, loop};
     common::Signal sigterm(loop.get());
@@ -194,6 +195,7 @@ int main(int argc, char** argv) {
     uv_signal_start(sigterm.get(), on_stop_signal, SIGTERM);
     uv_signal_start(sigint.get(), on_stop_signal, SIGINT);
     uv_signal_start(sighup.get(), on_reload_signal, SIGHUP);
+    sd_notify(0, "READY=1");   // after the handlers: systemd may signal as soon as it reads this
     loop.run();
     return 0;
 }
