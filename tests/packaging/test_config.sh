@@ -11,26 +11,11 @@ set -euo pipefail
 source_dir=$1 trackerd=$2 peerd=$3 trackerctl=$4
 deadline_s=20
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../shell/common.sh"
 export HOME=$tmp/home
 unset XDG_RUNTIME_DIR XDG_STATE_HOME XDG_CONFIG_HOME PEERD_SOCKET TRACKER_SOCKET JOURNAL_STREAM
 mkdir -p "$HOME"
 
-wait_until() {
-    local end=$((SECONDS + deadline_s))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.1
-    done
-}
 log_has() { grep -qF -- "$2" "$1"; }
 
 # --- every option, in the shipped defaults ----------------------------------

@@ -11,24 +11,7 @@ set -euo pipefail
 build_dir=$1 version=$2
 deadline_s=30
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Runs "$@" until it succeeds or deadline_s passes.
-wait_until() {
-    local end=$((SECONDS + deadline_s))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.1
-    done
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../shell/common.sh"
 
 # --- build -----------------------------------------------------------------
 cpack -G DEB --config "$build_dir/CPackConfig.cmake" -B "$tmp/pkg" >"$tmp/cpack.log" 2>&1 ||

@@ -11,11 +11,8 @@ set -euo pipefail
 source_dir=$1 trackerd=$2 peerd=$3 man_dir=$4
 max_exposure=1.5
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/../shell/common.sh"
 command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing: apt-get install systemd"
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/man/man1" "$tmp/man/man8" "$tmp/units" "$tmp/run"
 chmod 700 "$tmp/run"
 cp "$man_dir"/*.1.gz "$tmp/man/man1/"
