@@ -475,7 +475,11 @@ private:
             }
             has_slot_ = true;
         }
-        // Open and fstat before anything is promised: a changed file is never served.
+        // Checked before anything is promised: a changed file is never served.
+        if (file_fd_ >= 0 && open_id_ == file_.id && open_path_ == file_.path) {
+            return check_open_file();
+        }
+        release_file();
         fs_req_.data = this;
         const int rc = uv_fs_open(loop_, &fs_req_, file_.path.c_str(), O_RDONLY | O_CLOEXEC, 0, on_opened);
         if (rc < 0) {
@@ -497,6 +501,8 @@ private:
         }
         if (result < 0) return self->file_unavailable(static_cast<int>(result));
         self->file_fd_ = static_cast<int>(result);
+        self->open_id_ = self->file_.id;
+        self->open_path_ = self->file_.path;
         const int rc = uv_fs_fstat(self->loop_, &self->fs_req_, self->file_fd_, on_stat);
         if (rc < 0) {
             uv_fs_req_cleanup(&self->fs_req_);
@@ -516,13 +522,30 @@ private:
             return self->delete_if_done();
         }
         if (result < 0) return self->file_unavailable(static_cast<int>(result));
-        if ((st.st_mode & S_IFMT) != S_IFREG) return self->file_changed("it is no longer a regular file");
-        if (st.st_size != self->file_.size) {
-            return self->file_changed("its size is " + std::to_string(st.st_size) + " bytes, was " +
-                                      std::to_string(self->file_.size));
+        self->check_stat(st.st_mode, st.st_nlink, st.st_size, mtime_ns(st));
+    }
+
+    // The file this connection opened for an earlier request of the same id
+    // (keep-alive: a fetch asks for piece after piece): fstat(2) on an open
+    // descriptor reads the in-memory inode, so it runs here, and the request
+    // costs no trip through the pool before its body. A file deleted or
+    // replaced since has no links left, which check_stat refuses.
+    void check_open_file() {
+        struct stat st{};
+        if (::fstat(file_fd_, &st) != 0) return file_unavailable(uv_translate_sys_error(errno));
+        check_stat(st.st_mode, st.st_nlink, static_cast<std::uint64_t>(st.st_size),
+                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
+    }
+
+    void check_stat(std::uint64_t mode, std::uint64_t links, std::uint64_t size, std::int64_t mtime) {
+        if ((mode & S_IFMT) != S_IFREG) return file_changed("it is no longer a regular file");
+        if (links == 0) return file_changed("it was deleted or replaced");
+        if (size != file_.size) {
+            return file_changed("its size is " + std::to_string(size) + " bytes, was " +
+                                std::to_string(file_.size));
         }
-        if (mtime_ns(st) != self->file_.mtime_ns) return self->file_changed("it was modified");
-        self->send_file_head();
+        if (mtime != file_.mtime_ns) return file_changed("it was modified");
+        send_file_head();
     }
 
     void send_file_head() {
@@ -604,8 +627,7 @@ private:
             server_->log_.debug(remote_ + " \"" + url_ + "\" " + std::to_string(status_) +
                                 (status_ == 200 || status_ == 206 ? " " + std::to_string(sent_) + " bytes" : ""));
         }
-        release_file();
-        release_slot();
+        release_slot();   // the file stays open for the next request on this connection
         sent_ = 0;
         busy_ = false;
         if (close_after_) return close_gracefully();
@@ -706,6 +728,8 @@ private:
         if (file_fd_ < 0) return;
         close_file_async(loop_, file_fd_);
         file_fd_ = -1;
+        open_id_.clear();
+        open_path_.clear();
     }
 
     void release_slot() {
@@ -798,7 +822,9 @@ private:
 
     FileResponse file_;
     bool has_slot_ = false;
-    int file_fd_ = -1;
+    int file_fd_ = -1;          // open from an earlier request, or for this one
+    std::string open_id_;       // the publication file_fd_ was opened and checked for
+    std::string open_path_;
     uv_fs_t fs_req_{};
     SendJob job_;
     uv_req_t* in_pool_ = nullptr;   // the fs or sendfile request in the pool, if any

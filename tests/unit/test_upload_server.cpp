@@ -522,6 +522,76 @@ TEST_CASE("upload: a file changed after publishing is never served") {
     CHECK(f.server.active_uploads() == 0);
 }
 
+// Reads one response (head and Content-Length body) from a blocking socket.
+Response read_response(int fd) {
+    std::string bytes;
+    char buf[65536];
+    for (;;) {
+        const auto split = split_responses(bytes);
+        if (!split.empty()) {
+            const auto length = std::stoull("0" + header(split[0].head, "content-length"));
+            if (split[0].body.size() == length) return split[0];
+        }
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) return {};
+        bytes.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+TEST_CASE("upload: on a keep-alive connection, each request checks the file again") {
+    Fixture f;
+    const auto p = f.add_file("kept.bin", 5000);
+    const auto path = f.dir.path / "kept.bin";
+    const std::string original = read_file(path);
+    const std::string get = "GET /v1/files/" + p.id + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    const auto port = f.server.port();
+    const int fd = serve_while(f.loop, [port, &get, &original] {
+        const int fd = connect_to(port);
+        send_all(fd, get);
+        CHECK(read_response(fd).body == original);
+        return fd;
+    });
+    REQUIRE(fd >= 0);
+    const int fds_between = open_fd_count();
+
+    int expected = 200;
+    SUBCASE("unchanged: served again from the file already open") {}
+    SUBCASE("modified in place, same size") {
+        write_file(path, pattern_bytes(5000, 2));
+        const timespec times[2] = {{0, UTIME_OMIT}, {std::time(nullptr) + 10, 0}};
+        REQUIRE(utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+        expected = 404;
+    }
+    SUBCASE("replaced by rename with the same size and mtime") {
+        const auto fresh = f.dir.path / "fresh.bin";
+        write_file(fresh, pattern_bytes(5000, 3));
+        struct stat st{};
+        REQUIRE(stat(path.c_str(), &st) == 0);
+        const timespec times[2] = {st.st_atim, st.st_mtim};
+        REQUIRE(utimensat(AT_FDCWD, fresh.c_str(), times, 0) == 0);
+        fs::rename(fresh, path);
+        expected = 404;
+    }
+    SUBCASE("deleted") {
+        fs::remove(path);
+        expected = 404;
+    }
+
+    const auto second = serve_while(f.loop, [fd, &get] {
+        send_all(fd, get);
+        return read_response(fd);
+    });
+    CHECK(second.head.starts_with("HTTP/1.1 " + std::to_string(expected) + " "));
+    if (expected == 200) {
+        CHECK(second.body == original);
+        CHECK(open_fd_count() == fds_between);   // no second descriptor for the same file
+    } else {
+        CHECK(f.catalog.by_id(p.id) == nullptr);   // marked changed
+    }
+    ::close(fd);
+    CHECK(run_until(f.loop, [&] { return f.server.connection_count() == 0; }));
+}
+
 TEST_CASE("upload: the rate limit caps the bytes per second of all uploads") {
     Fixture f(UploadLimits{64, 2 * 1024 * 1024});
     const auto p = f.add_file("rate.bin", 3 * 1024 * 1024);
