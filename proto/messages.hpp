@@ -51,9 +51,9 @@ struct PeerInfo {
     static Result<PeerInfo> from_json(const json& j);
 };
 
-struct IndexEntry {              // a name in the index, with every holder
+struct IndexEntry {              // a name and one content under it, with its holders
     std::string name;
-    std::uint64_t size = 0;      // of the first holder; holders may differ
+    std::uint64_t size = 0;
     std::string id;
     std::vector<std::string> holders;   // at most kMaxListedHolders of them
     std::uint64_t holder_count = 0;     // all of them

@@ -116,6 +116,8 @@ std::vector<proto::FileInfo> Index::files_of(PeerId peer, std::size_t limit, boo
     return out;
 }
 
+// One entry per (name, content id): holders of different contents under one
+// name are listed apart, so nobody takes one id for all of them.
 std::vector<proto::IndexEntry> Index::search(std::string_view text, std::size_t limit,
                                              bool* truncated) const {
     std::vector<const std::string*> matches;
@@ -123,20 +125,30 @@ std::vector<proto::IndexEntry> Index::search(std::string_view text, std::size_t 
         if (name.find(text) != std::string::npos) matches.push_back(&name);
     }
     std::sort(matches.begin(), matches.end(), [](auto* a, auto* b) { return *a < *b; });
-    *truncated = matches.size() > limit;
-    if (*truncated) matches.resize(limit);
     std::vector<proto::IndexEntry> out;
-    out.reserve(matches.size());
+    *truncated = false;
     for (const std::string* name : matches) {
-        const auto& holdings = names_.at(*name);
-        proto::IndexEntry e{*name, holdings.front().size, proto::to_hex(holdings.front().id), {}, holdings.size()};
-        for (const auto& h : holdings) {
-            if (e.holders.size() == proto::kMaxListedHolders) break;
-            e.holders.push_back(peers_.at(h.peer).name);
+        for (auto& entry : entries_of(*name)) {
+            if (out.size() == limit) {
+                *truncated = true;
+                return out;
+            }
+            out.push_back(std::move(entry));
         }
-        out.push_back(std::move(e));
     }
     return out;
+}
+
+std::vector<proto::IndexEntry> Index::entries_of(const std::string& name) const {
+    std::vector<proto::IndexEntry> entries;   // in the order each content was first announced
+    for (const auto& h : names_.at(name)) {
+        const auto id = proto::to_hex(h.id);
+        auto e = std::find_if(entries.begin(), entries.end(), [&id](const auto& x) { return x.id == id; });
+        if (e == entries.end()) e = entries.insert(entries.end(), proto::IndexEntry{name, h.size, id, {}, 0});
+        ++e->holder_count;
+        if (e->holders.size() < proto::kMaxListedHolders) e->holders.push_back(peers_.at(h.peer).name);
+    }
+    return entries;
 }
 
 std::vector<proto::PeerInfo> Index::peers(std::size_t limit, bool* truncated) const {

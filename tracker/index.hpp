@@ -55,7 +55,8 @@ public:
 
     std::vector<proto::Holder> lookup(std::string_view name) const;
     std::vector<proto::FileInfo> files_of(PeerId peer, std::size_t limit, bool* truncated) const;
-    // Names containing `text` (all if empty), at most `limit`, sorted by name.
+    // Names containing `text` (all if empty), sorted by name, one entry per
+    // distinct content under each name; at most `limit` entries.
     std::vector<proto::IndexEntry> search(std::string_view text, std::size_t limit,
                                           bool* truncated) const;
     std::vector<proto::PeerInfo> peers(std::size_t limit, bool* truncated) const;
@@ -65,6 +66,8 @@ public:
     std::size_t name_count() const { return names_.size(); }
 
 private:
+    std::vector<proto::IndexEntry> entries_of(const std::string& name) const;
+
     struct Holding {
         PeerId peer;
         std::uint64_t size;

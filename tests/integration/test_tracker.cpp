@@ -455,6 +455,34 @@ TEST_CASE("trackerctl peers and files show the live peers and the index") {
     }
 }
 
+TEST_CASE("an index entry per content when peers offer different contents under one name") {
+    TrackerFixture tracker;
+    const auto first = hex64("first"), second = hex64("second");
+    auto alice = tracker.start_peer("alice", {"--port", "7001", "--publish", "same.txt:10:" + first});
+    auto bob = tracker.start_peer("bob", {"--port", "7002", "--publish", "same.txt:20:" + second});
+    auto carol = tracker.start_peer("carol", {"--port", "7003", "--publish", "same.txt:10:" + first});
+
+    const auto j = ctl_json(tracker, "files", "same");
+    REQUIRE(j["files"].size() == 2);
+    const auto& a = j["files"][0];   // in the order each content was first published
+    const auto& b = j["files"][1];
+    CHECK(a["name"] == "same.txt");
+    CHECK(a["id"] == first);
+    CHECK(a["size"] == 10);
+    CHECK(a["holders"] == json::array({"alice", "carol"}));
+    CHECK(a["holder_count"] == 2);
+    CHECK(b["name"] == "same.txt");
+    CHECK(b["id"] == second);
+    CHECK(b["size"] == 20);
+    CHECK(b["holders"] == json::array({"bob"}));
+    CHECK(b["holder_count"] == 1);
+
+    auto table = tracker.trackerctl("files");
+    INFO(table.describe());
+    CHECK(contains(table.out, first.substr(0, 12)));
+    CHECK(contains(table.out, second.substr(0, 12)));
+}
+
 TEST_CASE("trackerctl events shows the history, and --follow streams new events") {
     TrackerFixture tracker;
     auto alice = tracker.start_peer("alice", {"--port", "7001", "--publish", "a.txt:1"});
