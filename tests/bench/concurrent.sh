@@ -42,48 +42,9 @@ PEERD=$BUILD_DIR/daemon/peerd
 PEERCTL=$BUILD_DIR/ctl/peerctl
 LOAD=$BUILD_DIR/tests/bench/peerd_load
 
-TMP=''
-PIDS=()
-SUMMARY=()   # rows "metric|value|target|verdict"
-
-die() { echo "concurrent.sh: $*" >&2; exit 1; }
-
-cleanup() {
-    local i pid
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${PIDS[i]}
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [ -z "$TMP" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-row() { SUMMARY+=("$1|$2|$3|$4"); }
-kv() { echo "$1 $2"; }
-now() { date +%s.%N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+BENCH_NAME=concurrent.sh
+source "$ROOT/tests/bench/lib.sh"
 sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s + 0 }'; }
-
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds or
-# the deadline passes.
-wait_for() {
-    local limit=$1 what=$2; shift 2
-    local deadline
-    deadline=$(awk -v n="$(now)" -v l="$limit" 'BEGIN { printf "%.3f", n + l }')
-    until "$@" >/dev/null 2>&1; do
-        awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }' && die "timed out waiting for $what"
-        sleep 0.05
-    done
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
 
 # Stops a process we started and drops it from PIDS.
 stop_process() {
@@ -93,7 +54,6 @@ stop_process() {
     for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
     PIDS=("${keep[@]}")
 }
-log_has_port() { grep -q "$2" "$1"; }
 
 # The value of KEY in a file of "key value" lines (the last one).
 value_of() {
@@ -114,63 +74,12 @@ setup() {
     for f in "$TRACKERD" "$PEERD" "$PEERCTL" "$LOAD"; do [ -x "$f" ] || die "missing $f (build first)"; done
     for c in nginx openssl python3 curl; do command -v "$c" >/dev/null || die "missing $c"; done
     TMP=$(mktemp -d)
-    TRACKER_PORT=$(free_port)
-    "$TRACKERD" --listen "127.0.0.1:$TRACKER_PORT" --admin-socket "$TMP/tracker.sock" \
-        --config /dev/null 2>"$TMP/tracker.log" &
-    PIDS+=($!)
-    local tpid=$!
-    wait_for 10 "trackerd to listen" log_has_port "$TMP/tracker.log" "127.0.0.1:$TRACKER_PORT"
-    alive "$tpid" || die "trackerd exited: $(cat "$TMP/tracker.log")"
-}
-
-# start_peerd NAME [OPTION...]: a peerd on 127.0.0.1 (any port) with its
-# socket at $TMP/NAME.sock; sets PEERD_PID.
-start_peerd() {
-    local name=$1; shift
-    mkdir -p "$TMP/$name"
-    "$PEERD" --tracker "127.0.0.1:$TRACKER_PORT" --name "$name" --listen 127.0.0.1:0 \
-        --socket "$TMP/$name.sock" --state-dir "$TMP/$name" --config /dev/null "$@" 2>"$TMP/$name.log" &
-    PEERD_PID=$!
-    PIDS+=("$PEERD_PID")
-    wait_for 10 "peerd $name" "$PEERCTL" --socket "$TMP/$name.sock" status --json
+    start_trackerd
 }
 
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # ---- concurrent ----
-
-start_nginx() {
-    mkdir -p "$TMP/nginx"
-    NGINX_PORT=$(free_port)
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    default_type application/octet-stream;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        root $TMP/www;
-    }
-}
-EOF
-    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" 2>"$TMP/nginx/stderr" &
-    NGINX_PID=$!
-    PIDS+=("$NGINX_PID")
-    NGINX_URL=http://127.0.0.1:$NGINX_PORT/big
-    wait_for 10 "nginx on port $NGINX_PORT" curl -sfI "$NGINX_URL"
-}
 
 start_uploader() {
     start_peerd up1 --max-uploads "$CLIENTS"
@@ -386,12 +295,7 @@ main() {
     done
     setup
     for part in "${selected[@]}"; do "bench_$part"; done
-    echo
-    echo "== summary (concurrent.sh)"
-    {
-        echo "metric|value|target|result"
-        for r in "${SUMMARY[@]}"; do echo "$r"; done
-    } | column -t -s '|'
+    print_summary
     [ -z "${BENCH_ROWS:-}" ] || printf '%s\n' "${SUMMARY[@]}" >"$BENCH_ROWS"
 }
 

@@ -25,54 +25,8 @@ TRACKERD=$BUILD_DIR/tracker/trackerd
 PEERD=$BUILD_DIR/daemon/peerd
 PEERCTL=$BUILD_DIR/ctl/peerctl
 
-TMP=''
-PIDS=()
-SUMMARY=()   # rows "metric|value|target|verdict"
-
-die() { echo "fetch.sh: $*" >&2; exit 1; }
-
-cleanup() {
-    local i pid
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${PIDS[i]}
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    [ -z "$TMP" ] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-row() { SUMMARY+=("$1|$2|$3|$4"); }
-kv() { echo "$1 $2"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() {
-    awk -v v="$1" -v op="$2" -v t="$3" \
-        'BEGIN { ok = (op == "ge") ? (v >= t) : (v <= t); print ok ? "ok" : "MISSED" }'
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
-# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds or
-# the deadline passes.
-wait_for() {
-    local limit=$1 what=$2; shift 2
-    local deadline
-    deadline=$(awk -v n="$(now)" -v l="$limit" 'BEGIN { printf "%.3f", n + l }')
-    until "$@" >/dev/null 2>&1; do
-        awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }' && die "timed out waiting for $what"
-        sleep 0.05
-    done
-}
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-alive() { kill -0 "$1" 2>/dev/null; }
-
-log_has_port() { grep -q "$2" "$1"; }
+BENCH_NAME=fetch.sh
+source "$ROOT/tests/bench/lib.sh"
 
 setup() {
     for f in "$TRACKERD" "$PEERD" "$PEERCTL"; do [ -x "$f" ] || die "missing $f (build first)"; done
@@ -89,56 +43,11 @@ setup() {
     cat "$TMP/www/big" >/dev/null   # warm the page cache
     kv file_bytes "$BYTES"
 
-    # nginx
-    NGINX_PORT=$(free_port)
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log;
-events { worker_connections 256; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    client_body_temp_path $TMP/nginx/body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    default_type application/octet-stream;
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        root $TMP/www;
-    }
-}
-EOF
-    nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log" 2>"$TMP/nginx/stderr" &
-    PIDS+=($!)
-    URL=http://127.0.0.1:$NGINX_PORT/big
-    wait_for 10 "nginx on port $NGINX_PORT" curl -sfI "$URL"
-
-    # trackerd
-    TRACKER_PORT=$(free_port)
-    "$TRACKERD" --listen "127.0.0.1:$TRACKER_PORT" --admin-socket "$TMP/tracker.sock" \
-        --config /dev/null 2>"$TMP/tracker.log" &
-    PIDS+=($!)
-    local tpid=$!
-    wait_for 10 "trackerd to listen" log_has_port "$TMP/tracker.log" "127.0.0.1:$TRACKER_PORT"
-    alive "$tpid" || die "trackerd exited: $(cat "$TMP/tracker.log")"
-
-    # two peerds
-    local h
-    for h in host1 host2; do
-        mkdir -p "$TMP/$h"
-        "$PEERD" --tracker "127.0.0.1:$TRACKER_PORT" --name "$h" --listen 127.0.0.1:0 \
-            --socket "$TMP/$h.sock" --state-dir "$TMP/$h" --config /dev/null 2>"$TMP/$h.log" &
-        PIDS+=($!)
-    done
-    for h in host1 host2; do
-        wait_for 10 "peerd $h" "$PEERCTL" --socket "$TMP/$h.sock" status --json
-    done
+    start_nginx
+    URL=$NGINX_URL
+    start_trackerd
+    start_peerd host1
+    start_peerd host2
 }
 
 PUBLISHED=0   # set once "big" is published (publish_big runs in $(...) subshells)
@@ -264,12 +173,7 @@ main() {
     done
     setup
     for part in "${selected[@]}"; do "bench_$part"; done
-    echo
-    echo "== summary (fetch.sh)"
-    {
-        echo "metric|value|target|result"
-        for r in "${SUMMARY[@]}"; do echo "$r"; done
-    } | column -t -s '|'
+    print_summary
 }
 
 main "$@"
