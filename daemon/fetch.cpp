@@ -494,7 +494,7 @@ void Fetch::Engine::start() {
         sources_.push_back(std::move(s));
     }
     buffer_budget_ = static_cast<unsigned>(
-        std::min<std::size_t>(kMaxBuffers, kRequestsPerSource * sources_.size()));
+        std::min<std::size_t>(kMaxBuffers, 2 * kRequestsPerSource * sources_.size()));
 
     uv_timer_start(
         tick_timer_.get(),

@@ -24,8 +24,10 @@
 // nothing is left to ask for, an idle source also asks for a piece another
 // source has been sending for over kEndgameAfterMs; the first good copy wins.
 //
-// Memory: at most kMaxBuffers (or kRequestsPerSource × sources, if smaller)
-// piece buffers exist at once, counting pieces being verified.
+// Memory: at most kMaxBuffers (or 2 × kRequestsPerSource × sources, if
+// smaller) piece buffers exist at once, counting pieces being verified: twice
+// the requests, so every source keeps receiving while the pieces it just sent
+// are hashed and written.
 #pragma once
 
 #include <uv.h>
