@@ -11,6 +11,9 @@
 #   fetch: curl and aria2c -x4 from nginx vs `peerctl fetch` on host2, each
 #          BENCH_FETCH_RUNS (3) times interleaved, medians; ratios
 #          peerctl/curl (target ≤ 1.0, stretch ≤ 0.7) and peerctl/aria2c.
+#          Every run starts after a `sync`; each is also timed until a `sync`
+#          after it returns (peerctl fsyncs, curl and aria2c do not), the
+#          "on disk" figures. peerctl's bytes are compared once, untimed.
 # Prints `key value` lines, then a summary table. Exits non-zero only when a
 # measurement could not be made.
 # env: BUILD_DIR (build), BENCH_FILE_SIZE (1G), BENCH_FETCH_RUNS (3)
@@ -98,71 +101,78 @@ host2_sees_big() {
     "$PEERCTL" --socket "$TMP/host2.sock" search big 2>/dev/null | grep -q big
 }
 
-run_curl() {
-    local t0 t1
+# timed OUT CMD...: runs a download that writes OUT and prints two times:
+# until CMD returns, and until `sync` has also put its bytes on disk (peerctl
+# fsyncs before it returns; curl and aria2c leave their dirty pages to the
+# kernel). Every run starts after a `sync`, so no tool pays for the last one's
+# writeback.
+timed() {
+    local out=$1; shift
+    local t0 t1 t2
+    sync
     t0=$(now)
-    curl -sf -o "$TMP/out/curl" "$URL" || die "curl failed"
+    "$@" >/dev/null || die "$1 failed${LOG:+: $(tail -n 5 "$LOG")}"
     t1=$(now)
-    [ "$(stat -c %s "$TMP/out/curl")" = "$BYTES" ] || die "curl: wrong size"
-    rm -f "$TMP/out/curl"
-    elapsed "$t0" "$t1"
+    sync
+    t2=$(now)
+    [ "$(stat -c %s "$out")" = "$BYTES" ] || die "$1: wrong size"
+    [ -z "${CHECK_BYTES:-}" ] || cmp -s "$TMP/www/big" "$out" || die "$1: content differs"
+    rm -f "$out"
+    echo "$(elapsed "$t0" "$t1") $(elapsed "$t0" "$t2")"
 }
+
+run_curl() { timed "$TMP/out/curl" curl -sf -o "$TMP/out/curl" "$URL"; }
 
 run_aria2c() {
-    local t0 t1
-    t0=$(now)
-    aria2c -x4 -d "$TMP/out" -o aria2c --allow-overwrite=true --file-allocation=none -q "$URL" \
-        || die "aria2c failed"
-    t1=$(now)
-    [ "$(stat -c %s "$TMP/out/aria2c")" = "$BYTES" ] || die "aria2c: wrong size"
-    rm -f "$TMP/out/aria2c"
-    elapsed "$t0" "$t1"
+    timed "$TMP/out/aria2c" aria2c -x4 -d "$TMP/out" -o aria2c --allow-overwrite=true \
+        --file-allocation=none -q "$URL"
 }
 
-VERIFIED=0
 run_peerctl() {
-    local t0 t1
-    t0=$(now)
-    "$PEERCTL" --socket "$TMP/host2.sock" fetch big -o "$TMP/out/peerctl" --force --quiet >/dev/null \
-        || die "peerctl fetch failed: $(tail -n 5 "$TMP/host2.log")"
-    t1=$(now)
-    if [ "$VERIFIED" = 0 ]; then
-        cmp -s "$TMP/www/big" "$TMP/out/peerctl" || die "peerctl fetch: content differs"
-        VERIFIED=1
-    fi
-    rm -f "$TMP/out/peerctl"
-    elapsed "$t0" "$t1"
+    LOG=$TMP/host2.log timed "$TMP/out/peerctl" \
+        "$PEERCTL" --socket "$TMP/host2.sock" fetch big -o "$TMP/out/peerctl" --force --quiet
 }
 
 bench_fetch() {
     if [ "$PUBLISHED" = 0 ]; then publish_big >/dev/null; PUBLISHED=1; fi
     wait_for 30 "host2 to see 'big' at the tracker" host2_sees_big
     echo "== fetch: curl, aria2c -x4 (nginx, sendfile) vs peerctl fetch, $RUNS runs each, interleaved" >&2
-    local c=() a=() p=() i
+    CHECK_BYTES=1 run_peerctl >/dev/null   # once, compared byte for byte; not timed
+    local c=() a=() p=() cd=() ad=() pd=() i t
     for ((i = 1; i <= RUNS; i++)); do
-        c+=("$(run_curl)")
-        a+=("$(run_aria2c)")
-        p+=("$(run_peerctl)")
+        read -r -a t <<<"$(run_curl)";    c+=("${t[0]}"); cd+=("${t[1]}")
+        read -r -a t <<<"$(run_aria2c)";  a+=("${t[0]}"); ad+=("${t[1]}")
+        read -r -a t <<<"$(run_peerctl)"; p+=("${t[0]}"); pd+=("${t[1]}")
         kv "run${i}_curl_s" "${c[-1]}"
         kv "run${i}_aria2c_s" "${a[-1]}"
         kv "run${i}_peerctl_s" "${p[-1]}"
+        kv "run${i}_curl_synced_s" "${cd[-1]}"
+        kv "run${i}_aria2c_synced_s" "${ad[-1]}"
+        kv "run${i}_peerctl_synced_s" "${pd[-1]}"
     done
-    local mc ma mp rc ra
+    local mc ma mp mcd mad mpd rc ra rcd
     mc=$(median "${c[@]}"); ma=$(median "${a[@]}"); mp=$(median "${p[@]}")
-    rc=$(ratio "$mp" "$mc"); ra=$(ratio "$mp" "$ma")
+    mcd=$(median "${cd[@]}"); mad=$(median "${ad[@]}"); mpd=$(median "${pd[@]}")
+    rc=$(ratio "$mp" "$mc"); ra=$(ratio "$mp" "$ma"); rcd=$(ratio "$mpd" "$mcd")
     mibs() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
     kv curl_median_s "$mc"
     kv aria2c_median_s "$ma"
     kv peerctl_median_s "$mp"
+    kv curl_synced_median_s "$mcd"
+    kv aria2c_synced_median_s "$mad"
+    kv peerctl_synced_median_s "$mpd"
     kv fetch_verified cmp_ok
     kv ratio_peerctl_over_curl "$rc"
     kv ratio_peerctl_over_aria2c "$ra"
+    kv ratio_peerctl_over_curl_synced "$rcd"
     row "curl from nginx (median of $RUNS)" "$mc s ($(mibs "$mc") MiB/s)" "-" "-"
     row "aria2c -x4 from nginx (median of $RUNS)" "$ma s ($(mibs "$ma") MiB/s)" "-" "-"
-    row "peerctl fetch host1→host2 (median of $RUNS)" "$mp s ($(mibs "$mp") MiB/s)" "-" "-"
+    row "peerctl fetch host1→host2, verified + fsync (median of $RUNS)" "$mp s ($(mibs "$mp") MiB/s)" "-" "-"
     row "ratio: peerctl ÷ curl" "${rc}×" "≤ 1.0× (stretch ≤ 0.7×)" \
         "$(verdict "$rc" le 1.0)$( [ "$(verdict "$rc" le 0.7)" = ok ] && echo ", stretch ok" || true)"
     row "ratio: peerctl ÷ aria2c" "${ra}×" "-" "-"
+    row "until on disk (then sync): curl, aria2c, peerctl" "$mcd s, $mad s, $mpd s" "-" "-"
+    row "ratio on disk: peerctl ÷ curl" "${rcd}×" "-" "-"
 }
 
 main() {
