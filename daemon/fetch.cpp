@@ -29,6 +29,7 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <utility>
@@ -192,6 +193,7 @@ struct VerifyJob {
     std::uint64_t length = 0;
     proto::Digest expected{};
     int fd = -1;
+    std::mutex* write_lock = nullptr;  // the engine's: one writer at a time
     bool match = false;  // out
     int error = 0;       // out: errno of a failed write
 };
@@ -201,6 +203,10 @@ void verify_in_worker(VerifyJob& j) {
     hash.update(j.buffer.get(), j.length);
     if (hash.finish() != j.expected) return;
     j.match = true;
+    // Buffered writes to one file take its inode lock in turn anyway; the
+    // kernel's waiters spin for it, burning the CPU that hashing and receiving
+    // need (measured on 2 cores: a third of a 1 GiB fetch). Ours sleep.
+    std::unique_lock lock(*j.write_lock);
     std::uint64_t written = 0;
     while (written < j.length) {
         const auto n = ::pwrite(j.fd, j.buffer.get() + written, j.length - written,
@@ -212,6 +218,7 @@ void verify_in_worker(VerifyJob& j) {
         }
         written += static_cast<std::uint64_t>(n);
     }
+    lock.unlock();
     // Start writeback now, so the fsync at the end has little left to wait for.
     ::sync_file_range(j.fd, static_cast<off_t>(j.offset), static_cast<off_t>(j.length),
                       SYNC_FILE_RANGE_WRITE);
@@ -429,6 +436,7 @@ private:
     double rate_ = 0;
 
     int fd_ = -1;
+    std::mutex write_lock_;  // for the workers; the engine outlives their jobs
     std::string temp_;
     std::vector<Buffer> free_buffers_;
     unsigned buffers_out_ = 0;
@@ -852,6 +860,7 @@ void Fetch::Engine::on_piece_done(Request& r, CURLcode rc) {
         job->length = r.length;
         job->expected = expected_[r.piece];
         job->fd = fd_;
+        job->write_lock = &write_lock_;
         job->work.data = job.get();
         pieces_[r.piece] = PieceState::verifying;
         ++pending_work_;
