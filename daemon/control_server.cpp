@@ -113,7 +113,9 @@ void ControlServer::on_request(Session& s, const proto::Envelope& env) {
         if (!r) return reply_error(r.error());
         s.conn.send(proto::Ok{}, env.id);
     } else if (env.type == proto::ListFiles::kType) {
-        s.conn.send(peer_.list(), env.id);
+        peer_.list([this, sid = s.id, id = env.id](proto::Publications files) {
+            with_session(sid, [&](Session& live) { live.conn.send(files, id); });
+        });
     } else if (env.type == proto::Search::kType) {
         auto m = proto::Search::from_json(env.body);
         if (!m) return reject(m.error());

@@ -127,16 +127,60 @@ proto::Result<bool> Peer::unpublish(const std::string& name) {
     return true;
 }
 
-proto::Publications Peer::list() {
-    // A quick stat of each file, so the list tells the truth about changed files.
-    std::vector<std::string> changed_paths;
-    for (const auto& [name, p] : catalog_.all()) {
-        auto stamp = stamp_file(p.path);
-        if (!p.changed && (!stamp || stamp->size != p.size || stamp->mtime_ns != p.mtime_ns)) {
-            changed_paths.push_back(p.path);
-        }
+namespace {
+
+// The files `list` checks: each publication not yet known to have changed,
+// as it was hashed. The worker fills `differs`; nothing else is shared.
+struct ListJob {
+    uv_work_t work{};
+    std::vector<std::string> names;
+    std::vector<std::string> paths;
+    std::vector<FileStamp> hashed;
+    std::vector<bool> differs;   // out
+    std::function<void(ListJob&)> after;
+};
+
+void stat_in_worker(ListJob& j) {
+    j.differs.resize(j.paths.size());
+    for (std::size_t i = 0; i < j.paths.size(); ++i) {
+        const auto now = stamp_file(j.paths[i]);
+        j.differs[i] = !now || now->size != j.hashed[i].size || now->mtime_ns != j.hashed[i].mtime_ns;
     }
-    for (const auto& path : changed_paths) catalog_.mark_changed(path);
+}
+
+}  // namespace
+
+void Peer::list(ListDone done) {
+    auto job = std::make_unique<ListJob>();
+    for (const auto& [name, p] : catalog_.all()) {
+        if (p.changed) continue;
+        job->names.push_back(name);
+        job->paths.push_back(p.path);
+        job->hashed.push_back({p.size, p.mtime_ns});
+    }
+    job->after = [this, done = std::move(done)](ListJob& j) {
+        for (std::size_t i = 0; i < j.names.size(); ++i) {
+            // Only if that name still stands for the file as it was hashed:
+            // it may have been published again while the worker looked.
+            const Publication* p = catalog_.by_name(j.names[i]);
+            if (j.differs[i] && p && p->path == j.paths[i] && p->size == j.hashed[i].size &&
+                p->mtime_ns == j.hashed[i].mtime_ns) {
+                catalog_.mark_changed(p->path);
+            }
+        }
+        done(publications());
+    };
+    job->work.data = job.get();
+    uv_queue_work(
+        loop_, &job.release()->work,
+        [](uv_work_t* w) { stat_in_worker(*static_cast<ListJob*>(w->data)); },
+        [](uv_work_t* w, int) {
+            std::unique_ptr<ListJob> j(static_cast<ListJob*>(w->data));
+            j->after(*j);
+        });
+}
+
+proto::Publications Peer::publications() const {
     proto::Publications out;
     for (const auto& [name, p] : catalog_.all()) {
         out.files.push_back({p.name, p.size, p.id, p.path, p.published_at, p.changed ? "changed" : "ok"});

@@ -38,6 +38,7 @@ class Peer {
 public:
     using PublishDone = std::function<void(proto::Result<proto::Published>)>;
     using SearchDone = std::function<void(proto::Result<proto::IndexReply>)>;
+    using ListDone = std::function<void(proto::Publications)>;
     // A fetch answers with exactly one of: choices, a fetched file, an error.
     struct FetchCallbacks {
         std::function<void(const proto::Progress&)> progress;
@@ -53,7 +54,10 @@ public:
 
     void publish(const std::string& path, const std::string& name, PublishDone done);
     proto::Result<bool> unpublish(const std::string& name);
-    proto::Publications list();
+    // Every publication, after a stat of each file in the worker pool (so the
+    // list tells the truth about changed files without the loop waiting on
+    // the disk).
+    void list(ListDone done);
     void search(const std::string& text, SearchDone done);
     proto::Status status() const;
     // Returns a transfer id for cancel_fetch.
@@ -65,6 +69,8 @@ public:
     void set_upload_limits(UploadLimits limits);
 
 private:
+    proto::Publications publications() const;
+
     struct Transfer;
 
     void restore_publications();
