@@ -26,10 +26,12 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <set>
 #include <utility>
@@ -48,7 +50,19 @@ using proto::ErrorCode;
 
 namespace {
 
-using Buffer = std::unique_ptr<std::uint8_t[]>;
+// Piece buffers are aligned for O_DIRECT writes (see verify_in_worker).
+constexpr std::size_t kDirectAlign = 4096;
+struct FreeBuffer {
+    void operator()(std::uint8_t* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<std::uint8_t, FreeBuffer>;
+
+Buffer aligned_buffer(std::uint64_t size) {
+    const auto rounded = (size + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+    auto* p = static_cast<std::uint8_t*>(std::aligned_alloc(kDirectAlign, rounded));
+    if (!p) throw std::bad_alloc();
+    return Buffer(p);
+}
 using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kNoPiece = UINT64_MAX;
@@ -145,6 +159,7 @@ struct PrepareJob {
     bool force = false;
     std::uint64_t size = 0;
     int fd = -1;                 // out: the temporary file, open
+    bool direct = false;         // out: fd was opened with O_DIRECT
     std::string temp;            // out: its path
     std::optional<Error> error;  // out
 };
@@ -179,7 +194,19 @@ void prepare_in_worker(PrepareJob& j) {
         j.error = Error{ErrorCode::internal, "cannot size " + temp + ": " + errno_text(err)};
         return;
     }
-    j.fd = fd;
+    // Verified pieces go to disk without the page cache where the file
+    // system allows: the download must reach the disk anyway (fsync before
+    // the rename), and copying a GiB through the page cache costs the CPU
+    // that hashing needs (measured: 0.1 s of system time per GiB direct,
+    // 0.2-1.3 s buffered, on this project's 2-core VM).
+    const int direct = ::open(temp.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (direct >= 0) {
+        ::close(fd);
+        j.fd = direct;
+        j.direct = true;
+    } else {
+        j.fd = fd;
+    }
     j.temp = std::move(temp);
 }
 
@@ -193,35 +220,61 @@ struct VerifyJob {
     std::uint64_t length = 0;
     proto::Digest expected{};
     int fd = -1;
-    std::mutex* write_lock = nullptr;  // the engine's: one writer at a time
+    bool direct = false;               // fd has O_DIRECT
+    std::string temp;                  // its path, for what O_DIRECT cannot write
+    std::mutex* write_lock = nullptr;  // the engine's: one buffered writer at a time
     bool match = false;  // out
     int error = 0;       // out: errno of a failed write
 };
+
+// Writes all of buf at offset; 0 or an errno.
+int write_all(int fd, const std::uint8_t* buf, std::uint64_t length, std::uint64_t offset) {
+    std::uint64_t written = 0;
+    while (written < length) {
+        const auto n = ::pwrite(fd, buf + written, length - written, static_cast<off_t>(offset + written));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return n < 0 ? errno : EIO;
+        written += static_cast<std::uint64_t>(n);
+    }
+    return 0;
+}
+
+// Through the page cache: the file's tail (not a whole number of blocks), or
+// every piece where O_DIRECT is not available.
+int write_buffered(VerifyJob& j) {
+    int fd = j.fd;
+    if (j.direct) {   // a second, buffered descriptor just for this piece
+        fd = ::open(j.temp.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return errno;
+    }
+    int err = 0;
+    {
+        // Buffered writes to one file take its inode lock in turn anyway; the
+        // kernel's waiters spin for it, burning the CPU that hashing and
+        // receiving need. Ours sleep.
+        std::lock_guard lock(*j.write_lock);
+        err = write_all(fd, j.buffer.get(), j.length, j.offset);
+    }
+    // Start writeback now, so the fsync at the end has little left to wait for.
+    if (err == 0) {
+        ::sync_file_range(fd, static_cast<off_t>(j.offset), static_cast<off_t>(j.length),
+                          SYNC_FILE_RANGE_WRITE);
+    }
+    if (fd != j.fd) ::close(fd);
+    return err;
+}
 
 void verify_in_worker(VerifyJob& j) {
     proto::Sha256 hash;
     hash.update(j.buffer.get(), j.length);
     if (hash.finish() != j.expected) return;
     j.match = true;
-    // Buffered writes to one file take its inode lock in turn anyway; the
-    // kernel's waiters spin for it, burning the CPU that hashing and receiving
-    // need (measured on 2 cores: a third of a 1 GiB fetch). Ours sleep.
-    std::unique_lock lock(*j.write_lock);
-    std::uint64_t written = 0;
-    while (written < j.length) {
-        const auto n = ::pwrite(j.fd, j.buffer.get() + written, j.length - written,
-                                static_cast<off_t>(j.offset + written));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            j.error = n < 0 ? errno : EIO;
-            return;
-        }
-        written += static_cast<std::uint64_t>(n);
+    const bool whole_blocks = j.offset % kDirectAlign == 0 && j.length % kDirectAlign == 0;
+    if (j.direct && whole_blocks) {
+        j.error = write_all(j.fd, j.buffer.get(), j.length, j.offset);
+        if (j.error != EINVAL) return;   // EINVAL: the device wants larger blocks
     }
-    lock.unlock();
-    // Start writeback now, so the fsync at the end has little left to wait for.
-    ::sync_file_range(j.fd, static_cast<off_t>(j.offset), static_cast<off_t>(j.length),
-                      SYNC_FILE_RANGE_WRITE);
+    j.error = write_buffered(j);
 }
 
 struct FinalizeJob {
@@ -436,6 +489,7 @@ private:
     double rate_ = 0;
 
     int fd_ = -1;
+    bool direct_ = false;    // fd_ has O_DIRECT
     std::mutex write_lock_;  // for the workers; the engine outlives their jobs
     std::string temp_;
     std::vector<Buffer> free_buffers_;
@@ -860,6 +914,8 @@ void Fetch::Engine::on_piece_done(Request& r, CURLcode rc) {
         job->length = r.length;
         job->expected = expected_[r.piece];
         job->fd = fd_;
+        job->direct = direct_;
+        if (direct_) job->temp = temp_;
         job->write_lock = &write_lock_;
         job->work.data = job.get();
         pieces_[r.piece] = PieceState::verifying;
@@ -1057,8 +1113,7 @@ void Fetch::Engine::requeue(std::uint64_t piece) {
 
 Buffer Fetch::Engine::take_buffer() {
     ++buffers_out_;
-    if (free_buffers_.empty())
-        return std::make_unique_for_overwrite<std::uint8_t[]>(req_.piece_size);
+    if (free_buffers_.empty()) return aligned_buffer(req_.piece_size);
     Buffer b = std::move(free_buffers_.back());
     free_buffers_.pop_back();
     return b;
@@ -1100,6 +1155,7 @@ void Fetch::Engine::on_prepared(PrepareJob& job) {
     if (!back_from_pool()) return;
     if (job.error) return fail(std::move(*job.error));
     fd_ = job.fd;
+    direct_ = job.direct;
     temp_ = std::move(job.temp);
     phase_ = Phase::running;
 

@@ -6,7 +6,9 @@
 // Threads and ownership. A Fetch lives on the loop thread. It drives its own
 // libcurl multi handle from the libuv loop (uv_poll per socket, one uv_timer
 // for curl's timeouts); SHA-256 checks, pwrite, fsync and rename run in the
-// worker pool (uv_queue_work). Each work item owns the piece buffer it
+// worker pool (uv_queue_work). Verified pieces are written with O_DIRECT where
+// the file system takes it (whole blocks; the tail and other file systems go
+// through the page cache). Each work item owns the piece buffer it
 // carries; the engine behind a Fetch outlives the Fetch until its last work
 // item is back, so destroying a Fetch at any time is safe.
 //
