@@ -1,9 +1,11 @@
-// common/local_server.cpp — sessions and hellos of a daemon's Unix socket.
+// common/local_server.cpp — sessions, hellos and the hello deadline of a
+// daemon's Unix socket.
 #include "common/local_server.hpp"
 
 #include <unistd.h>
 
 #include "common/net.hpp"
+#include "proto/limits.hpp"
 
 namespace peershare::common {
 
@@ -41,9 +43,18 @@ void LocalServer::on_connection(uv_stream_t* listener, int status) {
     Pipe client(self->loop_);
     if (uv_accept(listener, client.stream()) != 0) return;
     const auto id = self->next_session_++;
-    auto session = std::make_unique<Session>(id, std::move(client));
+    auto session = std::make_unique<Session>(id, std::move(client), self->loop_);
     Session& s = *session;
     self->sessions_.emplace(id, std::move(session));
+    s.hello_timer.get()->data = &s;
+    uv_timer_start(
+        s.hello_timer.get(),
+        [](uv_timer_t* t) {
+            auto* late = static_cast<Session*>(t->data);
+            if (!late) return;
+            late->conn.abort("no hello within " + std::to_string(proto::kHelloTimeoutMs / 1000) + " s");
+        },
+        proto::kHelloTimeoutMs, 0);
     s.conn.start([self, &s](proto::Envelope&& env) { self->on_frame(s, std::move(env)); },
                  [self, id](const std::string&) { self->on_closed(id); });
 }
@@ -75,6 +86,7 @@ void LocalServer::on_hello(Session& s, const proto::Envelope& env) {
         return;
     }
     s.greeted = true;
+    s.hello_timer.close();
     s.conn.send(handlers_.welcome(), env.id);
 }
 

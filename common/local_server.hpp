@@ -2,8 +2,10 @@
 // its daemon (peerctl → peerd's control socket, trackerctl → trackerd's admin
 // socket). It binds the socket with its mode, holds one session per
 // connection, checks the hello (protocol version, role "admin"), answers it
-// with the owner's welcome and hands every later frame to the owner. Owned by
-// the loop thread.
+// with the owner's welcome and hands every later frame to the owner. A client
+// that has not completed its hello within proto::kHelloTimeoutMs (the limit of
+// the tracker's peer port) is dropped, so connections that never speak cannot
+// pile up. Owned by the loop thread.
 #pragma once
 
 #include <cstdint>
@@ -21,9 +23,11 @@ namespace peershare::common {
 class LocalServer {
 public:
     struct Session {
-        Session(std::uint64_t session_id, Pipe&& stream) : id(session_id), conn(std::move(stream)) {}
+        Session(std::uint64_t session_id, Pipe&& stream, uv_loop_t* loop)
+            : id(session_id), conn(std::move(stream)), hello_timer(loop) {}
         std::uint64_t id;
         FramedConnection conn;
+        Timer hello_timer;   // runs until the hello; closed then
         bool greeted = false;
     };
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "proto/content.hpp"
+#include "proto/control.hpp"
 #include "proto/hex.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -1222,4 +1223,33 @@ TEST_CASE(
         CHECK(r.exit_code == 3);
         CHECK(contains(r.err, alpha->socket().string()));
     }
+}
+
+TEST_CASE("control socket clients that never complete a hello are closed after the hello timeout") {
+    Swarm swarm{"alpha"};
+    auto& alpha = swarm["alpha"];
+    // A peerctl-like session that did say hello: the timeout is not for it.
+    auto greeted = common::Client::connect_unix(alpha.socket().string(), kDeadline);
+    REQUIRE(greeted.ok());
+    proto::Hello hello;
+    hello.role = "admin";
+    REQUIRE((*greeted)->request<proto::Welcome>(hello, kDeadline).ok());
+
+    const auto since = Clock::now();
+    RawConnection silent(alpha.socket());
+    RawConnection partial(alpha.socket());
+    REQUIRE(partial.send_all(std::string("\0\0\0\x64{\"type\":", 12)));  // 100 bytes announced, 8 sent
+    // While they wait, the socket serves others.
+    CHECK(alpha.peerctl("status").exit_code == 0);
+    // Both wait out the same timeout (5 s), so together they cost one.
+    CHECK(silent.closed_within(kDeadline));
+    CHECK(partial.closed_within(kDeadline));
+    CHECK(Clock::now() - since >= Millis{proto::kHelloTimeoutMs} - Millis{1000});
+
+    INFO(alpha.describe());
+    REQUIRE(alpha.running());
+    CHECK((*greeted)->request<proto::Status>(proto::GetStatus{}, kDeadline).ok());
+    CHECK(ok_json(alpha, "status")["name"] == "alpha");
+    CHECK_FALSE(contains(alpha.process().errors(), "runtime error"));
+    CHECK(alpha.stop() == 0);
 }

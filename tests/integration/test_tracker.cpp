@@ -729,3 +729,32 @@ TEST_CASE("malformed input never stops the tracker nor disturbs its other peers"
     CHECK_FALSE(contains(tracker.process().errors(), "runtime error"));
     CHECK(tracker.stop() == 0);
 }
+
+TEST_CASE("admin socket clients that never complete a hello are closed after the hello timeout") {
+    TrackerFixture tracker;
+    // A trackerctl-like session that did say hello: the timeout is not for it.
+    auto greeted = common::Client::connect_unix(tracker.socket().string(), kDeadline);
+    REQUIRE(greeted.ok());
+    proto::Hello hello;
+    hello.role = "admin";
+    REQUIRE((*greeted)->request<proto::Welcome>(hello, kDeadline).ok());
+
+    const auto since = Clock::now();
+    RawConnection silent(tracker.socket());
+    RawConnection partial(tracker.socket());
+    REQUIRE(partial.send_all(big_endian_length(100) + "{\"type\":"));  // a frame begun, never finished
+    // While they wait, the socket serves others.
+    CHECK(tracker.trackerctl("stats").exit_code == 0);
+    // Both wait out the same timeout (5 s), so together they cost one.
+    CHECK(silent.closed_within(kDeadline));
+    CHECK(partial.closed_within(kDeadline));
+    CHECK(Clock::now() - since >= Millis{proto::kHelloTimeoutMs} - Millis{1000});
+
+    INFO(tracker.process().describe());
+    REQUIRE(tracker.running());
+    CHECK((*greeted)->request<proto::Stats>(proto::GetStats{}, kDeadline).ok());
+    const auto stats = ctl_json(tracker, "stats");
+    CHECK(stats["peers"] == 0);
+    CHECK_FALSE(contains(tracker.process().errors(), "runtime error"));
+    CHECK(tracker.stop() == 0);
+}
