@@ -13,6 +13,7 @@ class Log {
 public:
     explicit Log(std::string_view program, LogLevel level = LogLevel::info);
     void set_level(LogLevel level) { level_ = level; }
+    std::string_view program() const { return program_; }
     bool enabled(LogLevel level) const { return static_cast<int>(level) <= static_cast<int>(level_); }
 
     void error(std::string_view message) const { write(LogLevel::error, message); }

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
 
 namespace peershare::ctl {
 namespace {
@@ -61,5 +63,24 @@ std::string local_time(std::int64_t epoch_seconds) {
 }
 
 std::string short_id(std::string_view id) { return std::string(id.substr(0, 12)); }
+
+void print_json(const nlohmann::json& document) { std::cout << document.dump(2) << "\n"; }
+
+void print_index(const proto::IndexReply& reply, bool json, std::string_view when_empty) {
+    if (json) {
+        return print_json({{"files", proto::list_json(reply.entries)}, {"truncated", reply.truncated}});
+    }
+    Table t({"NAME", "SIZE", "ID", "HOLDERS"});
+    for (const auto& e : reply.entries) {
+        std::string holders;
+        for (const auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h;
+        t.add({e.name, human_size(e.size), short_id(e.id), holders});
+    }
+    if (t.empty()) {
+        std::cout << when_empty;
+    } else {
+        std::cout << t.render();
+    }
+}
 
 }  // namespace peershare::ctl

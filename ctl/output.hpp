@@ -1,12 +1,16 @@
 // ctl/output.hpp — what both CLIs share at their edge: exit codes (DESIGN §6),
-// one-line errors, tables for people, human sizes and times.
+// one-line errors, tables for people, JSON for scripts, human sizes and times,
+// and the views both of them print (the index).
 #pragma once
 
 #include <cstdint>
 #include <ctime>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "proto/messages.hpp"
 
 namespace peershare::ctl {
 
@@ -37,5 +41,13 @@ private:
 std::string human_size(std::uint64_t bytes);   // "1.5 MiB"
 std::string local_time(std::int64_t epoch_seconds);   // "2026-11-26 16:41:02"
 std::string short_id(std::string_view id);   // first 12 hex digits
+
+// One JSON document on stdout (--json).
+void print_json(const nlohmann::json& document);
+
+// An index reply (peerctl search, trackerctl files): with `json` the documented
+// {"files": [...], "truncated": ...}; else a table of name, size, id and
+// holders, or `when_empty` (a whole line) if there is nothing.
+void print_index(const proto::IndexReply& reply, bool json, std::string_view when_empty);
 
 }  // namespace peershare::ctl

@@ -35,7 +35,7 @@ ctl::Session connect(const Globals& g) {
                             "): start it with `systemctl --user start peerd` or `peerd &`");
 }
 
-void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+using ctl::print_json;
 
 // A rejected name as it may be shown on one line of stderr: control characters
 // (C0, DEL and the C1 range) escaped, so the message stays one line and the
@@ -107,11 +107,7 @@ void add_list(CLI::App& app, Globals& g) {
     cmd->callback([&g] {
         auto s = connect(g);
         auto reply = s.request<proto::Publications>(proto::ListFiles{});
-        if (g.json) {
-            json list = json::array();
-            for (const auto& f : reply.files) list.push_back(f.to_json());
-            return print_json({{"files", list}});
-        }
+        if (g.json) return print_json({{"files", proto::list_json(reply.files)}});
         ctl::Table t({"NAME", "SIZE", "ID", "STATE", "PATH"});
         for (const auto& f : reply.files) {
             t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id),
@@ -127,19 +123,7 @@ void add_search(CLI::App& app, Globals& g) {
     cmd->add_option("TEXT", *text, "part of a name (default: everything)");
     cmd->callback([&g, text] {
         auto s = connect(g);
-        auto reply = s.request<proto::IndexReply>(proto::Search{*text});
-        if (g.json) {
-            json list = json::array();
-            for (const auto& e : reply.entries) list.push_back(e.to_json());
-            return print_json({{"files", list}, {"truncated", reply.truncated}});
-        }
-        ctl::Table t({"NAME", "SIZE", "ID", "HOLDERS"});
-        for (const auto& e : reply.entries) {
-            std::string holders;
-            for (const auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h;
-            t.add({e.name, ctl::human_size(e.size), ctl::short_id(e.id), holders});
-        }
-        std::cout << (t.empty() ? "nothing found\n" : t.render());
+        ctl::print_index(s.request<proto::IndexReply>(proto::Search{*text}), g.json, "nothing found\n");
     });
 }
 

@@ -133,9 +133,7 @@ std::string FetchView::choose(const proto::Choices& choices) {
 
 void FetchView::refuse_ambiguous(const proto::Choices& choices) {
     if (json_) {
-        nlohmann::json list = nlohmann::json::array();
-        for (const auto& h : choices.holders) list.push_back(h.to_json());
-        std::cout << nlohmann::json{{"name", choices.name}, {"choices", list}}.dump(2) << "\n";
+        print_json({{"name", choices.name}, {"choices", proto::list_json(choices.holders)}});
     } else {
         Table t({"HOST", "SIZE", "ID", "PUBLISHED"});
         for (const auto& h : choices.holders) {

@@ -26,13 +26,7 @@ constexpr const char* kHowToStart =
 
 ctl::Session connect(const Globals& g) { return ctl::Session(g.socket, kHowToStart); }
 
-void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
-
-json files_json(const std::vector<proto::FileInfo>& files) {
-    json list = json::array();
-    for (const auto& f : files) list.push_back(f.to_json());
-    return list;
-}
+using ctl::print_json;
 
 void add_discover(CLI::App& app, Globals& g) {
     auto* cmd = app.add_subcommand("discover", "list the files a peer has published");
@@ -41,7 +35,7 @@ void add_discover(CLI::App& app, Globals& g) {
     cmd->callback([&g, host] {
         auto s = connect(g);
         auto files = s.request<proto::Files>(proto::Discover{*host});
-        if (g.json) return print_json({{"host", files.host}, {"files", files_json(files.files)}});
+        if (g.json) return print_json({{"host", files.host}, {"files", proto::list_json(files.files)}});
         if (files.files.empty()) {
             std::cout << *host << " publishes nothing\n";
             return;
@@ -82,11 +76,7 @@ void add_peers(CLI::App& app, Globals& g) {
     cmd->callback([&g] {
         auto s = connect(g);
         auto reply = s.request<proto::Peers>(proto::ListPeers{});
-        if (g.json) {
-            json list = json::array();
-            for (const auto& p : reply.peers) list.push_back(p.to_json());
-            return print_json({{"peers", list}, {"truncated", reply.truncated}});
-        }
+        if (g.json) return print_json({{"peers", proto::list_json(reply.peers)}, {"truncated", reply.truncated}});
         ctl::Table t({"NAME", "ADDRESS", "PORT", "FILES", "SINCE"});
         for (const auto& p : reply.peers) {
             t.add({p.name, p.address, std::to_string(p.port), std::to_string(p.files), ctl::local_time(p.since)});
@@ -102,19 +92,8 @@ void add_files(CLI::App& app, Globals& g) {
     cmd->callback([&g, text] {
         auto s = connect(g);
         auto reply = s.request<proto::IndexReply>(proto::Search{*text});
-        if (g.json) {
-            json list = json::array();
-            for (const auto& e : reply.entries) list.push_back(e.to_json());
-            return print_json({{"files", list}, {"truncated", reply.truncated}});
-        }
-        ctl::Table t({"NAME", "SIZE", "ID", "HOLDERS"});
-        for (const auto& e : reply.entries) {
-            std::string holders;
-            for (const auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h;
-            t.add({e.name, ctl::human_size(e.size), ctl::short_id(e.id), holders});
-        }
-        std::cout << (t.empty() ? "no files\n" : t.render());
-        if (reply.truncated) std::cout << "(more not shown: narrow with TEXT)\n";
+        ctl::print_index(reply, g.json, "no files\n");
+        if (!g.json && reply.truncated) std::cout << "(more not shown: narrow with TEXT)\n";
     });
 }
 
@@ -133,11 +112,7 @@ void add_events(CLI::App& app, Globals& g) {
         auto s = connect(g);
         auto history = s.request<proto::Events>(proto::ListEvents{*follow});
         std::reverse(history.events.begin(), history.events.end());   // the tracker sends newest first
-        if (g.json && !*follow) {
-            json list = json::array();
-            for (const auto& e : history.events) list.push_back(e.to_json());
-            return print_json({{"events", list}});
-        }
+        if (g.json && !*follow) return print_json({{"events", proto::list_json(history.events)}});
         const auto show = [&](const proto::Event& e) {
             std::cout << (g.json ? e.to_json().dump() : event_line(e)) << std::endl;
         };

@@ -1,16 +1,15 @@
 // daemon/control_server.hpp — peerd's Unix control socket (mode 0600) for
-// peerctl: one session per connection, hello first, then requests that map
-// onto the Peer engine. A fetch streams progress frames on its session, and
-// closing the session (Ctrl-C in peerctl) cancels the fetch.
+// peerctl: one session per connection, hello first (common::LocalServer), then
+// requests that map onto the Peer engine. A fetch streams progress frames on
+// its session, and closing the session (Ctrl-C in peerctl) cancels the fetch.
 #pragma once
 
 #include <cstdint>
-#include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
 
-#include "common/framed_connection.hpp"
-#include "common/uv.hpp"
+#include "common/local_server.hpp"
 #include "daemon/peer.hpp"
 
 namespace peershare::peerd {
@@ -24,10 +23,8 @@ public:
     void stop();   // closes every session and removes the socket
 
 private:
-    struct Session;
+    using Session = common::LocalServer::Session;
 
-    static void on_connection(uv_stream_t* listener, int status);
-    void on_frame(Session& s, proto::Envelope&& env);
     void on_request(Session& s, const proto::Envelope& env);
     void on_closed(std::uint64_t session_id);
     void start_fetch(Session& s, const proto::Envelope& env);
@@ -35,13 +32,11 @@ private:
     template <class F>
     void with_session(std::uint64_t session_id, F&& send);
 
-    uv_loop_t* loop_;
     const common::Log& log_;
     Peer& peer_;
-    std::string socket_path_;
-    std::unique_ptr<common::Pipe> listener_;
-    std::uint64_t next_session_ = 1;
-    std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;
+    common::LocalServer server_;
+    // Fetches of each session, to cancel if the session goes.
+    std::unordered_map<std::uint64_t, std::set<std::uint64_t>> transfers_;
 };
 
 }  // namespace peershare::peerd

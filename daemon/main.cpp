@@ -3,10 +3,8 @@
 // it is ready, re-reads the config file on SIGHUP (upload limits, log level)
 // and stops cleanly on SIGTERM/SIGINT (state flushed).
 #include <curl/curl.h>
-#include <systemd/sd-daemon.h>
 
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -14,6 +12,7 @@
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "common/service.hpp"
 #include "common/uv.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/peer.hpp"
@@ -82,32 +81,16 @@ void add_options(CLI::App& app, Options& o) {
                    "bytes/s for all uploads, e.g. 10M; 0 = unlimited")
         ->capture_default_str()
         ->check(rate_problem);
-    app.add_option("--log-level", o.log_level, "error, warning, info or debug")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
+    common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
                    "TOML file of these options (key = value); SIGHUP re-reads it");
 }
 
-common::LogLevel parse_level(const std::string& level) {
-    if (level == "error") return common::LogLevel::error;
-    if (level == "warning") return common::LogLevel::warning;
-    if (level == "debug") return common::LogLevel::debug;
-    return common::LogLevel::info;
-}
-
 // Reads the command line and the config file into o. Null when o is ready;
 // else the exit code, with `error` saying what is wrong (empty after --help).
 std::optional<int> read_options(int argc, char** argv, Options& o, std::string& error) {
-    CLI::App app{kAbout};
-    app.set_version_flag("--version", PEERSHARE_VERSION);
-    add_options(app, o);
-    Options scratch;
-    auto declare_scratch = [&scratch](CLI::App& a) { add_options(a, scratch); };
-    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) {
-        return code;
-    }
+    if (auto code = common::read_service_options(argc, argv, kAbout, add_options, o, error)) return code;
     // The default, made from the host name, has not met the validator.
     if (auto why = proto::check_name(o.name)) {
         error = "--name: " + *why;
@@ -129,31 +112,19 @@ peerd::PeerConfig make_config(const Options& o) {
     return c;
 }
 
-// What the signal handlers reach.
-struct Running {
-    int argc;
-    char** argv;
-    Options& options;
-    peerd::ControlServer& control;
-    peerd::Peer& peer;
-    common::Loop& loop;
-    common::Log& log;
-};
-
-// Applies what can change without a restart; one log line for what changed,
-// one for what needs a restart.
-void apply(Running& r, const Options& fresh) {
-    Options& now = r.options;
-    common::Changes changed;
-    const bool level_changed = changed.note("log-level", now.log_level, fresh.log_level);
+// Applies what can change without a restart, noting it on `reload` with what
+// needs a restart.
+void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Peer& peer) {
+    reload.log_level(now.log_level, fresh.log_level);
+    auto& changed = reload.changed;
     bool limits_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
     limits_changed |= changed.note("max-upload-rate", now.max_upload_rate, fresh.max_upload_rate);
     if (limits_changed) {
         now.max_uploads = fresh.max_uploads;
         now.max_upload_rate = fresh.max_upload_rate;
-        r.peer.set_upload_limits(make_config(now).uploads);
+        peer.set_upload_limits(make_config(now).uploads);
     }
-    common::Changes restart;
+    auto& restart = reload.restart;
     restart.note("tracker", now.tracker, fresh.tracker);
     restart.note("name", now.name, fresh.name);
     restart.note("listen", now.listen, fresh.listen);
@@ -161,39 +132,6 @@ void apply(Running& r, const Options& fresh) {
     restart.note("socket", now.socket, fresh.socket);
     restart.note("state-dir", now.state_dir, fresh.state_dir);
     restart.note("workers", now.workers, fresh.workers);
-
-    const auto file = common::config_file_of(r.argc, r.argv, common::default_peerd_config()).path;
-    // The reload line shows under the old level or the new one, whichever says more.
-    const auto level = parse_level(fresh.log_level);
-    if (level_changed) r.log.set_level(std::max(level, parse_level(now.log_level)));
-    r.log.info("reloaded " + file + ": " + changed.summary());
-    if (!restart.empty()) r.log.warning("restart peerd to apply: " + restart.summary());
-    if (level_changed) {
-        now.log_level = fresh.log_level;
-        r.log.set_level(level);
-    }
-}
-
-void on_reload_signal(uv_signal_t* handle, int) {
-    auto& r = *static_cast<Running*>(handle->data);
-    sd_notify(0, "RELOADING=1");
-    Options fresh;
-    std::string error;
-    if (read_options(r.argc, r.argv, fresh, error)) {
-        r.log.error("reload failed, keeping the running settings: " + error);
-    } else {
-        apply(r, fresh);
-    }
-    sd_notify(0, "READY=1");
-}
-
-void on_stop_signal(uv_signal_t* handle, int signum) {
-    auto& r = *static_cast<Running*>(handle->data);
-    r.log.info(std::string("stopping on ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT"));
-    sd_notify(0, "STOPPING=1");
-    r.control.stop();
-    r.peer.stop();
-    r.loop.stop();
 }
 
 }  // namespace
@@ -211,7 +149,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    common::Log log("peerd", parse_level(options.log_level));
+    common::Log log("peerd", common::parse_log_level(options.log_level));
     {
         common::Loop loop;
         peerd::Peer peer(loop.get(), log, config);
@@ -228,15 +166,23 @@ int main(int argc, char** argv) {
                  common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +
                  options.socket + ", tracker " + common::to_string(config.tracker));
 
-        Running running{argc, argv, options, control, peer, loop, log};
-        common::Signal sigterm(loop.get());
-        common::Signal sigint(loop.get());
-        common::Signal sighup(loop.get());
-        for (auto* sig : {&sigterm, &sigint, &sighup}) sig->get()->data = &running;
-        uv_signal_start(sigterm.get(), on_stop_signal, SIGTERM);
-        uv_signal_start(sigint.get(), on_stop_signal, SIGINT);
-        uv_signal_start(sighup.get(), on_reload_signal, SIGHUP);
-        sd_notify(0, "READY=1");   // after the handlers: systemd may signal as soon as it reads this
+        common::ServiceSignals::Handlers handlers;
+        handlers.reload = [&](common::Reload& reload) -> std::optional<std::string> {
+            Options fresh;
+            std::string problem;
+            if (read_options(argc, argv, fresh, problem)) return problem;
+            apply(reload, options, fresh, peer);
+            return std::nullopt;
+        };
+        handlers.stop = [&] {
+            control.stop();
+            peer.stop();
+            loop.stop();
+        };
+        common::ServiceSignals signals(
+            loop.get(), log, common::config_file_of(argc, argv, common::default_peerd_config()).path,
+            std::move(handlers));
+        signals.start();
         loop.run();
     }
     curl_global_cleanup();

@@ -10,19 +10,6 @@ namespace {
 
 constexpr std::uint64_t kMaxU64 = std::numeric_limits<std::uint64_t>::max();
 
-template <class T>
-Result<T> finish(const FieldReader& r, T value) {
-    if (r.error()) return *r.error();
-    return value;
-}
-
-template <class T>
-json list_json(const std::vector<T>& items) {
-    json list = json::array();
-    for (const auto& item : items) list.push_back(item.to_json());
-    return list;
-}
-
 // An absolute path of bounded length: the daemon never resolves a relative one.
 std::string absolute_path(FieldReader& r, const char* key) {
     auto path = r.text(key, kMaxPathBytes);

@@ -1,6 +1,7 @@
 // proto/fields.hpp — reads the fields of a JSON object with validation. The
 // first failure is remembered and later reads return neutral values, so a
-// message parser reads straight through and checks error() once at the end.
+// message parser reads straight through and checks error() once at the end
+// (finish). list_json is the other direction: a list of messages as an array.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -60,5 +61,21 @@ private:
     const json& object_;
     std::optional<Error> error_;
 };
+
+// The end of a from_json: the value read, or the reader's first failure.
+template <class T>
+Result<T> finish(const FieldReader& r, T value) {
+    if (r.error()) return *r.error();
+    return value;
+}
+
+// A JSON array of each item's to_json().
+template <class T>
+json list_json(const std::vector<T>& items) {
+    json list = json::array();
+    list.get_ref<json::array_t&>().reserve(items.size());
+    for (const auto& item : items) list.push_back(item.to_json());
+    return list;
+}
 
 }  // namespace peershare::proto

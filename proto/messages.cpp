@@ -15,12 +15,6 @@ constexpr std::uint64_t kMaxU16 = std::numeric_limits<std::uint16_t>::max();
 constexpr std::uint64_t kMaxU32 = std::numeric_limits<std::uint32_t>::max();
 constexpr std::size_t kMaxJsonDepth = 8;   // our deepest message nests 4 levels
 
-template <class T>
-Result<T> finish(const FieldReader& r, T value) {
-    if (r.error()) return *r.error();
-    return value;
-}
-
 // Rejects deeply nested input before handing it to the JSON parser, so that a
 // frame of a million '[' costs a scan, not a deep tree.
 bool nesting_within(std::string_view text, std::size_t max_depth) {
@@ -312,12 +306,9 @@ Result<ErrorReply> ErrorReply::from_json(const json& j) {
 }
 
 json Holders::to_json() const {
-    json list = json::array();
-    list.get_ref<json::array_t&>().reserve(holders.size());
-    for (const auto& h : holders) list.push_back(h.to_json());
     json j = json::object();
     j["name"] = name;
-    j["holders"] = std::move(list);
+    j["holders"] = list_json(holders);
     return j;
 }
 
@@ -330,9 +321,7 @@ Result<Holders> Holders::from_json(const json& j) {
 }
 
 json Files::to_json() const {
-    json list = json::array();
-    for (const auto& f : files) list.push_back(f.to_json());
-    return {{"host", host}, {"files", std::move(list)}, {"truncated", truncated}};
+    return {{"host", host}, {"files", list_json(files)}, {"truncated", truncated}};
 }
 
 Result<Files> Files::from_json(const json& j) {
@@ -345,9 +334,7 @@ Result<Files> Files::from_json(const json& j) {
 }
 
 json IndexReply::to_json() const {
-    json list = json::array();
-    for (const auto& e : entries) list.push_back(e.to_json());
-    return {{"entries", std::move(list)}, {"truncated", truncated}};
+    return {{"entries", list_json(entries)}, {"truncated", truncated}};
 }
 
 Result<IndexReply> IndexReply::from_json(const json& j) {
@@ -359,9 +346,7 @@ Result<IndexReply> IndexReply::from_json(const json& j) {
 }
 
 json Peers::to_json() const {
-    json list = json::array();
-    for (const auto& p : peers) list.push_back(p.to_json());
-    return {{"peers", std::move(list)}, {"truncated", truncated}};
+    return {{"peers", list_json(peers)}, {"truncated", truncated}};
 }
 
 Result<Peers> Peers::from_json(const json& j) {
@@ -389,9 +374,7 @@ Result<PingResult> PingResult::from_json(const json& j) {
 }
 
 json Events::to_json() const {
-    json list = json::array();
-    for (const auto& e : events) list.push_back(e.to_json());
-    return {{"events", std::move(list)}, {"truncated", truncated}};
+    return {{"events", list_json(events)}, {"truncated", truncated}};
 }
 
 Result<Events> Events::from_json(const json& j) {

@@ -1,8 +1,6 @@
 // tracker/admin_server.cpp — trackerctl's requests.
 #include "tracker/admin_server.hpp"
 
-#include <unistd.h>
-
 namespace peershare::tracker {
 
 using proto::ErrorCode;
@@ -11,76 +9,35 @@ namespace {
 constexpr int kAdminSocketMode = 0660;   // owner and the service's group
 }
 
-struct AdminServer::Session {
-    Session(std::uint64_t session_id, common::Pipe&& stream) : id(session_id), conn(std::move(stream)) {}
-    std::uint64_t id;
-    common::FramedConnection conn;
-    bool greeted = false;
-    std::optional<std::uint64_t> follow_token;
-};
-
 AdminServer::AdminServer(uv_loop_t* loop, State& state, PeerServer& peers)
-    : loop_(loop), state_(state), peers_(peers) {}
+    : state_(state),
+      peers_(peers),
+      server_(loop,
+              {"this tracker", "trackerctl", "the first frame must be an admin hello", "no admin hello"},
+              {[this] {
+                   return proto::Welcome{proto::kProtocolVersion, {}, state_.config.heartbeat_s,
+                                         state_.config.peer_timeout_s};
+               },
+               [this](Session& s, const proto::Envelope& env) { on_request(s, env); },
+               [this](std::uint64_t session_id) { on_closed(session_id); }}) {}
 
 AdminServer::~AdminServer() { stop(); }
 
 proto::Result<bool> AdminServer::start() {
-    auto listener = common::listen_unix(loop_, state_.config.admin_socket, kAdminSocketMode,
-                                        on_connection, this);
-    if (!listener) return listener.error();
-    listener_ = std::make_unique<common::Pipe>(std::move(*listener));
-    return true;
+    return server_.start(state_.config.admin_socket, kAdminSocketMode);
 }
 
 void AdminServer::stop() {
-    if (listener_) {
-        listener_.reset();
-        unlink(state_.config.admin_socket.c_str());
-    }
-    for (auto& [id, s] : sessions_) {
-        if (s->follow_token) state_.events.unfollow(*s->follow_token);
-    }
-    sessions_.clear();
-}
-
-void AdminServer::on_connection(uv_stream_t* listener, int status) {
-    auto* self = static_cast<AdminServer*>(listener->data);
-    if (!self || status < 0) return;
-    common::Pipe client(self->loop_);
-    if (uv_accept(listener, client.stream()) != 0) return;
-    const auto id = self->next_session_++;
-    auto session = std::make_unique<Session>(id, std::move(client));
-    Session& s = *session;
-    self->sessions_.emplace(id, std::move(session));
-    s.conn.start([self, &s](proto::Envelope&& env) { self->on_frame(s, std::move(env)); },
-                 [self, id](const std::string&) { self->on_closed(id); });
+    for (const auto& [session_id, token] : follow_tokens_) state_.events.unfollow(token);
+    follow_tokens_.clear();
+    server_.stop();
 }
 
 void AdminServer::on_closed(std::uint64_t session_id) {
-    auto it = sessions_.find(session_id);
-    if (it == sessions_.end()) return;
-    if (it->second->follow_token) state_.events.unfollow(*it->second->follow_token);
-    sessions_.erase(it);
-}
-
-void AdminServer::on_frame(Session& s, proto::Envelope&& env) {
-    if (s.greeted) return on_request(s, env);
-    if (env.type == proto::Hello::kType && proto::hello_version(env.body) != proto::kProtocolVersion) {
-        s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "this tracker", "trackerctl"),
-                          env.id);
-        s.conn.close("protocol version mismatch");
-        return;
-    }
-    auto hello = proto::expect<proto::Hello>(env);
-    if (!hello || hello->role != "admin") {
-        s.conn.send_error(ErrorCode::bad_request, "the first frame must be an admin hello", env.id);
-        s.conn.close("no admin hello");
-        return;
-    }
-    s.greeted = true;
-    s.conn.send(proto::Welcome{proto::kProtocolVersion, {}, state_.config.heartbeat_s,
-                               state_.config.peer_timeout_s},
-                env.id);
+    auto it = follow_tokens_.find(session_id);
+    if (it == follow_tokens_.end()) return;
+    state_.events.unfollow(it->second);
+    follow_tokens_.erase(it);
 }
 
 void AdminServer::on_request(Session& s, const proto::Envelope& env) {
@@ -132,9 +89,9 @@ void AdminServer::start_ping(Session& s, const proto::Envelope& env) {
     peers_.ping(m->host, m->timeout_ms,
                 [this, session_id = s.id, host = m->host, id = env.id](
                     bool live, double rtt_ms, const std::string& reason) {
-                    auto it = sessions_.find(session_id);
-                    if (it == sessions_.end()) return;
-                    it->second->conn.send(proto::PingResult{host, live, rtt_ms, reason}, id);
+                    if (auto* live_session = server_.find(session_id)) {
+                        live_session->conn.send(proto::PingResult{host, live, rtt_ms, reason}, id);
+                    }
                 });
 }
 
@@ -149,8 +106,8 @@ void AdminServer::start_events(Session& s, const proto::Envelope& env) {
     // Newest first, so that trimming to fit a frame drops the oldest.
     proto::Events reply{{history.rbegin(), history.rend()}, false};
     s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::Events::events, env.id));
-    if (m->follow && !s.follow_token) {
-        s.follow_token = state_.events.follow(
+    if (m->follow && !follow_tokens_.contains(s.id)) {
+        follow_tokens_[s.id] = state_.events.follow(
             [&s, id = env.id](const proto::Event& e) { s.conn.send(proto::EventNotice{e}, id); });
     }
 }

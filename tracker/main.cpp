@@ -2,15 +2,13 @@
 // starts the peer and admin servers on one libuv loop, tells systemd once it
 // listens, re-reads the config file on SIGHUP (limits, timeouts, log level)
 // and stops cleanly on SIGTERM/SIGINT.
-#include <systemd/sd-daemon.h>
-
 #include <CLI/CLI.hpp>
-#include <algorithm>
 #include <csignal>
 #include <iostream>
 
 #include "common/config.hpp"
 #include "common/log.hpp"
+#include "common/service.hpp"
 #include "common/uv.hpp"
 #include "tracker/admin_server.hpp"
 #include "tracker/peer_server.hpp"
@@ -57,32 +55,16 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--max-files-per-peer", o.config.max_files_per_peer, "files one peer may publish")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, proto::kMaxFilesPerPeer));
-    app.add_option("--log-level", o.log_level, "error, warning, info or debug")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"error", "warning", "info", "debug"}));
+    common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", kDefaultConfig,
                    "TOML file of these options (key = value); SIGHUP re-reads it");
 }
 
-common::LogLevel parse_level(const std::string& level) {
-    if (level == "error") return common::LogLevel::error;
-    if (level == "warning") return common::LogLevel::warning;
-    if (level == "debug") return common::LogLevel::debug;
-    return common::LogLevel::info;
-}
-
 // Reads the command line and the config file into o. Null when o is ready;
 // else the exit code, with `error` saying what is wrong (empty after --help).
 std::optional<int> read_options(int argc, char** argv, Options& o, std::string& error) {
-    CLI::App app{kAbout};
-    app.set_version_flag("--version", PEERSHARE_VERSION);
-    add_options(app, o);
-    Options scratch;
-    auto declare_scratch = [&scratch](CLI::App& a) { add_options(a, scratch); };
-    if (auto code = common::parse_command_line(app, argc, argv, declare_scratch, error)) {
-        return code;
-    }
+    if (auto code = common::read_service_options(argc, argv, kAbout, add_options, o, error)) return code;
     o.config.listen = *common::parse_endpoint(o.listen);   // checked by its validator
     if (o.config.peer_timeout_s <= o.config.heartbeat_s) {
         error = "--peer-timeout (" + std::to_string(o.config.peer_timeout_s) +
@@ -92,29 +74,17 @@ std::optional<int> read_options(int argc, char** argv, Options& o, std::string& 
     return std::nullopt;
 }
 
-// What the signal handlers reach. options.config is the Config that State reads.
-struct Service {
-    int argc;
-    char** argv;
-    Options& options;
-    common::Log& log;
-    tracker::State& state;
-    tracker::PeerServer& peers;
-    tracker::AdminServer& admin;
-    common::Loop& loop;
-};
-
-// Applies what can change without a restart; one log line for what changed,
-// one for what needs a restart.
-void apply(Service& s, const Options& fresh) {
-    auto& now = s.options.config;
+// Applies what can change without a restart, noting it on `reload` with what
+// needs a restart. options.config is the Config that State reads.
+void apply(common::Reload& reload, Options& options, const Options& fresh, tracker::State& state) {
+    reload.log_level(options.log_level, fresh.log_level);
+    auto& now = options.config;
     const auto& next = fresh.config;
-    common::Changes changed;
-    const bool level_changed = changed.note("log-level", s.options.log_level, fresh.log_level);
+    auto& changed = reload.changed;
     if (changed.note("max-peers", now.max_peers, next.max_peers)) now.max_peers = next.max_peers;
     if (changed.note("max-files-per-peer", now.max_files_per_peer, next.max_files_per_peer)) {
         now.max_files_per_peer = next.max_files_per_peer;
-        s.state.index.set_max_files_per_peer(next.max_files_per_peer);
+        state.index.set_max_files_per_peer(next.max_files_per_peer);
     }
     if (changed.note("peer-timeout", now.peer_timeout_s, next.peer_timeout_s)) {
         now.peer_timeout_s = next.peer_timeout_s;
@@ -122,42 +92,8 @@ void apply(Service& s, const Options& fresh) {
     if (changed.note("heartbeat", now.heartbeat_s, next.heartbeat_s)) {
         now.heartbeat_s = next.heartbeat_s;   // told to peers as they connect
     }
-    common::Changes restart;
-    restart.note("listen", s.options.listen, fresh.listen);
-    restart.note("admin-socket", now.admin_socket, next.admin_socket);
-
-    const auto file = common::config_file_of(s.argc, s.argv, kDefaultConfig).path;
-    // The reload line shows under the old level or the new one, whichever says more.
-    const auto level = parse_level(fresh.log_level);
-    if (level_changed) s.log.set_level(std::max(level, parse_level(s.options.log_level)));
-    s.log.info("reloaded " + file + ": " + changed.summary());
-    if (!restart.empty()) s.log.warning("restart trackerd to apply: " + restart.summary());
-    if (level_changed) {
-        s.options.log_level = fresh.log_level;
-        s.log.set_level(level);
-    }
-}
-
-void on_reload_signal(uv_signal_t* handle, int) {
-    auto& s = *static_cast<Service*>(handle->data);
-    sd_notify(0, "RELOADING=1");
-    Options fresh;
-    std::string error;
-    if (read_options(s.argc, s.argv, fresh, error)) {
-        s.log.error("reload failed, keeping the running settings: " + error);
-    } else {
-        apply(s, fresh);
-    }
-    sd_notify(0, "READY=1");
-}
-
-void on_stop_signal(uv_signal_t* handle, int signum) {
-    auto& s = *static_cast<Service*>(handle->data);
-    s.log.info(std::string("stopping on ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT"));
-    sd_notify(0, "STOPPING=1");
-    s.peers.stop();
-    s.admin.stop();
-    s.loop.stop();
+    reload.restart.note("listen", options.listen, fresh.listen);
+    reload.restart.note("admin-socket", now.admin_socket, next.admin_socket);
 }
 
 }  // namespace
@@ -171,7 +107,7 @@ int main(int argc, char** argv) {
     }
 
     std::signal(SIGPIPE, SIG_IGN);
-    common::Log log("trackerd", parse_level(options.log_level));
+    common::Log log("trackerd", common::parse_log_level(options.log_level));
     common::Loop loop;
     tracker::State state(options.config, log);
     tracker::PeerServer peers(loop.get(), state);
@@ -187,15 +123,22 @@ int main(int argc, char** argv) {
     log.info("listening for peers on " + common::to_string({options.config.listen.host, peers.port()}) +
              ", admin socket " + options.config.admin_socket);
 
-    Service service{argc, argv, options, log, state, peers, admin, loop};
-    common::Signal sigterm(loop.get());
-    common::Signal sigint(loop.get());
-    common::Signal sighup(loop.get());
-    for (auto* sig : {&sigterm, &sigint, &sighup}) sig->get()->data = &service;
-    uv_signal_start(sigterm.get(), on_stop_signal, SIGTERM);
-    uv_signal_start(sigint.get(), on_stop_signal, SIGINT);
-    uv_signal_start(sighup.get(), on_reload_signal, SIGHUP);
-    sd_notify(0, "READY=1");   // after the handlers: systemd may signal as soon as it reads this
+    common::ServiceSignals::Handlers handlers;
+    handlers.reload = [&](common::Reload& reload) -> std::optional<std::string> {
+        Options fresh;
+        std::string problem;
+        if (read_options(argc, argv, fresh, problem)) return problem;
+        apply(reload, options, fresh, state);
+        return std::nullopt;
+    };
+    handlers.stop = [&] {
+        peers.stop();
+        admin.stop();
+        loop.stop();
+    };
+    common::ServiceSignals signals(loop.get(), log, common::config_file_of(argc, argv, kDefaultConfig).path,
+                                   std::move(handlers));
+    signals.start();
     loop.run();
     return 0;
 }

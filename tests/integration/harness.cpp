@@ -5,9 +5,11 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "proto/messages.hpp"
 
@@ -227,6 +230,122 @@ std::uint16_t free_port() {
     close(fd);
     if (!ok) throw std::runtime_error(std::string("no free port: ") + std::strerror(errno));
     return ntohs(addr.sin_port);
+}
+
+bool contains(std::string_view text, std::string_view part) {
+    return text.find(part) != std::string_view::npos;
+}
+
+nlohmann::json parse_json(const std::string& text) {
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded()) throw std::runtime_error("not one JSON document:\n" + text);
+    return j;
+}
+
+// ---- RawConnection ----
+
+namespace {
+
+// Connects a fresh socket of `family` to `addr`; throws, leaking nothing, if it cannot.
+int connect_raw(int family, const sockaddr* addr, socklen_t len, const std::string& what) {
+    const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    if (connect(fd, addr, len) != 0) {
+        const int error = errno;
+        close(fd);
+        throw std::runtime_error("cannot connect to " + what + ": " + std::strerror(error));
+    }
+    return fd;
+}
+
+int connect_tcp(std::uint16_t port) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int fd = connect_raw(AF_INET, reinterpret_cast<sockaddr*>(&addr), sizeof addr,
+                               "127.0.0.1:" + std::to_string(port));
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+int connect_unix(const fs::path& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    return connect_raw(AF_UNIX, reinterpret_cast<sockaddr*>(&addr), sizeof addr, path.string());
+}
+
+}  // namespace
+
+RawConnection::RawConnection(std::uint16_t port) : fd_(connect_tcp(port)) {}
+RawConnection::RawConnection(const fs::path& unix_path) : fd_(connect_unix(unix_path)) {}
+RawConnection::~RawConnection() { close(fd_); }
+
+bool RawConnection::send_all(std::string_view bytes) {
+    while (!bytes.empty()) {
+        const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n <= 0) return false;
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+bool RawConnection::send_bytewise(std::string_view bytes) {
+    for (std::size_t i = 0; i < bytes.size(); ++i) {
+        if (!send_all(bytes.substr(i, 1))) return false;
+    }
+    return true;
+}
+
+std::optional<proto::Envelope> RawConnection::read_frame(Millis deadline) {
+    const auto until = Clock::now() + deadline;
+    while (true) {
+        if (buffer_.size() >= 4) {
+            const auto* b = reinterpret_cast<const unsigned char*>(buffer_.data());
+            const std::size_t len = (std::size_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+            if (buffer_.size() >= 4 + len) {
+                auto env = proto::parse_envelope(std::string_view(buffer_).substr(4, len));
+                buffer_.erase(0, 4 + len);
+                if (!env) throw std::runtime_error("the server sent a malformed frame");
+                return std::move(*env);
+            }
+        }
+        if (!fill(until)) return std::nullopt;
+    }
+}
+
+bool RawConnection::closed_within(Millis deadline) {
+    const auto until = Clock::now() + deadline;
+    while (!eof_) {
+        buffer_.clear();
+        if (!fill(until) && !eof_) return false;
+    }
+    return true;
+}
+
+std::string RawConnection::read_until_closed(Millis deadline) {
+    const auto until = Clock::now() + deadline;
+    while (fill(until)) {
+    }
+    return std::exchange(buffer_, {});
+}
+
+bool RawConnection::fill(Clock::time_point until) {
+    if (eof_) return false;
+    const auto left = std::chrono::duration_cast<Millis>(until - Clock::now());
+    if (left <= Millis{0}) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[4096];
+    const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+        eof_ = true;  // orderly close, or reset
+        return false;
+    }
+    buffer_.append(buf, static_cast<std::size_t>(n));
+    return true;
 }
 
 // ---- TempDir ----

@@ -24,13 +24,25 @@
 #include <type_traits>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/client.hpp"
+#include "proto/messages.hpp"
 
 namespace peershare::test {
 
 using namespace std::chrono_literals;
 using Millis = std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
+
+inline constexpr Millis kDeadline{10'000};  // for anything that should happen promptly
+
+bool contains(std::string_view text, std::string_view part);
+
+// The one JSON document `text` holds (a CLI's --json output); throws with the
+// text if it is not one.
+nlohmann::json parse_json(const std::string& text);
 
 // The binaries under test, as built.
 fs::path trackerd_binary();
@@ -60,6 +72,42 @@ std::string hex64(std::string_view seed);
 // then closed): for a server that must come up later on a known port, or for
 // an address where a connection is refused.
 std::uint16_t free_port();
+
+// A raw client socket, for what a well-behaved client never sends: TCP to a
+// port on 127.0.0.1, or a Unix socket. Throws if it cannot connect.
+class RawConnection {
+public:
+    explicit RawConnection(std::uint16_t port);
+    explicit RawConnection(const fs::path& unix_path);
+    ~RawConnection();
+    RawConnection(const RawConnection&) = delete;
+    RawConnection& operator=(const RawConnection&) = delete;
+
+    // False if the other side is gone; MSG_NOSIGNAL so that is not a SIGPIPE.
+    bool send_all(std::string_view bytes);
+    // One write per byte: the server sees the frame in as many pieces as the
+    // kernel delivers separately.
+    bool send_bytewise(std::string_view bytes);
+
+    // The next frame, parsed; nothing if the connection closed or the deadline
+    // passed first. Throws if the server sent a malformed frame.
+    std::optional<proto::Envelope> read_frame(Millis deadline);
+
+    // True once the other side closed (end of file or reset) within the
+    // deadline; whatever arrives before that is discarded.
+    bool closed_within(Millis deadline);
+    // Everything that arrives until the other side closes or the deadline passes.
+    std::string read_until_closed(Millis deadline);
+
+private:
+    // Reads what arrives before `until` into buffer_; false at end of file,
+    // error or the deadline.
+    bool fill(Clock::time_point until);
+
+    int fd_;
+    std::string buffer_;
+    bool eof_ = false;
+};
 
 // A fresh directory under $TMPDIR or /tmp (short, so Unix socket paths fit),
 // removed with everything in it by the destructor.

@@ -6,10 +6,6 @@
 // and the suite may run in parallel with others.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +19,7 @@
 #include <vector>
 
 #include "proto/content.hpp"
+#include "proto/control.hpp"
 #include "proto/hex.hpp"
 #include "tests/integration/harness.hpp"
 
@@ -31,22 +28,10 @@ namespace {
 using namespace peershare;
 using namespace peershare::test;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
-constexpr Millis kDeadline{10'000};           // for anything that should happen promptly
 constexpr Millis kReconnect{30'000};          // a peer finding a tracker that (re)appeared
 constexpr Millis kBigTransfer{120'000};       // hashing or fetching a few hundred MB
 constexpr std::uint64_t kPiece = 256 * 1024;  // the piece size of files up to 512 MiB
-
-bool contains(std::string_view text, std::string_view part) {
-    return text.find(part) != std::string_view::npos;
-}
-
-json parse_json(const std::string& text) {
-    auto j = json::parse(text, nullptr, false);
-    REQUIRE_MESSAGE(!j.is_discarded(), "not one JSON document:\n" << text);
-    return j;
-}
 
 std::size_t lines_in(std::string_view text) {
     return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
@@ -342,32 +327,9 @@ std::string header(const std::string& headers, std::string name) {
 // Writes `request` on a fresh connection to the upload port and reads until the
 // server closes (or the deadline): the raw response.
 std::string raw_http(std::uint16_t port, const std::string& request) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    std::string_view rest = request;
-    while (!rest.empty()) {
-        const ssize_t n = send(fd, rest.data(), rest.size(), MSG_NOSIGNAL);
-        if (n <= 0) break;  // the server may answer and close before reading it all
-        rest.remove_prefix(static_cast<std::size_t>(n));
-    }
-    std::string response;
-    const auto until = Clock::now() + kDeadline;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<Millis>(until - Clock::now());
-        pollfd p{fd, POLLIN, 0};
-        if (left <= Millis{0} || poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-        char buf[4096];
-        const ssize_t n = recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        response.append(buf, static_cast<std::size_t>(n));
-    }
-    close(fd);
-    return response;
+    RawConnection raw(port);
+    raw.send_all(request);  // the server may answer and close before reading it all
+    return raw.read_until_closed(kDeadline);
 }
 
 int status_of(const std::string& response) {
@@ -1261,4 +1223,33 @@ TEST_CASE(
         CHECK(r.exit_code == 3);
         CHECK(contains(r.err, alpha->socket().string()));
     }
+}
+
+TEST_CASE("control socket clients that never complete a hello are closed after the hello timeout") {
+    Swarm swarm{"alpha"};
+    auto& alpha = swarm["alpha"];
+    // A peerctl-like session that did say hello: the timeout is not for it.
+    auto greeted = common::Client::connect_unix(alpha.socket().string(), kDeadline);
+    REQUIRE(greeted.ok());
+    proto::Hello hello;
+    hello.role = "admin";
+    REQUIRE((*greeted)->request<proto::Welcome>(hello, kDeadline).ok());
+
+    const auto since = Clock::now();
+    RawConnection silent(alpha.socket());
+    RawConnection partial(alpha.socket());
+    REQUIRE(partial.send_all(std::string("\0\0\0\x64{\"type\":", 12)));  // 100 bytes announced, 8 sent
+    // While they wait, the socket serves others.
+    CHECK(alpha.peerctl("status").exit_code == 0);
+    // Both wait out the same timeout (5 s), so together they cost one.
+    CHECK(silent.closed_within(kDeadline));
+    CHECK(partial.closed_within(kDeadline));
+    CHECK(Clock::now() - since >= Millis{proto::kHelloTimeoutMs} - Millis{1000});
+
+    INFO(alpha.describe());
+    REQUIRE(alpha.running());
+    CHECK((*greeted)->request<proto::Status>(proto::GetStatus{}, kDeadline).ok());
+    CHECK(ok_json(alpha, "status")["name"] == "alpha");
+    CHECK_FALSE(contains(alpha.process().errors(), "runtime error"));
+    CHECK(alpha.stop() == 0);
 }

@@ -5,16 +5,9 @@
 // cases never share state and may run in parallel with other suites.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
-#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -28,17 +21,8 @@ namespace {
 using namespace peershare;
 using namespace peershare::test;
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-constexpr Millis kDeadline{10'000};  // for anything that should happen promptly
 
 // ---- reading what trackerctl printed ----
-
-json parse_json(const std::string& text) {
-    auto j = json::parse(text, nullptr, false);
-    REQUIRE_MESSAGE(!j.is_discarded(), "not one JSON document:\n" << text);
-    return j;
-}
 
 // Runs trackerctl --json ARGS and returns its document; the command must succeed.
 template <class... A>
@@ -77,10 +61,6 @@ std::set<std::string> live_peers(TrackerFixture& tracker) {
     return names;
 }
 
-bool contains(std::string_view text, std::string_view part) {
-    return text.find(part) != std::string_view::npos;
-}
-
 // ---- an in-process peer ----
 
 std::vector<proto::Holder> lookup(common::Client& client, const std::string& name) {
@@ -95,105 +75,6 @@ std::set<std::string> holder_names(const std::vector<proto::Holder>& holders) {
     for (const auto& h : holders) names.insert(h.peer);
     return names;
 }
-
-// ---- raw sockets, for what a well-behaved client never sends ----
-
-class RawConnection {
-public:
-    explicit RawConnection(std::uint16_t port)
-        : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        REQUIRE(fd_ >= 0);
-        const int one = 1;
-        setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(port);
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    }
-    explicit RawConnection(const fs::path& unix_path)
-        : fd_(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-        REQUIRE(fd_ >= 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, unix_path.c_str(), sizeof addr.sun_path - 1);
-        REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    }
-    ~RawConnection() { close(fd_); }
-    RawConnection(const RawConnection&) = delete;
-    RawConnection& operator=(const RawConnection&) = delete;
-
-    // False if the other side is gone; MSG_NOSIGNAL so that is not a SIGPIPE.
-    bool send_all(std::string_view bytes) {
-        while (!bytes.empty()) {
-            const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-            if (n <= 0) return false;
-            bytes.remove_prefix(static_cast<std::size_t>(n));
-        }
-        return true;
-    }
-    // One write per byte: the tracker sees the frame in as many pieces as the
-    // kernel delivers separately.
-    bool send_bytewise(std::string_view bytes) {
-        for (std::size_t i = 0; i < bytes.size(); ++i) {
-            if (!send_all(bytes.substr(i, 1))) return false;
-        }
-        return true;
-    }
-
-    // The next frame, parsed; nothing if the connection closed or the deadline passed first.
-    std::optional<proto::Envelope> read_frame(Millis deadline) {
-        const auto until = Clock::now() + deadline;
-        while (true) {
-            if (buffer_.size() >= 4) {
-                const auto* b = reinterpret_cast<const unsigned char*>(buffer_.data());
-                const std::size_t len =
-                    (std::size_t{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
-                if (buffer_.size() >= 4 + len) {
-                    auto env = proto::parse_envelope(std::string_view(buffer_).substr(4, len));
-                    buffer_.erase(0, 4 + len);
-                    REQUIRE_MESSAGE(env.ok(), "the tracker sent a malformed frame");
-                    return std::move(*env);
-                }
-            }
-            if (!fill(until)) return std::nullopt;
-        }
-    }
-
-    // True once the other side closed (end of file or reset) within the
-    // deadline; whatever arrives before that is discarded.
-    bool closed_within(Millis deadline) {
-        const auto until = Clock::now() + deadline;
-        while (!eof_) {
-            buffer_.clear();
-            if (!fill(until) && !eof_) return false;
-        }
-        return true;
-    }
-
-private:
-    // Reads what arrives before `until` into buffer_; false at end of file,
-    // error or the deadline.
-    bool fill(Clock::time_point until) {
-        if (eof_) return false;
-        const auto left = std::chrono::duration_cast<Millis>(until - Clock::now());
-        if (left <= Millis{0}) return false;
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-        char buf[4096];
-        const ssize_t n = recv(fd_, buf, sizeof buf, 0);
-        if (n <= 0) {
-            eof_ = true;  // orderly close, or reset
-            return false;
-        }
-        buffer_.append(buf, static_cast<std::size_t>(n));
-        return true;
-    }
-
-    int fd_;
-    std::string buffer_;
-    bool eof_ = false;
-};
 
 // The error a frame carries; fails the test if it is not an error frame.
 proto::ErrorReply error_of(const std::optional<proto::Envelope>& frame) {
@@ -873,6 +754,35 @@ TEST_CASE("malformed input never stops the tracker nor disturbs its other peers"
     CHECK(lookup(*newcomer, "a.txt").size() == 1);
     CHECK(tracker.trackerctl("stats").exit_code == 0);
     // Sanitizer builds report undefined behaviour on stderr and leaks in the exit code.
+    CHECK_FALSE(contains(tracker.process().errors(), "runtime error"));
+    CHECK(tracker.stop() == 0);
+}
+
+TEST_CASE("admin socket clients that never complete a hello are closed after the hello timeout") {
+    TrackerFixture tracker;
+    // A trackerctl-like session that did say hello: the timeout is not for it.
+    auto greeted = common::Client::connect_unix(tracker.socket().string(), kDeadline);
+    REQUIRE(greeted.ok());
+    proto::Hello hello;
+    hello.role = "admin";
+    REQUIRE((*greeted)->request<proto::Welcome>(hello, kDeadline).ok());
+
+    const auto since = Clock::now();
+    RawConnection silent(tracker.socket());
+    RawConnection partial(tracker.socket());
+    REQUIRE(partial.send_all(big_endian_length(100) + "{\"type\":"));  // a frame begun, never finished
+    // While they wait, the socket serves others.
+    CHECK(tracker.trackerctl("stats").exit_code == 0);
+    // Both wait out the same timeout (5 s), so together they cost one.
+    CHECK(silent.closed_within(kDeadline));
+    CHECK(partial.closed_within(kDeadline));
+    CHECK(Clock::now() - since >= Millis{proto::kHelloTimeoutMs} - Millis{1000});
+
+    INFO(tracker.process().describe());
+    REQUIRE(tracker.running());
+    CHECK((*greeted)->request<proto::Stats>(proto::GetStats{}, kDeadline).ok());
+    const auto stats = ctl_json(tracker, "stats");
+    CHECK(stats["peers"] == 0);
     CHECK_FALSE(contains(tracker.process().errors(), "runtime error"));
     CHECK(tracker.stop() == 0);
 }
