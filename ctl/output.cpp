@@ -81,6 +81,7 @@ void print_index(const proto::IndexReply& reply, bool json, std::string_view whe
     } else {
         std::cout << t.render();
     }
+    if (reply.truncated) std::cout << "(more not shown: narrow with TEXT)\n";
 }
 
 }  // namespace peershare::ctl

@@ -93,7 +93,6 @@ void add_files(CLI::App& app, Globals& g) {
         auto s = connect(g);
         auto reply = s.request<proto::IndexReply>(proto::Search{*text});
         ctl::print_index(reply, g.json, "no files\n");
-        if (!g.json && reply.truncated) std::cout << "(more not shown: narrow with TEXT)\n";
     });
 }
 
