@@ -107,13 +107,16 @@ void add_list(CLI::App& app, Globals& g) {
     cmd->callback([&g] {
         auto s = connect(g);
         auto reply = s.request<proto::Publications>(proto::ListFiles{});
-        if (g.json) return print_json({{"files", proto::list_json(reply.files)}});
+        if (g.json) {
+            return print_json({{"files", proto::list_json(reply.files)}, {"truncated", reply.truncated}});
+        }
         ctl::Table t({"NAME", "SIZE", "ID", "STATE", "PATH"});
         for (const auto& f : reply.files) {
             t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id),
                    f.state == "ok" ? "shared" : "CHANGED: publish again", f.path});
         }
         std::cout << (t.empty() ? "nothing published: try `peerctl publish FILE`\n" : t.render());
+        if (reply.truncated) std::cout << "(more not shown: the list is longer than one reply holds)\n";
     });
 }
 

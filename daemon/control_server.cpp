@@ -68,7 +68,10 @@ void ControlServer::on_request(Session& s, const proto::Envelope& env) {
         s.conn.send(proto::Ok{}, env.id);
     } else if (env.type == proto::ListFiles::kType) {
         peer_.list([this, sid = s.id, id = env.id](proto::Publications files) {
-            with_session(sid, [&](Session& live) { live.conn.send(files, id); });
+            with_session(sid, [&](Session& live) {
+                live.conn.send_bytes(
+                    proto::make_bounded_frame(std::move(files), &proto::Publications::files, id));
+            });
         });
     } else if (env.type == proto::Search::kType) {
         auto m = proto::Search::from_json(env.body);

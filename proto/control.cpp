@@ -65,10 +65,13 @@ Result<PublicationInfo> PublicationInfo::from_json(const json& j) {
     return finish(r, std::move(m));
 }
 
-json Publications::to_json() const { return {{"files", list_json(files)}}; }
+json Publications::to_json() const {
+    return {{"files", list_json(files)}, {"truncated", truncated}};
+}
 Result<Publications> Publications::from_json(const json& j) {
     FieldReader r(j);
     Publications m{r.list<PublicationInfo>("files", kMaxFilesPerPeer)};
+    m.truncated = r.flag("truncated", false);
     return finish(r, std::move(m));
 }
 

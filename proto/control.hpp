@@ -56,6 +56,7 @@ struct PublicationInfo {
 struct Publications {
     static constexpr std::string_view kType = "publications";
     std::vector<PublicationInfo> files;
+    bool truncated = false;      // rows left off so the reply fits in one frame
     json to_json() const;
     static Result<Publications> from_json(const json& j);
 };

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "proto/control.hpp"
 #include "proto/errors.hpp"
 #include "proto/frame.hpp"
 #include "proto/limits.hpp"
@@ -1377,4 +1378,31 @@ TEST_CASE("make_error_frame keeps a short message whole") {
     REQUIRE_FALSE(got.ok());
     CHECK(got.error().code == ErrorCode::not_found);
     CHECK(got.error().message == "no file named 'x'");
+}
+
+TEST_CASE("make_bounded_frame cuts a listing that would exceed a frame and says so") {
+    // peerd's publications: 1,000 files with 1,000-byte paths are ~1.1 MB of JSON.
+    Publications all;
+    for (int i = 0; i < 1000; ++i) {
+        all.files.push_back({"file" + std::to_string(i), 1, std::string(64, 'a'),
+                             "/" + std::string(1000, 'p') + std::to_string(i), 1, "ok"});
+    }
+    REQUIRE(make_frame(all, 3).size() > kMaxFrame + 4);
+
+    const auto frame = make_bounded_frame(all, &Publications::files, 3);
+    CHECK(frame.size() <= kMaxFrame + 4);
+    auto got = expect<Publications>(envelope_of(frame));
+    REQUIRE_MESSAGE(got.ok(), why(got));
+    CHECK(got->truncated);
+    CHECK(got->files.size() < all.files.size());
+    CHECK(got->files.size() > all.files.size() / 2);   // cut by quarters, not emptied
+    CHECK(got->files.front().name == "file0");         // the first rows are kept
+
+    SUBCASE("a listing that fits is sent whole") {
+        all.files.resize(10);
+        auto whole = expect<Publications>(envelope_of(make_bounded_frame(all, &Publications::files, 3)));
+        REQUIRE(whole.ok());
+        CHECK_FALSE(whole->truncated);
+        CHECK(whole->files.size() == 10);
+    }
 }
