@@ -35,7 +35,11 @@ void add_discover(CLI::App& app, Globals& g) {
     cmd->callback([&g, host] {
         auto s = connect(g);
         auto files = s.request<proto::Files>(proto::Discover{*host});
-        if (g.json) return print_json({{"host", files.host}, {"files", proto::list_json(files.files)}});
+        if (g.json) {
+            return print_json({{"host", files.host},
+                               {"files", proto::list_json(files.files)},
+                               {"truncated", files.truncated}});
+        }
         if (files.files.empty()) {
             std::cout << *host << " publishes nothing\n";
             return;
@@ -45,6 +49,7 @@ void add_discover(CLI::App& app, Globals& g) {
             t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id), ctl::local_time(f.published_at)});
         }
         std::cout << t.render();
+        if (files.truncated) std::cout << "(more not shown: the list is longer than one reply holds)\n";
     });
 }
 
@@ -111,7 +116,10 @@ void add_events(CLI::App& app, Globals& g) {
         auto s = connect(g);
         auto history = s.request<proto::Events>(proto::ListEvents{*follow});
         std::reverse(history.events.begin(), history.events.end());   // the tracker sends newest first
-        if (g.json && !*follow) return print_json({{"events", proto::list_json(history.events)}});
+        if (g.json && !*follow) {
+            return print_json({{"events", proto::list_json(history.events)}, {"truncated", history.truncated}});
+        }
+        if (!g.json && history.truncated) std::cout << "(older events not shown: the history is longer than one reply holds)\n";
         const auto show = [&](const proto::Event& e) {
             std::cout << (g.json ? e.to_json().dump() : event_line(e)) << std::endl;
         };
