@@ -25,6 +25,7 @@
 #include <cstring>
 #include <ctime>
 #include <optional>
+#include <utility>
 #include <string>
 #include <string_view>
 
@@ -444,6 +445,7 @@ private:
         }
         const auto target = proto::parse_file_target(*path);
         const Publication* pub = target ? server_->catalog_.by_id(target->id) : nullptr;
+        if (!pub || pub->id != open_id_) release_file();   // not kept for what is not served
         if (!pub) return respond_text(404, "no published file here\n");
         if (target->pieces) {
             return respond(200, "application/json", pub->piece_list().to_json().dump());
@@ -477,14 +479,35 @@ private:
         }
         // Checked before anything is promised: a changed file is never served.
         if (file_fd_ >= 0 && open_id_ == file_.id && open_path_ == file_.path) {
-            return check_open_file();
+            return stat_open_file(true);
         }
+        open_file();
+    }
+
+    void open_file() {
         release_file();
         fs_req_.data = this;
         const int rc = uv_fs_open(loop_, &fs_req_, file_.path.c_str(), O_RDONLY | O_CLOEXEC, 0, on_opened);
         if (rc < 0) {
             uv_fs_req_cleanup(&fs_req_);
             return file_unavailable(rc);
+        }
+        in_pool_ = reinterpret_cast<uv_req_t*>(&fs_req_);
+    }
+
+    // fstat in the pool: even on an open descriptor it may wait on the
+    // network (NFS, FUSE). `cached`: the descriptor is kept from an earlier
+    // request of this keep-alive connection (a fetch asks for piece after
+    // piece), which saves the open and close; if it no longer passes, the
+    // path is opened afresh and that verdict decides (a file replaced by an
+    // identical copy, `cp -p` then `mv`, is still served).
+    void stat_open_file(bool cached) {
+        checking_cached_ = cached;
+        fs_req_.data = this;
+        const int rc = uv_fs_fstat(loop_, &fs_req_, file_fd_, on_stat);
+        if (rc < 0) {
+            uv_fs_req_cleanup(&fs_req_);
+            return cached ? open_file() : file_unavailable(rc);
         }
         in_pool_ = reinterpret_cast<uv_req_t*>(&fs_req_);
     }
@@ -503,12 +526,7 @@ private:
         self->file_fd_ = static_cast<int>(result);
         self->open_id_ = self->file_.id;
         self->open_path_ = self->file_.path;
-        const int rc = uv_fs_fstat(self->loop_, &self->fs_req_, self->file_fd_, on_stat);
-        if (rc < 0) {
-            uv_fs_req_cleanup(&self->fs_req_);
-            return self->file_unavailable(rc);
-        }
-        self->in_pool_ = reinterpret_cast<uv_req_t*>(&self->fs_req_);
+        self->stat_open_file(false);
     }
 
     static void on_stat(uv_fs_t* req) {
@@ -521,31 +539,23 @@ private:
             if (self->phase_ != Phase::closed) self->close_now("server stopped");
             return self->delete_if_done();
         }
+        const bool cached = std::exchange(self->checking_cached_, false);
+        auto problem = result < 0 ? std::optional<std::string>("") : self->stat_problem(st);
+        if (!problem) return self->send_file_head();
+        if (cached) return self->open_file();
         if (result < 0) return self->file_unavailable(static_cast<int>(result));
-        self->check_stat(st.st_mode, st.st_nlink, st.st_size, mtime_ns(st));
+        self->file_changed(*problem);
     }
 
-    // The file this connection opened for an earlier request of the same id
-    // (keep-alive: a fetch asks for piece after piece): fstat(2) on an open
-    // descriptor reads the in-memory inode, so it runs here, and the request
-    // costs no trip through the pool before its body. A file deleted or
-    // replaced since has no links left, which check_stat refuses.
-    void check_open_file() {
-        struct stat st{};
-        if (::fstat(file_fd_, &st) != 0) return file_unavailable(uv_translate_sys_error(errno));
-        check_stat(st.st_mode, st.st_nlink, static_cast<std::uint64_t>(st.st_size),
-                   static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec);
-    }
-
-    void check_stat(std::uint64_t mode, std::uint64_t links, std::uint64_t size, std::int64_t mtime) {
-        if ((mode & S_IFMT) != S_IFREG) return file_changed("it is no longer a regular file");
-        if (links == 0) return file_changed("it was deleted or replaced");
-        if (size != file_.size) {
-            return file_changed("its size is " + std::to_string(size) + " bytes, was " +
-                                std::to_string(file_.size));
+    // Why the open file is not the one that was hashed, if it is not.
+    std::optional<std::string> stat_problem(const uv_stat_t& st) const {
+        if ((st.st_mode & S_IFMT) != S_IFREG) return "it is no longer a regular file";
+        if (st.st_nlink == 0) return "it was deleted";
+        if (st.st_size != file_.size) {
+            return "its size is " + std::to_string(st.st_size) + " bytes, was " + std::to_string(file_.size);
         }
-        if (mtime != file_.mtime_ns) return file_changed("it was modified");
-        send_file_head();
+        if (mtime_ns(st) != file_.mtime_ns) return "it was modified";
+        return std::nullopt;
     }
 
     void send_file_head() {
@@ -825,6 +835,7 @@ private:
     int file_fd_ = -1;          // open from an earlier request, or for this one
     std::string open_id_;       // the publication file_fd_ was opened and checked for
     std::string open_path_;
+    bool checking_cached_ = false;   // the fstat in the pool is of a kept descriptor
     uv_fs_t fs_req_{};
     SendJob job_;
     uv_req_t* in_pool_ = nullptr;   // the fs or sendfile request in the pool, if any

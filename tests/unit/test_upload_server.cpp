@@ -562,13 +562,18 @@ TEST_CASE("upload: on a keep-alive connection, each request checks the file agai
         REQUIRE(utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
         expected = 404;
     }
-    SUBCASE("replaced by rename with the same size and mtime") {
-        const auto fresh = f.dir.path / "fresh.bin";
-        write_file(fresh, pattern_bytes(5000, 3));
+    SUBCASE("replaced by an identical copy (cp -p, then mv): still served") {
+        const auto copy = f.dir.path / "copy.bin";
+        write_file(copy, original);
         struct stat st{};
         REQUIRE(stat(path.c_str(), &st) == 0);
         const timespec times[2] = {st.st_atim, st.st_mtim};
-        REQUIRE(utimensat(AT_FDCWD, fresh.c_str(), times, 0) == 0);
+        REQUIRE(utimensat(AT_FDCWD, copy.c_str(), times, 0) == 0);
+        fs::rename(copy, path);
+    }
+    SUBCASE("replaced by a file of another size") {
+        const auto fresh = f.dir.path / "fresh.bin";
+        write_file(fresh, pattern_bytes(6000, 3));
         fs::rename(fresh, path);
         expected = 404;
     }
@@ -585,6 +590,7 @@ TEST_CASE("upload: on a keep-alive connection, each request checks the file agai
     if (expected == 200) {
         CHECK(second.body == original);
         CHECK(open_fd_count() == fds_between);   // no second descriptor for the same file
+        CHECK(f.catalog.by_id(p.id) != nullptr);
     } else {
         CHECK(f.catalog.by_id(p.id) == nullptr);   // marked changed
     }
