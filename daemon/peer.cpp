@@ -43,6 +43,7 @@ proto::Result<bool> Peer::start() {
 }
 
 void Peer::stop() {
+    serving_.reset();
     for (auto& [id, job] : hashing_) cancel_hash(*job);
     hashing_.clear();
     auto transfers = std::move(transfers_);
@@ -158,7 +159,8 @@ void Peer::list(ListDone done) {
         job->paths.push_back(p.path);
         job->hashed.push_back({p.size, p.mtime_ns});
     }
-    job->after = [this, done = std::move(done)](ListJob& j) {
+    job->after = [this, serving = std::weak_ptr<bool>(serving_), done = std::move(done)](ListJob& j) {
+        if (serving.expired()) return;
         for (std::size_t i = 0; i < j.names.size(); ++i) {
             // Only if that name still stands for the file as it was hashed:
             // it may have been published again while the worker looked.

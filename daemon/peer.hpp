@@ -88,6 +88,9 @@ private:
     UploadServer uploads_;
     std::unique_ptr<TrackerLink> link_;
     std::map<std::uint64_t, std::shared_ptr<HashJob>> hashing_;
+    // Expires when the Peer stops: a list still in the pool then (it may
+    // finish after the Peer and the control server are gone) answers nobody.
+    std::shared_ptr<bool> serving_ = std::make_shared<bool>(true);
     std::uint64_t next_hash_ = 1;
     std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
     std::uint64_t next_transfer_ = 1;
