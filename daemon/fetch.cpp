@@ -159,7 +159,7 @@ struct PrepareJob {
     bool force = false;
     std::uint64_t size = 0;
     int fd = -1;                 // out: the temporary file, open
-    bool direct = false;         // out: fd was opened with O_DIRECT
+    int buffered_fd = -1;        // out: when fd has O_DIRECT, the file again without it
     std::string temp;            // out: its path
     std::optional<Error> error;  // out
 };
@@ -199,11 +199,13 @@ void prepare_in_worker(PrepareJob& j) {
     // the rename), and copying a GiB through the page cache costs the CPU
     // that hashing needs (measured: 0.1 s of system time per GiB direct,
     // 0.2-1.3 s buffered, on this project's 2-core VM).
-    const int direct = ::open(temp.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+    // Reopened through /proc/self/fd, not by its name: the same file, whatever
+    // happens to the name meanwhile.
+    const std::string self = "/proc/self/fd/" + std::to_string(fd);
+    const int direct = ::open(self.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
     if (direct >= 0) {
-        ::close(fd);
         j.fd = direct;
-        j.direct = true;
+        j.buffered_fd = fd;
     } else {
         j.fd = fd;
     }
@@ -220,8 +222,7 @@ struct VerifyJob {
     std::uint64_t length = 0;
     proto::Digest expected{};
     int fd = -1;
-    bool direct = false;               // fd has O_DIRECT
-    std::string temp;                  // its path, for what O_DIRECT cannot write
+    int buffered_fd = -1;              // if fd has O_DIRECT: for what it cannot write
     std::mutex* write_lock = nullptr;  // the engine's: one buffered writer at a time
     bool match = false;  // out
     int error = 0;       // out: errno of a failed write
@@ -242,11 +243,7 @@ int write_all(int fd, const std::uint8_t* buf, std::uint64_t length, std::uint64
 // Through the page cache: the file's tail (not a whole number of blocks), or
 // every piece where O_DIRECT is not available.
 int write_buffered(VerifyJob& j) {
-    int fd = j.fd;
-    if (j.direct) {   // a second, buffered descriptor just for this piece
-        fd = ::open(j.temp.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd < 0) return errno;
-    }
+    const int fd = j.buffered_fd >= 0 ? j.buffered_fd : j.fd;
     int err = 0;
     {
         // Buffered writes to one file take its inode lock in turn anyway; the
@@ -260,7 +257,6 @@ int write_buffered(VerifyJob& j) {
         ::sync_file_range(fd, static_cast<off_t>(j.offset), static_cast<off_t>(j.length),
                           SYNC_FILE_RANGE_WRITE);
     }
-    if (fd != j.fd) ::close(fd);
     return err;
 }
 
@@ -270,7 +266,7 @@ void verify_in_worker(VerifyJob& j) {
     if (hash.finish() != j.expected) return;
     j.match = true;
     const bool whole_blocks = j.offset % kDirectAlign == 0 && j.length % kDirectAlign == 0;
-    if (j.direct && whole_blocks) {
+    if (j.buffered_fd >= 0 && whole_blocks) {
         j.error = write_all(j.fd, j.buffer.get(), j.length, j.offset);
         if (j.error != EINVAL) return;   // EINVAL: the device wants larger blocks
     }
@@ -281,6 +277,7 @@ struct FinalizeJob {
     uv_work_t work{};
     void* engine = nullptr;  // the Fetch::Engine that queued it
     int fd = -1;             // owned: closed here
+    int buffered_fd = -1;    // owned: closed here (-1: none)
     std::string temp;
     std::string destination;
     bool force = false;
@@ -292,9 +289,11 @@ void finalize_in_worker(FinalizeJob& j) {
         j.error = Error{code, std::move(message)};
         ::unlink(j.temp.c_str());
     };
+    // One inode: this fsync also covers what went through buffered_fd.
     const bool synced = ::fsync(j.fd) == 0;
     const int sync_err = errno;
     ::close(j.fd);
+    if (j.buffered_fd >= 0) ::close(j.buffered_fd);
     if (!synced)
         return fail(ErrorCode::internal, "cannot write " + j.temp + ": " + errno_text(sync_err));
 
@@ -489,7 +488,7 @@ private:
     double rate_ = 0;
 
     int fd_ = -1;
-    bool direct_ = false;    // fd_ has O_DIRECT
+    int buffered_fd_ = -1;   // when fd_ has O_DIRECT: the file again, without it
     std::mutex write_lock_;  // for the workers; the engine outlives their jobs
     std::string temp_;
     std::vector<Buffer> free_buffers_;
@@ -515,6 +514,7 @@ Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest requ
 Fetch::Engine::~Engine() {
     teardown_transfers();
     if (fd_ >= 0) ::close(fd_);
+    if (buffered_fd_ >= 0) ::close(buffered_fd_);
 }
 
 std::string Fetch::Engine::display_name() const {
@@ -914,8 +914,7 @@ void Fetch::Engine::on_piece_done(Request& r, CURLcode rc) {
         job->length = r.length;
         job->expected = expected_[r.piece];
         job->fd = fd_;
-        job->direct = direct_;
-        if (direct_) job->temp = temp_;
+        job->buffered_fd = buffered_fd_;
         job->write_lock = &write_lock_;
         job->work.data = job.get();
         pieces_[r.piece] = PieceState::verifying;
@@ -1150,12 +1149,13 @@ void Fetch::Engine::on_prepared(PrepareJob& job) {
     const bool abandoned = detached_ || phase_ == Phase::finishing;
     if (abandoned && job.fd >= 0) {  // cancelled meanwhile: nobody wants the file
         ::close(job.fd);
+        if (job.buffered_fd >= 0) ::close(job.buffered_fd);
         ::unlink(job.temp.c_str());
     }
     if (!back_from_pool()) return;
     if (job.error) return fail(std::move(*job.error));
     fd_ = job.fd;
-    direct_ = job.direct;
+    buffered_fd_ = job.buffered_fd;
     temp_ = std::move(job.temp);
     phase_ = Phase::running;
 
@@ -1200,6 +1200,7 @@ void Fetch::Engine::finalize() {
     auto job = std::make_unique<FinalizeJob>();
     job->engine = this;
     job->fd = std::exchange(fd_, -1);
+    job->buffered_fd = std::exchange(buffered_fd_, -1);
     job->temp = temp_;
     job->destination = req_.destination;
     job->force = req_.force;
@@ -1256,6 +1257,7 @@ void Fetch::Engine::succeed() {
 void Fetch::Engine::maybe_deliver() {
     if (phase_ != Phase::finishing || pending_work_ != 0 || detached_) return;
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (buffered_fd_ >= 0) ::close(std::exchange(buffered_fd_, -1));
     // On a fresh loop turn: DoneFn may destroy the Fetch, which must not
     // happen under a curl or libuv callback that still uses the engine.
     uv_timer_start(
