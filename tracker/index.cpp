@@ -2,6 +2,7 @@
 #include "tracker/index.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "proto/limits.hpp"
 
@@ -140,13 +141,16 @@ std::vector<proto::IndexEntry> Index::search(std::string_view text, std::size_t 
 }
 
 std::vector<proto::IndexEntry> Index::entries_of(const std::string& name) const {
+    // Linear in the holders: each content is found by its digest in a map,
+    // and only the first kMaxListedHolders holders of each are named.
     std::vector<proto::IndexEntry> entries;   // in the order each content was first announced
+    std::map<proto::Digest, std::size_t> entry_of;
     for (const auto& h : names_.at(name)) {
-        const auto id = proto::to_hex(h.id);
-        auto e = std::find_if(entries.begin(), entries.end(), [&id](const auto& x) { return x.id == id; });
-        if (e == entries.end()) e = entries.insert(entries.end(), proto::IndexEntry{name, h.size, id, {}, 0});
-        ++e->holder_count;
-        if (e->holders.size() < proto::kMaxListedHolders) e->holders.push_back(peers_.at(h.peer).name);
+        auto [it, fresh] = entry_of.try_emplace(h.id, entries.size());
+        if (fresh) entries.push_back(proto::IndexEntry{name, h.size, proto::to_hex(h.id), {}, 0});
+        auto& e = entries[it->second];
+        ++e.holder_count;
+        if (e.holders.size() < proto::kMaxListedHolders) e.holders.push_back(peers_.at(h.peer).name);
     }
     return entries;
 }
