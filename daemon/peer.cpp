@@ -95,27 +95,32 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     p.name = name;
     p.published_at = static_cast<std::int64_t>(std::time(nullptr));
     // One path is one publication: publishing it under a new name renames it.
-    std::vector<std::string> renamed;
+    std::vector<Publication> renamed;
     for (const auto& [other, q] : catalog_.all()) {
-        if (q.path == p.path && other != name) renamed.push_back(other);
+        if (q.path == p.path && other != name) renamed.push_back(q);
     }
     for (const auto& old : renamed) {
-        catalog_.remove(old);
-        if (link_) link_->withdraw(old);
-        log_.info("'" + old + "' is now published as '" + name + "'");
+        catalog_.remove(old.name);
+        if (link_) link_->withdraw(old.name);
+        log_.info("'" + old.name + "' is now published as '" + name + "'");
     }
     catalog_.put(p);
     save_state();
     log_.info("published '" + name + "' (" + p.path + ", " + std::to_string(p.size) + " bytes, id " + p.id + ")");
     if (!link_) return done(proto::Published{p.info(), p.path});
-    link_->announce(p, [this, p, done](proto::Result<bool> announced) {
+    link_->announce(p, [this, p, renamed = std::move(renamed), done](proto::Result<bool> announced) {
         if (announced) return done(proto::Published{p.info(), p.path});
-        // Refused (a limit of the tracker's): do not keep what nobody can find.
+        // Refused (a limit of the tracker's): do not keep what nobody can
+        // find, and give back the names this publication had taken over.
         const Publication* current = catalog_.by_name(p.name);
-        if (current && current->id == p.id && current->path == p.path) {
-            catalog_.remove(p.name);
-            save_state();
+        if (current && current->id == p.id && current->path == p.path) catalog_.remove(p.name);
+        for (const auto& old : renamed) {
+            if (catalog_.by_name(old.name)) continue;   // published again meanwhile
+            catalog_.put(old);
+            if (link_) link_->announce(old);
+            log_.info("'" + old.name + "' is published again under its old name");
         }
+        save_state();
         done(announced.error());
     });
 }
