@@ -37,22 +37,26 @@ cleanup_extra() {
 }
 
 # --- the network ---------------------------------------------------------------
-ip netns add "$ns_net" 2>"$tmp/ip.err" || skip "ip netns add failed: $(cat "$tmp/ip.err")"
-ip -n "$ns_net" link set lo up
-ip -n "$ns_net" link add br0 type bridge
-ip -n "$ns_net" addr add "$subnet.1/24" dev br0
-ip -n "$ns_net" link set br0 up
+# Where the kernel or the container does not give us namespaces, veth pairs or
+# bridges, the test cannot run here: it says which command failed and skips.
+net() { "$@" 2>"$tmp/ip.err" || skip "cannot build the test network: '$*' failed: $(cat "$tmp/ip.err")"; }
+
+net ip netns add "$ns_net"
+net ip -n "$ns_net" link set lo up
+net ip -n "$ns_net" link add br0 type bridge
+net ip -n "$ns_net" addr add "$subnet.1/24" dev br0
+net ip -n "$ns_net" link set br0 up
 
 index=11
 for host in "${hosts[@]}"; do
     ns=$(ns_of "$host")
-    ip netns add "$ns"
-    ip -n "$ns" link set lo up
+    net ip netns add "$ns"
+    net ip -n "$ns" link set lo up
     # Made inside the host's namespace, so no interface ever appears in ours.
-    ip -n "$ns" link add eth0 type veth peer name "$host" netns "$ns_net"
-    ip -n "$ns" addr add "$subnet.$index/24" dev eth0
-    ip -n "$ns" link set eth0 up
-    ip -n "$ns_net" link set "$host" master br0 up
+    net ip -n "$ns" link add eth0 type veth peer name "$host" netns "$ns_net"
+    net ip -n "$ns" addr add "$subnet.$index/24" dev eth0
+    net ip -n "$ns" link set eth0 up
+    net ip -n "$ns_net" link set "$host" master br0 up
     index=$((index + 1))
 done
 address_of() {   # host1 → 10.213.0.11
