@@ -6,6 +6,7 @@
 // and the suite may run in parallel with others.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -791,6 +792,56 @@ TEST_CASE("a holder gone between lookup and download: exit 1, no file, no tempor
         CHECK_FALSE(downloading(beta));
     }
     CHECK(beta.running());
+    CHECK(is_connected(beta));
+}
+
+// A tmpfs of `bytes` mounted for the test's lifetime (needs root).
+class SmallDisk {
+public:
+    SmallDisk(fs::path at, std::size_t bytes) : at_(std::move(at)) {
+        fs::create_directories(at_);
+        const std::string options = "size=" + std::to_string(bytes);
+        mounted_ = ::mount("tmpfs", at_.c_str(), "tmpfs", 0, options.c_str()) == 0;
+    }
+    ~SmallDisk() {
+        if (mounted_) ::umount2(at_.c_str(), MNT_DETACH);
+    }
+    SmallDisk(const SmallDisk&) = delete;
+    SmallDisk& operator=(const SmallDisk&) = delete;
+    bool mounted() const { return mounted_; }
+
+private:
+    fs::path at_;
+    bool mounted_ = false;
+};
+
+TEST_CASE("a fetch onto a full disk fails with a clear error and leaves nothing behind") {
+    if (::geteuid() != 0) {
+        MESSAGE("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    Swarm swarm{"alpha", "beta"};
+    auto& alpha = swarm["alpha"];
+    auto& beta = swarm["beta"];
+    SmallDisk disk(beta.dir() / "small", 1u << 20);
+    REQUIRE(disk.mounted());
+    const auto src = alpha.dir() / "large.bin";
+    write_random(src, 5'000'000, 11);
+    const std::string id = publish(alpha, src, "large.bin")["id"];
+    wait_holders(beta, "large.bin", id, {"alpha"});
+
+    const auto r = fetch(beta, {"large.bin", "-o", (beta.dir() / "small" / "large.bin").string()});
+    INFO(r.describe());
+    CHECK(r.exit_code == 1);
+    CHECK(lines_in(r.err) == 1);
+    CHECK(contains(r.err, "No space left on device"));
+    CHECK(entries(beta.dir() / "small").empty());   // no temporary file either
+
+    // The disk has room again elsewhere: the same fetch works, and beta serves on.
+    const auto ok = fetch(beta, {"large.bin", "-o", (beta.dir() / "large.bin").string()});
+    INFO(ok.describe());
+    CHECK(ok.exit_code == 0);
+    CHECK(read_bytes(beta.dir() / "large.bin") == read_bytes(src));
     CHECK(is_connected(beta));
 }
 
