@@ -5,6 +5,7 @@
 // cases never share state and may run in parallel with other suites.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -573,6 +574,24 @@ TEST_CASE("trackerctl exits 3 naming the socket when the tracker is not running"
         CHECK(r.exit_code == 3);
         CHECK(contains(r.err, tracker.socket().string()));
     }
+}
+
+TEST_CASE("trackerctl run by a user who may not use the socket says so, not 'is it running?'") {
+    if (::geteuid() != 0) {
+        MESSAGE("skipped: running trackerctl as another user needs root");
+        return;
+    }
+    TrackerFixture tracker;   // its socket lives in a 0700 directory of root's
+    const auto r = run({"/usr/bin/setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                        trackerctl_binary().string(), "--socket", tracker.socket().string(), "stats"});
+    INFO(r.describe());
+    CHECK(r.exit_code == 3);
+    CHECK(contains(r.err, tracker.socket().string()));
+    CHECK(contains(r.err, "permission denied"));
+    CHECK(contains(r.err, "member of it"));
+    CHECK_FALSE(contains(r.err, "is trackerd running"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(tracker.trackerctl("stats").exit_code == 0);   // root still gets in
 }
 
 TEST_CASE("trackerctl exits 2 on a bad command line") {
