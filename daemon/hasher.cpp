@@ -134,8 +134,7 @@ void HashJob::finish() {
     if (!done_) return;
     auto done = std::move(done_);
     if (!error_.empty()) return done(Error{ErrorCode::not_found, error_});
-    auto after = stamp_file(path_);
-    if (!after || after->size != stamp_.size || after->mtime_ns != stamp_.mtime_ns) {
+    if (!unchanged_since(path_, stamp_)) {
         return done(Error{ErrorCode::busy, path_ + " changed while being hashed; publish it again"});
     }
     Publication p;

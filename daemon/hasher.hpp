@@ -30,7 +30,16 @@ void cancel_hash(HashJob& job);
 struct FileStamp {
     std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
 };
 proto::Result<FileStamp> stamp_file(const std::string& path);
+inline FileStamp stamp_of(const Publication& p) { return {p.size, p.mtime_ns}; }
+// Whether `path` still has the size and mtime it had when hashed (false if
+// it cannot be stat'ed). Reads the disk: call it in the worker pool, or once
+// at start.
+inline bool unchanged_since(const std::string& path, const FileStamp& hashed) {
+    const auto now = stamp_file(path);
+    return now && *now == hashed;
+}
 
 }  // namespace peershare::peerd

@@ -65,8 +65,7 @@ void Peer::restore_publications() {
     }
     for (auto& p : *loaded) {
         // Re-check each file: one that changed while we were down is kept but not served.
-        auto stamp = stamp_file(p.path);
-        p.changed = !stamp || stamp->size != p.size || stamp->mtime_ns != p.mtime_ns;
+        p.changed = !unchanged_since(p.path, stamp_of(p));
         if (p.changed) log_.warning("'" + p.name + "' (" + p.path + ") changed while peerd was down: not served");
         catalog_.put(std::move(p));
     }
@@ -138,40 +137,31 @@ namespace {
 // The files `list` checks: each publication not yet known to have changed,
 // as it was hashed. The worker fills `differs`; nothing else is shared.
 struct ListJob {
+    struct File {
+        std::string name;
+        std::string path;
+        FileStamp hashed;
+        bool differs = false;   // out
+    };
     uv_work_t work{};
-    std::vector<std::string> names;
-    std::vector<std::string> paths;
-    std::vector<FileStamp> hashed;
-    std::vector<bool> differs;   // out
+    std::vector<File> files;
     std::function<void(ListJob&)> after;
 };
-
-void stat_in_worker(ListJob& j) {
-    j.differs.resize(j.paths.size());
-    for (std::size_t i = 0; i < j.paths.size(); ++i) {
-        const auto now = stamp_file(j.paths[i]);
-        j.differs[i] = !now || now->size != j.hashed[i].size || now->mtime_ns != j.hashed[i].mtime_ns;
-    }
-}
 
 }  // namespace
 
 void Peer::list(ListDone done) {
     auto job = std::make_unique<ListJob>();
     for (const auto& [name, p] : catalog_.all()) {
-        if (p.changed) continue;
-        job->names.push_back(name);
-        job->paths.push_back(p.path);
-        job->hashed.push_back({p.size, p.mtime_ns});
+        if (!p.changed) job->files.push_back({name, p.path, stamp_of(p)});
     }
     job->after = [this, serving = std::weak_ptr<bool>(serving_), done = std::move(done)](ListJob& j) {
         if (serving.expired()) return;
-        for (std::size_t i = 0; i < j.names.size(); ++i) {
+        for (const auto& f : j.files) {
             // Only if that name still stands for the file as it was hashed:
             // it may have been published again while the worker looked.
-            const Publication* p = catalog_.by_name(j.names[i]);
-            if (j.differs[i] && p && p->path == j.paths[i] && p->size == j.hashed[i].size &&
-                p->mtime_ns == j.hashed[i].mtime_ns) {
+            const Publication* p = catalog_.by_name(f.name);
+            if (f.differs && p && p->path == f.path && stamp_of(*p) == f.hashed) {
                 catalog_.mark_changed(p->path);
             }
         }
@@ -180,7 +170,9 @@ void Peer::list(ListDone done) {
     job->work.data = job.get();
     uv_queue_work(
         loop_, &job.release()->work,
-        [](uv_work_t* w) { stat_in_worker(*static_cast<ListJob*>(w->data)); },
+        [](uv_work_t* w) {
+            for (auto& f : static_cast<ListJob*>(w->data)->files) f.differs = !unchanged_since(f.path, f.hashed);
+        },
         [](uv_work_t* w, int) {
             std::unique_ptr<ListJob> j(static_cast<ListJob*>(w->data));
             j->after(*j);
