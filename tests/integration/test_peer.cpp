@@ -4,7 +4,6 @@
 // upload server driven with curl, wget and raw sockets. Every test case starts
 // its own tracker and peers in its own temp dir, so cases never share state
 // and the suite may run in parallel with others.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -339,12 +338,6 @@ int status_of(const std::string& response) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    install_crash_cleanup();  // before doctest's handlers, which chain to it
-    doctest::Context context(argc, argv);
-    return context.run();
-}
 
 // ---------------------------------------------------------------------------
 

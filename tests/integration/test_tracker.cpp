@@ -3,7 +3,6 @@
 // fake_peer processes and in-process clients, malformed input written on raw
 // sockets. Every test case starts its own tracker in its own temp dir, so
 // cases never share state and may run in parallel with other suites.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -102,12 +101,6 @@ std::string big_endian_length(std::uint32_t n) {
 }
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    install_crash_cleanup();  // before doctest's handlers, which chain to it
-    doctest::Context context(argc, argv);
-    return context.run();
-}
 
 // ---------------------------------------------------------------------------
 
