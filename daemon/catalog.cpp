@@ -4,15 +4,28 @@
 namespace peershare::peerd {
 
 void Catalog::put(Publication p) {
+    remove(p.name);
     auto name = p.name;
-    by_name_.insert_or_assign(std::move(name), std::move(p));
+    const auto [it, inserted] = by_name_.emplace(std::move(name), std::move(p));
+    by_id_.emplace(it->second.id, &it->second);
 }
 
 bool Catalog::remove(std::string_view name) {
     auto it = by_name_.find(name);
     if (it == by_name_.end()) return false;
+    forget_id(it->second);
     by_name_.erase(it);
     return true;
+}
+
+void Catalog::forget_id(const Publication& p) {
+    auto [first, last] = by_id_.equal_range(p.id);
+    for (auto it = first; it != last; ++it) {
+        if (it->second == &p) {
+            by_id_.erase(it);
+            return;
+        }
+    }
 }
 
 const Publication* Catalog::by_name(std::string_view name) const {
@@ -21,9 +34,10 @@ const Publication* Catalog::by_name(std::string_view name) const {
 }
 
 const Publication* Catalog::by_id(std::string_view id) const {
-    // A handful to thousands of entries: a scan is cheap next to opening the file.
-    for (const auto& [name, p] : by_name_) {
-        if (p.id == id && !p.changed) return &p;
+    // Asked by every upload request: an index, not a scan of every publication.
+    auto [first, last] = by_id_.equal_range(id);
+    for (auto it = first; it != last; ++it) {
+        if (!it->second->changed) return it->second;
     }
     return nullptr;
 }

@@ -34,6 +34,10 @@ struct Publication {
 
 class Catalog {
 public:
+    Catalog() = default;
+    Catalog(const Catalog&) = delete;   // by_id_ points into by_name_
+    Catalog& operator=(const Catalog&) = delete;
+
     // Adds or replaces the publication of that name.
     void put(Publication p);
     bool remove(std::string_view name);
@@ -47,7 +51,12 @@ public:
     const std::map<std::string, Publication, std::less<>>& all() const { return by_name_; }
 
 private:
+    void forget_id(const Publication& p);
+
     std::map<std::string, Publication, std::less<>> by_name_;
+    // Content id → its publications (several names may share one content);
+    // map nodes do not move, so the pointers stay valid until removal.
+    std::multimap<std::string, const Publication*, std::less<>> by_id_;
     std::function<void(const Publication&)> on_changed_;
 };
 
