@@ -9,13 +9,17 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <type_traits>
 
 #include "common/paths.hpp"
 #include "ctl/output.hpp"
 #include "ctl/progress.hpp"
 #include "ctl/session.hpp"
+#include "ctl/transfers_view.hpp"
 #include "proto/control.hpp"
 #include "proto/names.hpp"
+#include "proto/transfers.hpp"
 
 namespace {
 
@@ -169,12 +173,74 @@ void add_fetch(CLI::App& app, Globals& g) {
     cmd->add_option("--id", request->id_prefix, "pick the content whose id starts with PREFIX");
     cmd->add_flag("--force", request->force, "overwrite an existing file");
     cmd->add_flag("-q,--quiet", *quiet, "no progress bar");
+    cmd->add_flag("--detach", request->detach,
+                  "return once peerd has accepted the transfer (it goes on in peerd; see `peerctl watch`)");
+    cmd->footer("The download is a transfer owned by peerd: it survives peerctl, and peerd resumes it after a "
+                "restart. Ctrl-C pauses it (resume with `peerctl resume ID` or the same fetch again; discard "
+                "with `peerctl cancel ID`). Fetching again to the same destination continues the transfer.");
     cmd->callback([&g, request, output, quiet] {
         checked_name(request->name);
         request->output = destination(*output, request->name);
         auto s = connect(g);
         ctl::FetchView view(g.json, *quiet);
         view.run(s, *request);
+    });
+}
+
+// A transfer id from the command line: a positive whole number.
+std::uint64_t transfer_id(const std::string& text) {
+    std::size_t used = 0;
+    std::uint64_t id = 0;
+    try {
+        id = std::stoull(text, &used);
+    } catch (...) {
+        used = 0;
+    }
+    if (used != text.size() || text.empty() || text.front() == '-' || id == 0) {
+        throw Failure{ctl::kUsage, "bad transfer id '" + printable(text) + "': want a number from `peerctl transfers`"};
+    }
+    return id;
+}
+
+void add_transfers(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("transfers", "the downloads peerd owns: state, progress, rate, sources, ETA");
+    cmd->callback([&g] {
+        auto s = connect(g);
+        ctl::print_transfers(s.request<proto::TransferList>(proto::ListTransfers{}), g.json);
+    });
+}
+
+void add_watch(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("watch", "follow one transfer (or all) with progress bars until it ends");
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "a transfer id (default: every unfinished transfer)");
+    cmd->callback([&g, id] {
+        std::optional<std::uint64_t> which;
+        if (!id->empty()) which = transfer_id(*id);
+        auto s = connect(g);
+        ctl::watch_transfers(s, which, g.json);
+    });
+}
+
+// pause, resume and cancel: one transfer id each.
+template <class Request>
+void add_transfer_action(CLI::App& app, Globals& g, const char* verb, const char* help) {
+    auto* cmd = app.add_subcommand(verb, help);
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "a transfer id from `peerctl transfers`")->required();
+    cmd->callback([&g, id, verb] {
+        const auto n = transfer_id(*id);
+        auto s = connect(g);
+        if constexpr (std::is_same_v<Request, proto::CancelTransfer>) {
+            s.request<proto::Ok>(Request{n});
+            if (g.json) return print_json({{"transfer", n}, {"cancelled", true}});
+            std::cout << "cancelled transfer " << n << "\n";
+        } else {
+            auto t = s.request<proto::TransferInfo>(Request{n});
+            if (g.json) return print_json(t.to_json());
+            std::cout << verb << "d transfer " << n << " ("
+                      << t.name << "): " << t.state << ", " << ctl::done_text(t.done, t.total) << "\n";
+        }
     });
 }
 
@@ -194,6 +260,13 @@ int main(int argc, char** argv) {
     add_list(app, g);
     add_search(app, g);
     add_status(app, g);
+    add_transfers(app, g);
+    add_watch(app, g);
+    add_transfer_action<proto::PauseTransfer>(app, g, "pause", "pause a transfer, keeping every verified piece");
+    add_transfer_action<proto::ResumeTransfer>(app, g, "resume", "continue a paused or failed transfer");
+    add_transfer_action<proto::CancelTransfer>(app, g, "cancel",
+                                               "stop a transfer and remove its partial file (a done one is only "
+                                               "forgotten; its file stays)");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

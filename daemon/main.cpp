@@ -33,6 +33,8 @@ struct Options {
     std::string socket = common::default_peerd_socket();
     std::string state_dir = common::default_state_dir();
     unsigned workers = 4;
+    unsigned max_active_fetches = 4;
+    unsigned max_sources = 0;
     std::size_t max_uploads = 64;
     std::string max_upload_rate = "0";
     std::string log_level = "info";
@@ -74,6 +76,13 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--workers", o.workers, "worker threads for hashing and file I/O")
         ->capture_default_str()
         ->check(CLI::Range(1u, 128u));
+    app.add_option("--max-active-fetches", o.max_active_fetches,
+                   "transfers downloading at once; more wait in the queue")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1000u));
+    app.add_option("--max-sources", o.max_sources, "holders one transfer downloads from at once; 0 = all")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 1024u));
     app.add_option("--max-uploads", o.max_uploads, "uploads at once; more get 503 Busy")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
@@ -108,6 +117,8 @@ peerd::PeerConfig make_config(const Options& o) {
     c.advertise = o.advertise;
     c.state_dir = o.state_dir;
     c.workers = o.workers;
+    c.max_active_fetches = o.max_active_fetches;
+    c.max_sources = o.max_sources;
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
     return c;
 }
@@ -132,6 +143,8 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("socket", now.socket, fresh.socket);
     restart.note("state-dir", now.state_dir, fresh.state_dir);
     restart.note("workers", now.workers, fresh.workers);
+    restart.note("max-active-fetches", now.max_active_fetches, fresh.max_active_fetches);
+    restart.note("max-sources", now.max_sources, fresh.max_sources);
 }
 
 }  // namespace

@@ -31,6 +31,8 @@ struct PeerConfig {
     std::string advertise;
     std::string state_dir;
     unsigned workers = 4;
+    unsigned max_active_fetches = 4;   // transfers downloading at once
+    unsigned max_sources = 0;          // holders per transfer, 0 = all
     UploadLimits uploads;
 };
 

@@ -705,6 +705,7 @@ private:
         self->offset_ += sent;
         self->remaining_ -= sent;
         self->sent_ += sent;
+        if (self->server_) self->server_->bytes_uploaded_ += sent;
         self->arm_timer(kSendStallTimeoutMs);   // progress
         if (self->remaining_ == 0) {
             set_cork(self->sock_fd_, false);   // flush the tail now

@@ -58,6 +58,8 @@ public:
     std::size_t active_uploads() const;   // responses with a body in progress
     void set_limits(UploadLimits);        // applied to new requests (SIGHUP reload later)
     std::size_t connection_count() const { return connections_.size(); }
+    // File bytes sent to downloaders since start (bodies only, not headers).
+    std::uint64_t bytes_uploaded() const { return bytes_uploaded_; }
 
 private:
     class Connection;
@@ -90,6 +92,7 @@ private:
     // and its work in the pool); this map only finds them.
     std::unordered_map<std::uint64_t, Connection*> connections_;
     std::uint64_t next_connection_ = 1;
+    std::uint64_t bytes_uploaded_ = 0;
     std::size_t slots_in_use_ = 0;
     std::uint64_t tokens_ = 0;
     std::uint64_t tokens_at_ms_ = 0;

@@ -90,6 +90,7 @@ Result<Transfer> Transfer::from_json(const json& j) {
 json Status::to_json() const {
     return {{"name", name}, {"tracker", tracker}, {"connected", connected}, {"tracker_error", tracker_error},
             {"address", address}, {"port", port}, {"published", published}, {"uploads", uploads},
+            {"uploaded", uploaded},
             {"transfers", list_json(transfers)}};
 }
 Result<Status> Status::from_json(const json& j) {
@@ -103,12 +104,14 @@ Result<Status> Status::from_json(const json& j) {
     m.port = static_cast<std::uint16_t>(r.number("port", 0, 65535));
     m.published = r.optional_number("published", 0, kMaxU64);
     m.uploads = r.optional_number("uploads", 0, kMaxU64);
+    m.uploaded = r.optional_number("uploaded", 0, kMaxU64);
     m.transfers = r.list<Transfer>("transfers", kMaxListedItems);
     return finish(r, std::move(m));
 }
 
 json FetchFile::to_json() const {
-    return {{"name", name}, {"output", output}, {"from", from}, {"id_prefix", id_prefix}, {"force", force}};
+    return {{"name", name}, {"output", output}, {"from", from}, {"id_prefix", id_prefix}, {"force", force},
+            {"detach", detach}};
 }
 Result<FetchFile> FetchFile::from_json(const json& j) {
     FieldReader r(j);
@@ -118,6 +121,7 @@ Result<FetchFile> FetchFile::from_json(const json& j) {
     m.from = r.optional_text("from", kMaxNameBytes);
     m.id_prefix = r.optional_text("id_prefix", kContentIdHexLen);
     m.force = r.flag("force", false);
+    m.detach = r.flag("detach", false);
     return finish(r, std::move(m));
 }
 

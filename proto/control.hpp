@@ -85,18 +85,22 @@ struct Status {
     std::uint16_t port = 0;      // upload port
     std::uint64_t published = 0;
     std::uint64_t uploads = 0;   // active
+    std::uint64_t uploaded = 0;  // file bytes served to other peers since peerd started
     std::vector<Transfer> transfers;
     json to_json() const;
     static Result<Status> from_json(const json& j);
 };
 
-struct FetchFile {               // → Choices | Progress* then FetchedFile | error
+// → Choices | error, or TransferAccepted then (unless detach) Progress* and
+// FetchedFile | error. A following client that goes away pauses the transfer.
+struct FetchFile {
     static constexpr std::string_view kType = "fetch";
     std::string name;
     std::string output;          // absolute destination path
     std::string from;            // only this holder, if set
     std::string id_prefix;       // only contents whose id starts so, if set
     bool force = false;
+    bool detach = false;         // answer TransferAccepted and stop; the transfer goes on in peerd
     json to_json() const;
     static Result<FetchFile> from_json(const json& j);
 };
