@@ -12,6 +12,7 @@
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "common/rate.hpp"
 #include "common/service.hpp"
 #include "common/uv.hpp"
 #include "daemon/control_server.hpp"
@@ -52,7 +53,8 @@ std::string listen_problem(const std::string& v) {
     return endpoint ? std::string() : endpoint.error().message;
 }
 std::string rate_problem(const std::string& v) {
-    return common::parse_rate(v) ? std::string() : "expected a number like 500K, 10M or 0";
+    auto rate = common::parse_rate(v);
+    return rate ? std::string() : rate.error().message;
 }
 
 void add_options(CLI::App& app, Options& o) {
@@ -87,7 +89,9 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
     app.add_option("--max-upload-rate", o.max_upload_rate,
-                   "bytes/s for all uploads, e.g. 10M; 0 = unlimited")
+                   "for all uploads together: bytes/s with k, M, G (x1000) or Ki, Mi, Gi "
+                   "(x1024), e.g. 500k, 20M, 1G, or bits/s: 20Mbit; 0 = unlimited")
+        ->type_name("RATE")
         ->capture_default_str()
         ->check(rate_problem);
     common::add_log_level_option(app, o.log_level);

@@ -55,7 +55,7 @@ expect_refused "$trackerd" "$bad:2: 'heartbeat' is set twice (first on line 1)" 
 expect_refused "$trackerd" "$bad:1: admin-socket: lists are not used" 'admin-socket = ["/a", "/b"]'
 expect_refused "$trackerd" "$bad:1: admin-socket: put text with spaces in double quotes" 'admin-socket = /a b'
 expect_refused "$trackerd" "--peer-timeout (5) must be longer than --heartbeat (10)" 'peer-timeout = 5'
-expect_refused "$peerd" "peerd: $bad:2: max-upload-rate = fast: expected a number like 500K, 10M or 0" \
+expect_refused "$peerd" "peerd: $bad:2: max-upload-rate = fast: bad rate 'fast': no number; a rate is" \
     'workers = 2' 'max-upload-rate = "fast"'
 expect_refused "$peerd" "$bad:1: workers = 0: Value 0 not in range 1 to 128" 'workers = 0'
 out=$("$trackerd" --config "$tmp/missing.conf" --version 2>&1) && fail "a missing --config file was accepted"
