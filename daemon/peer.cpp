@@ -266,33 +266,43 @@ void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& req
     fr.size = holders.front().size;
     fr.piece_size = holders.front().piece_size;
     fr.destination = request.output;
+    fr.partial_path = partial_path_for(fr.destination);
     fr.force = request.force;
     for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
     t.total = fr.size;
-    t.fetch = std::make_unique<Fetch>(
-        loop_, log_, fr,
-        [this, transfer_id](const FetchProgress& p) {
-            auto it = transfers_.find(transfer_id);
-            if (it == transfers_.end()) return;
-            it->second->done = p.done;
-            proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
-            for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
-            if (it->second->callbacks.progress) it->second->callbacks.progress(msg);
-        },
-        [this, transfer_id, fr](proto::Result<FetchResult> result) {
-            auto it = transfers_.find(transfer_id);
-            if (it == transfers_.end()) return;
-            auto done = std::move(it->second->callbacks.done);
-            // The Fetch may not be destroyed inside its own callback chain by us
-            // before we are done reading `result`; keep it until return.
-            auto fetch = std::move(it->second->fetch);
-            transfers_.erase(it);
-            if (!result) return done(result.error());
-            link_->notify(proto::Fetched{fr.name, fr.id, result->sources_used});
-            log_.info("fetched '" + fr.name + "' to " + result->path);
-            done(proto::FetchedFile{fr.name, result->path, result->bytes, fr.id, result->seconds,
-                                    result->sources_used});
-        });
+    Fetch::Callbacks callbacks;
+    callbacks.progress = [this, transfer_id](const FetchProgress& p) {
+        auto it = transfers_.find(transfer_id);
+        if (it == transfers_.end()) return;
+        it->second->done = p.done;
+        proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
+        for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
+        if (it->second->callbacks.progress) it->second->callbacks.progress(msg);
+    };
+    callbacks.done = [this, transfer_id, fr](proto::Result<FetchResult> result) {
+        auto it = transfers_.find(transfer_id);
+        if (it == transfers_.end()) return;
+        auto done = std::move(it->second->callbacks.done);
+        // The Fetch may not be destroyed inside its own callback chain by us
+        // before we are done reading `result`; keep it until return.
+        auto fetch = std::move(it->second->fetch);
+        transfers_.erase(it);
+        if (!result) {
+            // Until transfers outlive their requester, a failed or
+            // cancelled fetch keeps nothing (every work item is back).
+            if (auto removed = remove_partial(fr.partial_path); !removed)
+                log_.warning(removed.error().message);
+            if (!done) return;   // cancelled: the requester is gone
+            return done(result.error());
+        }
+        link_->notify(proto::Fetched{fr.name, fr.id, result->sources_used});
+        log_.info("fetched '" + fr.name + "' to " + result->path);
+        if (done) {
+            done(proto::FetchedFile{fr.name, result->path, result->bytes, fr.id,
+                                    result->seconds, result->sources_used});
+        }
+    };
+    t.fetch = std::make_unique<Fetch>(loop_, log_, fr, std::move(callbacks));
     t.fetch->start();
 }
 
@@ -300,7 +310,10 @@ void Peer::cancel_fetch(std::uint64_t transfer) {
     auto it = transfers_.find(transfer);
     if (it == transfers_.end()) return;
     it->second->callbacks = {};   // the requester is gone: nobody to tell
-    end_transfer(transfer);       // destroying the Fetch cancels it and removes its temporary file
+    // A running Fetch answers its DoneFn once its work items are back, which
+    // then removes the partial file; one still looking up just ends.
+    if (it->second->fetch) return it->second->fetch->cancel();
+    end_transfer(transfer);
 }
 
 void Peer::end_transfer(std::uint64_t transfer_id) { transfers_.erase(transfer_id); }
