@@ -10,7 +10,7 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # man (systemd-analyze verify looks up Documentation=) and ip (the multi-host
 # test in network namespaces).
 DEPS=(cmake g++ make pkg-config libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev
-      libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev curl
+      libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev libsqlite3-dev curl
       help2man dpkg-dev file lintian systemd procps man-db iproute2)
 
 # Installs the packages given that are not installed yet (apt-get update once).
