@@ -11,7 +11,7 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # test in network namespaces) and nginx (the HTTP server the fetch engine's
 # unit tests download from).
 DEPS=(cmake g++ make pkg-config libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev
-      libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev curl
+      libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev libsqlite3-dev curl
       help2man dpkg-dev file lintian systemd procps man-db iproute2 nginx-light)
 
 # Installs the packages given that are not installed yet (apt-get update once).
