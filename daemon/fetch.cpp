@@ -3,14 +3,16 @@
 // writing in the worker pool, and the atomic rename into place.
 //
 // Lifecycle of a fetch (phases): idle → preparing (worker: check the
-// destination, create and size the temporary file) → running (piece lists,
-// then pieces) → finalizing (worker: fsync, rename) → finishing (waits for the
-// work items still in the pool, then delivers the result on a fresh loop turn)
-// → done. Any failure jumps to finishing, removing the temporary file.
+// destination, create or open and size the partial file) → running (piece
+// lists, re-verification of the pieces claimed, then pieces) → finalizing
+// (worker: fsync, rename) → finishing (waits for the work items still in the
+// pool, a last fdatasync if pieces are unreported, then delivers the result on
+// a fresh loop turn) → done. Any failure jumps to finishing; the partial file
+// stays.
 //
 // The engine is separate from the Fetch object so the Fetch can be destroyed
-// at any time: the engine then detaches, stops every transfer, removes the
-// temporary file, and deletes itself when its last work item is back.
+// at any time: the engine then detaches, stops every transfer, and deletes
+// itself when its last work item is back.
 #include "daemon/fetch.hpp"
 
 #include <arpa/inet.h>
@@ -78,6 +80,7 @@ constexpr mode_t kFileMode = 0644;
 
 std::string errno_text(int err) { return std::strerror(err); }
 
+// A cancel and "no source left" share the code; the message tells them apart.
 Error cancelled_error() { return Error{ErrorCode::unavailable, std::string(kCancelledMessage)}; }
 Error exists_error(const std::string& destination) {
     return Error{ErrorCode::bad_request, destination + " exists; use --force to overwrite"};
@@ -103,8 +106,8 @@ private:
 // changes the request path.
 std::optional<std::string> base_url(const Source& s) {
     if (s.port == 0) return std::nullopt;
-    const auto pct = s.address.find('%');
-    const std::string ip = s.address.substr(0, pct);
+    const auto pct = s.host.find('%');
+    const std::string ip = s.host.substr(0, pct);
     unsigned char addr[sizeof(in6_addr)];
     const std::string port = ":" + std::to_string(s.port);
     if (inet_pton(AF_INET, ip.c_str(), addr) == 1) {
@@ -114,7 +117,7 @@ std::optional<std::string> base_url(const Source& s) {
     if (inet_pton(AF_INET6, ip.c_str(), addr) != 1) return std::nullopt;
     std::string host = ip;
     if (pct != std::string::npos) {
-        const std::string zone = s.address.substr(pct + 1);
+        const std::string zone = s.host.substr(pct + 1);
         const bool ok = !zone.empty() && zone.size() <= IF_NAMESIZE &&
                         std::all_of(zone.begin(), zone.end(), [](char c) {
                             return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
@@ -133,10 +136,10 @@ std::string parent_dir(const std::string& path) {
     return path.substr(0, slash);
 }
 
-// ".NAME.peershare-part-XXXXXX" in the destination's directory; NAME is cut
-// (at a UTF-8 boundary) so the whole name stays within NAME_MAX.
-std::string temp_template(const std::string& destination) {
-    constexpr std::string_view kSuffix = ".peershare-part-XXXXXX";
+}  // namespace
+
+std::string partial_path_for(const std::string& destination) {
+    constexpr std::string_view kSuffix = ".peershare-part";
     const auto slash = destination.rfind('/');
     const std::string dir = slash == std::string::npos ? "" : destination.substr(0, slash + 1);
     std::string base = slash == std::string::npos ? destination : destination.substr(slash + 1);
@@ -150,19 +153,66 @@ std::string temp_template(const std::string& destination) {
     return dir + "." + base + std::string(kSuffix);
 }
 
+proto::Result<bool> remove_partial(const std::string& path) {
+    if (::unlink(path.c_str()) == 0 || errno == ENOENT) return true;
+    return Error{ErrorCode::internal, "cannot remove " + path + ": " + errno_text(errno)};
+}
+
+bool cancelled(const proto::Error& e) {
+    return e.code == ErrorCode::unavailable && e.message == kCancelledMessage;
+}
+
+bool no_source_left(const proto::Error& e) {
+    return e.code == ErrorCode::unavailable && e.message != kCancelledMessage;
+}
+
+namespace {
+
 // --- work items: each owns what it touches; results go back to the loop ---
 
 struct PrepareJob {
     uv_work_t work{};
     void* engine = nullptr;  // the Fetch::Engine that queued it
     std::string destination;
+    std::string partial;
     bool force = false;
     std::uint64_t size = 0;
-    int fd = -1;                 // out: the temporary file, open
+    int fd = -1;                 // out: the partial file, open for writing
     int buffered_fd = -1;        // out: when fd has O_DIRECT, the file again without it
-    std::string temp;            // out: its path
     std::optional<Error> error;  // out
 };
+
+// Creates the partial file, or opens the one there (never through a symlink,
+// and only a regular file), and gives it `size` bytes. 0 and the descriptor,
+// or an error; a file this call created is removed again on failure.
+std::optional<Error> open_partial(const std::string& path, std::uint64_t size, int& out) {
+    bool created = true;
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, kFileMode);
+    if (fd < 0 && errno == EEXIST) {
+        created = false;
+        fd = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0) {
+        return Error{ErrorCode::internal, "cannot create the partial file " + path + ": " +
+                                              errno_text(errno)};
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return Error{ErrorCode::bad_request, path + " is in the way of the partial file: not a regular file"};
+    }
+    // Sparse: blocks are allocated as pieces arrive (a shorter file left by a
+    // crash is extended with zeros, which re-verification then rejects).
+    if (static_cast<std::uint64_t>(st.st_size) != size &&
+        ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+        const int err = errno;
+        ::close(fd);
+        if (created) ::unlink(path.c_str());
+        return Error{ErrorCode::internal, "cannot size " + path + ": " + errno_text(err)};
+    }
+    out = fd;
+    return std::nullopt;
+}
 
 void prepare_in_worker(PrepareJob& j) {
     struct stat st {};
@@ -179,19 +229,9 @@ void prepare_in_worker(PrepareJob& j) {
         j.error = Error{ErrorCode::internal, j.destination + ": " + errno_text(errno)};
         return;
     }
-    std::string temp = temp_template(j.destination);
-    const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-    if (fd < 0) {
-        j.error =
-            Error{ErrorCode::internal, "cannot create a temporary file in " +
-                                           parent_dir(j.destination) + ": " + errno_text(errno)};
-        return;
-    }
-    if (::fchmod(fd, kFileMode) != 0 || ::ftruncate(fd, static_cast<off_t>(j.size)) != 0) {
-        const int err = errno;
-        ::close(fd);
-        ::unlink(temp.c_str());
-        j.error = Error{ErrorCode::internal, "cannot size " + temp + ": " + errno_text(err)};
+    int fd = -1;
+    if (auto error = open_partial(j.partial, j.size, fd)) {
+        j.error = std::move(error);
         return;
     }
     // Verified pieces go to disk without the page cache where the file
@@ -209,7 +249,61 @@ void prepare_in_worker(PrepareJob& j) {
     } else {
         j.fd = fd;
     }
-    j.temp = std::move(temp);
+}
+
+// Re-verification of pieces already in the partial file: each is read back
+// through one small buffer and hashed.
+constexpr std::size_t kCheckChunk = 1 << 20;
+// Pieces per re-verification work item: about this many bytes, so the pool's
+// threads share the work and other work items are not held up for long.
+constexpr std::uint64_t kCheckBytesPerJob = 32ull << 20;
+
+struct CheckJob {
+    uv_work_t work{};
+    void* engine = nullptr;  // the Fetch::Engine that queued it
+    int fd = -1;             // readable; the engine's
+    std::uint64_t size = 0, piece_size = 0;
+    std::vector<std::uint64_t> pieces;
+    std::vector<proto::Digest> expected;  // one per piece
+    std::vector<bool> good;               // out: one per piece
+    int error = 0;                        // out: errno of a failed read
+};
+
+void check_in_worker(CheckJob& j) {
+    std::vector<std::uint8_t> buffer(kCheckChunk);
+    j.good.assign(j.pieces.size(), false);
+    for (std::size_t k = 0; k < j.pieces.size(); ++k) {
+        const std::uint64_t offset = j.pieces[k] * j.piece_size;
+        const std::uint64_t length = proto::piece_length(j.size, j.piece_size, j.pieces[k]);
+        proto::Sha256 hash;
+        std::uint64_t done = 0;
+        while (done < length) {
+            const auto want = std::min<std::uint64_t>(kCheckChunk, length - done);
+            const auto n = ::pread(j.fd, buffer.data(), want, static_cast<off_t>(offset + done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                j.error = errno;
+                return;
+            }
+            if (n == 0) break;  // shorter than it should be: the hash says no
+            hash.update(buffer.data(), static_cast<std::size_t>(n));
+            done += static_cast<std::uint64_t>(n);
+        }
+        j.good[k] = done == length && hash.finish() == j.expected[k];
+    }
+}
+
+// Makes everything written to the partial file so far durable.
+struct SyncJob {
+    uv_work_t work{};
+    void* engine = nullptr;  // the Fetch::Engine that queued it
+    int fd = -1;             // the engine's
+    proto::Bitfield written;  // pieces written before the fdatasync began
+    int error = 0;            // out
+};
+
+void sync_in_worker(SyncJob& j) {
+    if (::fdatasync(j.fd) != 0) j.error = errno;
 }
 
 struct VerifyJob {
@@ -281,20 +375,20 @@ struct FinalizeJob {
     std::string temp;
     std::string destination;
     bool force = false;
-    std::optional<Error> error;  // out; on error the temporary file is gone
+    bool synced = false;         // out: every byte of the partial file is durable
+    std::optional<Error> error;  // out; on error the partial file stays
 };
 
 void finalize_in_worker(FinalizeJob& j) {
     const auto fail = [&j](ErrorCode code, std::string message) {
         j.error = Error{code, std::move(message)};
-        ::unlink(j.temp.c_str());
     };
     // One inode: this fsync also covers what went through buffered_fd.
-    const bool synced = ::fsync(j.fd) == 0;
+    j.synced = ::fsync(j.fd) == 0;
     const int sync_err = errno;
     ::close(j.fd);
     if (j.buffered_fd >= 0) ::close(j.buffered_fd);
-    if (!synced)
+    if (!j.synced)
         return fail(ErrorCode::internal, "cannot write " + j.temp + ": " + errno_text(sync_err));
 
     if (j.force) {
@@ -338,8 +432,7 @@ Job* job_of(uv_work_t* work) {
 
 class Fetch::Engine {
 public:
-    Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress,
-           DoneFn done);
+    Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request, Callbacks callbacks);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -351,7 +444,8 @@ public:
 private:
     enum class Phase { idle, preparing, running, finalizing, finishing, done };
     enum class Stage { listing, ready, dropped };
-    enum class PieceState : std::uint8_t { missing, active, verifying, done };
+    // checking: claimed to be in the partial file, being re-verified.
+    enum class PieceState : std::uint8_t { missing, checking, active, verifying, done };
 
     struct SourceState {
         Source source;
@@ -419,6 +513,7 @@ private:
     void drop(std::size_t source, const std::string& why);
     void abort_requests_of(std::size_t source);
     void fail_if_no_source();
+    Error no_source_error() const;
 
     // pieces
     void schedule();
@@ -431,11 +526,18 @@ private:
     void requeue(std::uint64_t piece);
     Buffer take_buffer();
     void release_buffer(Buffer b);
-    void accept_list(proto::PieceList list);
+    void accept_list(std::vector<proto::Digest> pieces);
+    void piece_done(std::uint64_t piece);
 
     // work items
     void on_prepared(PrepareJob& job);
+    void start_checks();
+    void on_checked(CheckJob& job);
     void on_verified(VerifyJob& job);
+    void maybe_sync(bool now);
+    void queue_sync();
+    void on_synced(SyncJob& job);
+    void maybe_finalize();
     void finalize();
     void on_finalized(FinalizeJob& job);
     bool back_from_pool();  // false: the engine is detached or finishing, the caller stops
@@ -454,6 +556,8 @@ private:
     const common::Log& log_;
     FetchRequest req_;
     ProgressFn progress_;
+    PieceListFn piece_list_;
+    DurableFn durable_fn_;
     DoneFn done_;
 
     Phase phase_ = Phase::idle;
@@ -483,6 +587,13 @@ private:
     std::set<std::pair<std::uint64_t, std::size_t>> rejected_;  // (piece, source) hash mismatches
     std::uint64_t pieces_done_ = 0;
     std::uint64_t bytes_done_ = 0;
+    unsigned checks_pending_ = 0;  // re-verification work items in the pool
+    bool report_due_ = false;      // DurableFn owes a report even if nothing is new
+    proto::Bitfield written_;      // verified pieces whose write has completed
+    proto::Bitfield durable_;      // written pieces covered by a completed fdatasync
+    bool sync_in_flight_ = false;
+    bool final_synced_ = false;       // the last sync before DoneFn is queued
+    std::uint64_t last_sync_ms_ = 0;  // loop time a sync was last queued
     std::uint64_t last_verified_ms_ = 0;
     RateWindow window_;
     double rate_ = 0;
@@ -490,19 +601,20 @@ private:
     int fd_ = -1;
     int buffered_fd_ = -1;   // when fd_ has O_DIRECT: the file again, without it
     std::mutex write_lock_;  // for the workers; the engine outlives their jobs
-    std::string temp_;
     std::vector<Buffer> free_buffers_;
     unsigned buffers_out_ = 0;
     unsigned buffer_budget_ = 0;
 };
 
 Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request,
-                      ProgressFn progress, DoneFn done)
+                      Callbacks callbacks)
     : loop_(loop),
       log_(log),
       req_(std::move(request)),
-      progress_(std::move(progress)),
-      done_(std::move(done)),
+      progress_(std::move(callbacks.progress)),
+      piece_list_(std::move(callbacks.piece_list)),
+      durable_fn_(std::move(callbacks.durable)),
+      done_(std::move(callbacks.done)),
       curl_timer_(loop),
       tick_timer_(loop),
       retry_timer_(loop),
@@ -539,7 +651,27 @@ void Fetch::Engine::start() {
     if (req_.destination.empty() || req_.destination.back() == '/') {
         return fail(Error{ErrorCode::bad_request, "not a file path: '" + req_.destination + "'"});
     }
-    if (req_.sources.empty())
+    if (req_.partial_path.empty() || req_.partial_path.front() != '/' ||
+        req_.partial_path.back() == '/' || req_.partial_path == req_.destination) {
+        return fail(Error{ErrorCode::bad_request,
+                          "not a partial file path: '" + req_.partial_path + "'"});
+    }
+    const auto count = proto::piece_count(req_.size, req_.piece_size);
+    if (req_.have.size() != 0 && req_.have.size() != count) {
+        return fail(Error{ErrorCode::bad_request,
+                          "the bitfield of " + display_name() + " has " +
+                              std::to_string(req_.have.size()) + " pieces, not " +
+                              std::to_string(count)});
+    }
+    if (!req_.pieces.empty()) {
+        const proto::PieceList list{req_.size, req_.piece_size, req_.pieces};
+        if (req_.pieces.size() != count || proto::to_hex(list.content_id()) != req_.id) {
+            return fail(Error{ErrorCode::bad_request,
+                              "the piece list given for " + display_name() +
+                                  " does not match its content id"});
+        }
+    }
+    if (req_.sources.empty() && req_.pieces.empty())
         return fail(Error{ErrorCode::not_found, "no source offers " + display_name()});
 
     for (const auto& src : req_.sources) {
@@ -548,13 +680,19 @@ void Fetch::Engine::start() {
         if (auto base = base_url(src)) {
             s.file_url = *base + proto::file_path(req_.id);
             s.list_url = *base + proto::pieces_path(req_.id);
+            if (!req_.pieces.empty()) s.stage = Stage::ready;  // no list to ask for
         } else {
             s.stage = Stage::dropped;
             s.why =
-                "not an IP address and port: " + src.address + " port " + std::to_string(src.port);
+                "not an IP address and port: " + src.host + " port " + std::to_string(src.port);
         }
         sources_.push_back(std::move(s));
     }
+    // Nobody to ask for the piece list: fail before touching the disk.
+    if (req_.pieces.empty() && std::all_of(sources_.begin(), sources_.end(), [](const auto& x) {
+            return x.stage == Stage::dropped;
+        }))
+        return fail(no_source_error());
     buffer_budget_ = static_cast<unsigned>(
         std::min<std::size_t>(kMaxBuffers, 2 * kRequestsPerSource * sources_.size()));
 
@@ -568,6 +706,7 @@ void Fetch::Engine::start() {
     auto job = std::make_unique<PrepareJob>();
     job->engine = this;
     job->destination = req_.destination;
+    job->partial = req_.partial_path;
     job->force = req_.force;
     job->size = req_.size;
     job->work.data = job.get();
@@ -589,13 +728,11 @@ void Fetch::Engine::cancel() {
 void Fetch::Engine::detach() {
     detached_ = true;
     progress_ = nullptr;
+    piece_list_ = nullptr;
+    durable_fn_ = nullptr;
     done_ = nullptr;
     teardown_transfers();
     for (auto* t : {&curl_timer_, &tick_timer_, &retry_timer_, &finish_timer_}) t->close();
-    // Unlinking is one quick syscall, done here so the file is gone when the
-    // Fetch is. A finalize still in the pool then fails to rename (or already has).
-    if (!temp_.empty()) ::unlink(temp_.c_str());
-    temp_.clear();
     if (pending_work_ == 0) delete this;
 }
 
@@ -894,7 +1031,8 @@ void Fetch::Engine::on_list_done(Request& r, CURLcode rc) {
     s.busy = 0;
     if (!listed_) {
         listed_by_ = s.source.peer;
-        accept_list(std::move(*list));
+        if (piece_list_) piece_list_(*list);  // may cancel
+        if (phase_ == Phase::running) accept_list(std::move(list->pieces));
     }
 }
 
@@ -975,16 +1113,26 @@ void Fetch::Engine::drop(std::size_t i, const std::string& why) {
     fail_if_no_source();
 }
 
+// Fails with "no source left" when every source is dropped and a piece
+// still needs one (pieces being re-verified or written may yet complete it).
 void Fetch::Engine::fail_if_no_source() {
+    if (phase_ != Phase::running) return;
     const bool any_left = std::any_of(sources_.begin(), sources_.end(),
                                       [](const auto& x) { return x.stage != Stage::dropped; });
     if (any_left) return;
+    if (listed_ && std::none_of(pieces_.begin(), pieces_.end(),
+                                [](PieceState p) { return p == PieceState::missing; }))
+        return;
+    fail(no_source_error());
+}
+
+Error Fetch::Engine::no_source_error() const {
     std::string reasons;
     for (const auto& x : sources_) {
         reasons += (reasons.empty() ? "" : "; ") + x.source.peer + ": " + x.why;
     }
-    fail(Error{ErrorCode::unavailable,
-               "no source could provide " + display_name() + " (" + reasons + ")"});
+    return Error{ErrorCode::unavailable, "no source could provide " + display_name() +
+                                             (reasons.empty() ? "" : " (" + reasons + ")")};
 }
 
 void Fetch::Engine::abort_requests_of(std::size_t i) {
@@ -1123,11 +1271,26 @@ void Fetch::Engine::release_buffer(Buffer b) {
     free_buffers_.push_back(std::move(b));
 }
 
-void Fetch::Engine::accept_list(proto::PieceList list) {
+void Fetch::Engine::accept_list(std::vector<proto::Digest> pieces) {
     listed_ = true;
-    expected_ = std::move(list.pieces);
-    pieces_.assign(expected_.size(), PieceState::missing);
-    if (expected_.empty()) finalize();
+    expected_ = std::move(pieces);
+    const auto count = expected_.size();
+    pieces_.assign(count, PieceState::missing);
+    written_ = proto::Bitfield(count);
+    durable_ = proto::Bitfield(count);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        if (req_.adopt || (req_.have.size() != 0 && req_.have.test(i)))
+            pieces_[i] = PieceState::checking;
+    }
+    start_checks();
+    if (count == 0) maybe_finalize();
+}
+
+void Fetch::Engine::piece_done(std::uint64_t piece) {
+    pieces_[piece] = PieceState::done;
+    ++pieces_done_;
+    bytes_done_ += proto::piece_length(req_.size, req_.piece_size, piece);
+    written_.set(piece);
 }
 
 // --- work items back on the loop ---
@@ -1147,16 +1310,14 @@ bool Fetch::Engine::back_from_pool() {
 
 void Fetch::Engine::on_prepared(PrepareJob& job) {
     const bool abandoned = detached_ || phase_ == Phase::finishing;
-    if (abandoned && job.fd >= 0) {  // cancelled meanwhile: nobody wants the file
+    if (abandoned && job.fd >= 0) {  // cancelled meanwhile: the file stays, closed
         ::close(job.fd);
         if (job.buffered_fd >= 0) ::close(job.buffered_fd);
-        ::unlink(job.temp.c_str());
     }
     if (!back_from_pool()) return;
     if (job.error) return fail(std::move(*job.error));
     fd_ = job.fd;
     buffered_fd_ = job.buffered_fd;
-    temp_ = std::move(job.temp);
     phase_ = Phase::running;
 
     multi_ = curl_multi_init();
@@ -1166,32 +1327,156 @@ void Fetch::Engine::on_prepared(PrepareJob& job) {
     curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
 
+    if (!req_.pieces.empty()) accept_list(std::move(req_.pieces));
     fail_if_no_source();  // every source may have been unusable from the start
     schedule();
 }
 
+// Queues the re-verification of every piece in state `checking`, in work
+// items of about kCheckBytesPerJob.
+void Fetch::Engine::start_checks() {
+    const int read_fd = buffered_fd_ >= 0 ? buffered_fd_ : fd_;
+    const std::uint64_t per_job = std::max<std::uint64_t>(1, kCheckBytesPerJob / req_.piece_size);
+    std::unique_ptr<CheckJob> job;
+    const auto queue = [this](std::unique_ptr<CheckJob> j) {
+        j->work.data = j.get();
+        ++pending_work_;
+        ++checks_pending_;
+        uv_queue_work(
+            loop_, &j.release()->work,
+            [](uv_work_t* w) { check_in_worker(*job_of<CheckJob>(w)); },
+            [](uv_work_t* w, int) {
+                std::unique_ptr<CheckJob> owned(job_of<CheckJob>(w));
+                static_cast<Engine*>(owned->engine)->on_checked(*owned);
+            });
+    };
+    for (std::uint64_t i = 0; i < pieces_.size(); ++i) {
+        if (pieces_[i] != PieceState::checking) continue;
+        if (!job) {
+            job = std::make_unique<CheckJob>();
+            job->engine = this;
+            job->fd = read_fd;
+            job->size = req_.size;
+            job->piece_size = req_.piece_size;
+        }
+        job->pieces.push_back(i);
+        job->expected.push_back(expected_[i]);
+        if (job->pieces.size() == per_job) queue(std::move(job));
+    }
+    if (job) queue(std::move(job));
+}
+
+void Fetch::Engine::on_checked(CheckJob& job) {
+    --checks_pending_;
+    if (!back_from_pool()) return;
+    if (job.error != 0) {
+        return fail(Error{ErrorCode::internal,
+                          "cannot read " + req_.partial_path + ": " + errno_text(job.error)});
+    }
+    std::uint64_t bad = 0;
+    for (std::size_t k = 0; k < job.pieces.size(); ++k) {
+        if (job.good[k]) {
+            piece_done(job.pieces[k]);
+        } else {
+            requeue(job.pieces[k]);
+            ++bad;
+        }
+    }
+    if (bad > 0) {
+        log_.info("fetch " + display_name() + ": " + std::to_string(bad) + " of " +
+                  std::to_string(job.pieces.size()) + " pieces in " + req_.partial_path +
+                  " do not match: fetched again");
+    }
+    if (checks_pending_ == 0) {
+        report_due_ = true;  // the record's claims are now known true or false
+        maybe_sync(true);
+    }
+    if (pieces_done_ == pieces_.size()) return maybe_finalize();
+    fail_if_no_source();
+    schedule();
+}
+
 void Fetch::Engine::on_verified(VerifyJob& job) {
+    // Written after a failure or cancel: still worth the final sync and report.
+    if (!detached_ && phase_ == Phase::finishing && job.match && job.error == 0)
+        written_.set(job.piece);
     if (!back_from_pool()) return;
     release_buffer(std::move(job.buffer));
     auto& s = sources_[job.source];
     if (job.error != 0) {
-        return fail(
-            Error{ErrorCode::internal, "cannot write " + temp_ + ": " + errno_text(job.error)});
+        return fail(Error{ErrorCode::internal,
+                          "cannot write " + req_.partial_path + ": " + errno_text(job.error)});
     }
     if (!job.match) {
         requeue(job.piece);
         rejected_.insert({job.piece, job.source});
         strike(job.source,
                "sent piece " + std::to_string(job.piece) + " that does not match its hash");
+        fail_if_no_source();
         return schedule();
     }
-    pieces_[job.piece] = PieceState::done;
-    ++pieces_done_;
-    bytes_done_ += job.length;
+    piece_done(job.piece);
     s.verified += job.length;
     last_verified_ms_ = uv_now(loop_);
-    if (pieces_done_ == pieces_.size()) return finalize();
+    if (pieces_done_ == pieces_.size()) return maybe_finalize();
     schedule();
+}
+
+// Durability: an fdatasync in the pool now and then; the pieces written
+// before it began are then durable and reported.
+void Fetch::Engine::maybe_sync(bool now) {
+    if (phase_ != Phase::running || fd_ < 0 || sync_in_flight_) return;
+    if (written_ == durable_ && !report_due_) return;
+    if (!now && uv_now(loop_) - last_sync_ms_ < kDurableIntervalMs) return;
+    queue_sync();
+}
+
+void Fetch::Engine::queue_sync() {
+    auto job = std::make_unique<SyncJob>();
+    job->engine = this;
+    job->fd = fd_;
+    job->written = written_;
+    job->work.data = job.get();
+    sync_in_flight_ = true;
+    last_sync_ms_ = uv_now(loop_);
+    report_due_ = false;  // this sync's report settles what was due
+    ++pending_work_;
+    uv_queue_work(
+        loop_, &job.release()->work, [](uv_work_t* w) { sync_in_worker(*job_of<SyncJob>(w)); },
+        [](uv_work_t* w, int) {
+            std::unique_ptr<SyncJob> j(job_of<SyncJob>(w));
+            static_cast<Engine*>(j->engine)->on_synced(*j);
+        });
+}
+
+void Fetch::Engine::on_synced(SyncJob& job) {
+    sync_in_flight_ = false;
+    --pending_work_;
+    if (detached_) {
+        if (pending_work_ == 0) delete this;
+        return;
+    }
+    if (job.error != 0) {
+        const std::string why = "cannot write " + req_.partial_path + ": " + errno_text(job.error);
+        if (phase_ == Phase::finishing) {
+            log_.warning("fetch " + display_name() + ": " + why);
+            return maybe_deliver();
+        }
+        return fail(Error{ErrorCode::internal, why});
+    }
+    durable_ = std::move(job.written);
+    if (durable_fn_) durable_fn_(durable_);  // may cancel
+    if (phase_ == Phase::finishing) return maybe_deliver();
+    if (phase_ != Phase::running) return;
+    if (pieces_done_ == pieces_.size()) return maybe_finalize();
+    if (report_due_) maybe_sync(true);
+}
+
+// The partial file's descriptors go to the finalize work item: no sync may
+// still be using them.
+void Fetch::Engine::maybe_finalize() {
+    if (phase_ != Phase::running || sync_in_flight_) return;  // on_synced comes back here
+    finalize();
 }
 
 void Fetch::Engine::finalize() {
@@ -1201,7 +1486,7 @@ void Fetch::Engine::finalize() {
     job->engine = this;
     job->fd = std::exchange(fd_, -1);
     job->buffered_fd = std::exchange(buffered_fd_, -1);
-    job->temp = temp_;
+    job->temp = req_.partial_path;
     job->destination = req_.destination;
     job->force = req_.force;
     job->work.data = job.get();
@@ -1217,7 +1502,10 @@ void Fetch::Engine::finalize() {
 
 void Fetch::Engine::on_finalized(FinalizeJob& job) {
     if (!back_from_pool()) return;
-    temp_.clear();  // renamed into place, or removed by the worker
+    if (job.synced && durable_ != written_) {
+        durable_ = written_;  // every piece: the fsync covered them all
+        if (durable_fn_) durable_fn_(durable_);
+    }
     if (job.error) return fail(std::move(*job.error));
     succeed();
 }
@@ -1231,9 +1519,6 @@ void Fetch::Engine::fail(Error error) {
     result_.emplace(std::move(error));
     teardown_transfers();
     uv_timer_stop(tick_timer_.get());
-    // One quick syscall on the loop thread: the file must be gone before DoneFn.
-    if (!temp_.empty()) ::unlink(temp_.c_str());
-    temp_.clear();
     maybe_deliver();
 }
 
@@ -1256,6 +1541,12 @@ void Fetch::Engine::succeed() {
 
 void Fetch::Engine::maybe_deliver() {
     if (phase_ != Phase::finishing || pending_work_ != 0 || detached_) return;
+    // Pieces written since the last report: make them durable and say so, so
+    // that the next Fetch need not fetch them again.
+    if (fd_ >= 0 && durable_fn_ && !final_synced_ && durable_ != written_) {
+        final_synced_ = true;
+        return queue_sync();
+    }
     if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     if (buffered_fd_ >= 0) ::close(std::exchange(buffered_fd_, -1));
     // On a fresh loop turn: DoneFn may destroy the Fetch, which must not
@@ -1282,7 +1573,8 @@ void Fetch::Engine::tick() {
         return;
     sample_rates();
     schedule();  // time passes: a slow request may be worth duplicating now
-    if (progress_) progress_(snapshot());  // may cancel: nothing after
+    maybe_sync(false);
+    if (progress_ && phase_ != Phase::finishing) progress_(snapshot());  // may cancel: nothing after
 }
 
 void Fetch::Engine::sample_rates() {
@@ -1306,9 +1598,8 @@ FetchProgress Fetch::Engine::snapshot() const {
 
 // --- Fetch ---
 
-Fetch::Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, ProgressFn progress,
-             DoneFn done)
-    : engine_(new Engine(loop, log, std::move(request), std::move(progress), std::move(done))) {}
+Fetch::Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, Callbacks callbacks)
+    : engine_(new Engine(loop, log, std::move(request), std::move(callbacks))) {}
 
 Fetch::~Fetch() { engine_->detach(); }
 

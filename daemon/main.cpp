@@ -1,7 +1,7 @@
 // daemon/main.cpp — peerd: parses the command line and config file, starts
 // the peer engine and the control socket on one libuv loop, tells systemd when
 // it is ready, re-reads the config file on SIGHUP (upload limits, log level)
-// and stops cleanly on SIGTERM/SIGINT (state flushed).
+// and stops cleanly on SIGTERM/SIGINT (every queued state write committed).
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -73,7 +73,7 @@ void add_options(CLI::App& app, Options& o) {
         ->check(host_problem);
     app.add_option("--socket", o.socket, "control socket for peerctl (env PEERD_SOCKET)")
         ->capture_default_str();
-    app.add_option("--state-dir", o.state_dir, "where publications and the peer key are kept")
+    app.add_option("--state-dir", o.state_dir, "where state.db (peer key, publications, transfers) is kept")
         ->capture_default_str();
     app.add_option("--workers", o.workers, "worker threads for hashing and file I/O")
         ->capture_default_str()

@@ -1,6 +1,8 @@
 // daemon/peer.cpp — publish, unpublish, list, search, status and fetch.
 #include "daemon/peer.hpp"
 
+#include "daemon/state/open_state.hpp"
+
 #include <algorithm>
 #include <ctime>
 #include <set>
@@ -19,7 +21,7 @@ struct Peer::Transfer {
 };
 
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
-    : loop_(loop), log_(log), config_(std::move(config)), store_(config_.state_dir),
+    : loop_(loop), log_(log), config_(std::move(config)),
       uploads_(loop, catalog_, log, config_.uploads) {
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
@@ -30,13 +32,15 @@ Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
 Peer::~Peer() { stop(); }
 
 proto::Result<bool> Peer::start() {
-    if (auto ok = store_.open(); !ok) return ok.error();
-    auto key = store_.peer_key();
-    if (!key) return key.error();
-    restore_publications();
+    auto state = open_state(config_.state_dir, log_);
+    if (!state) return state.error();
+    state_ = std::make_unique<StateWriter>(loop_, state->db, state->next_transfer_id, [this](const Error& e) {
+        log_.error("cannot save state: " + e.message);
+    });
+    restore_publications(std::move(state->publications));
     if (auto ok = uploads_.start(config_.listen); !ok) return ok.error();
     link_ = std::make_unique<TrackerLink>(
-        loop_, log_, LinkConfig{config_.tracker, config_.name, *key, uploads_.port(), config_.advertise},
+        loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
     link_->start();
     return true;
@@ -54,28 +58,18 @@ void Peer::stop() {
     transfers.clear();
     if (link_) link_->stop();
     uploads_.stop();
-    save_state();
+    if (state_) state_->flush();
 }
 
-void Peer::restore_publications() {
-    auto loaded = store_.load_publications();
-    if (!loaded) {
-        log_.error(loaded.error().message);
-        return;
-    }
-    for (auto& p : *loaded) {
+void Peer::restore_publications(std::vector<Publication> stored) {
+    for (auto& p : stored) {
         // Re-check each file: one that changed while we were down is kept but not served.
         p.changed = !unchanged_since(p.path, stamp_of(p));
         if (p.changed) log_.warning("'" + p.name + "' (" + p.path + ") changed while peerd was down: not served");
         catalog_.put(std::move(p));
     }
-    log_.info("restored " + std::to_string(catalog_.all().size()) + " publications from " + store_.dir());
-}
-
-void Peer::save_state() {
-    if (auto ok = store_.write_publications(StateStore::serialize(catalog_)); !ok) {
-        log_.error("cannot save state: " + ok.error().message);
-    }
+    log_.info("restored " + std::to_string(catalog_.all().size()) + " publications from " + config_.state_dir +
+              "/" + kStateFile);
 }
 
 void Peer::publish(const std::string& path, const std::string& name, PublishDone done) {
@@ -100,33 +94,42 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     }
     for (const auto& old : renamed) {
         catalog_.remove(old.name);
+        state_->remove_publication(old.name);
         if (link_) link_->withdraw(old.name);
         log_.info("'" + old.name + "' is now published as '" + name + "'");
     }
     catalog_.put(p);
-    save_state();
+    state_->put_publication(p);
     log_.info("published '" + name + "' (" + p.path + ", " + std::to_string(p.size) + " bytes, id " + p.id + ")");
     if (!link_) return done(proto::Published{p.info(), p.path});
     link_->announce(p, [this, p, renamed = std::move(renamed), done](proto::Result<bool> announced) {
-        if (announced) return done(proto::Published{p.info(), p.path});
+        if (announced) {
+            // "Published" promises it survives a crash: answer once its row is committed.
+            return state_->when_written([serving = std::weak_ptr<bool>(serving_), p, done] {
+                if (!serving.expired()) done(proto::Published{p.info(), p.path});
+            });
+        }
         // Refused (a limit of the tracker's): do not keep what nobody can
         // find, and give back the names this publication had taken over.
         const Publication* current = catalog_.by_name(p.name);
-        if (current && current->id == p.id && current->path == p.path) catalog_.remove(p.name);
+        if (current && current->id == p.id && current->path == p.path) {
+            catalog_.remove(p.name);
+            state_->remove_publication(p.name);
+        }
         for (const auto& old : renamed) {
             if (catalog_.by_name(old.name)) continue;   // published again meanwhile
             catalog_.put(old);
+            state_->put_publication(old);
             if (link_) link_->announce(old);
             log_.info("'" + old.name + "' is published again under its old name");
         }
-        save_state();
         done(announced.error());
     });
 }
 
 proto::Result<bool> Peer::unpublish(const std::string& name) {
     if (!catalog_.remove(name)) return Error{ErrorCode::not_found, "this peer does not publish '" + name + "'"};
-    save_state();
+    state_->remove_publication(name);
     if (link_) link_->withdraw(name);
     log_.info("unpublished '" + name + "'");
     return true;
@@ -266,33 +269,43 @@ void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& req
     fr.size = holders.front().size;
     fr.piece_size = holders.front().piece_size;
     fr.destination = request.output;
+    fr.partial_path = partial_path_for(fr.destination);
     fr.force = request.force;
     for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
     t.total = fr.size;
-    t.fetch = std::make_unique<Fetch>(
-        loop_, log_, fr,
-        [this, transfer_id](const FetchProgress& p) {
-            auto it = transfers_.find(transfer_id);
-            if (it == transfers_.end()) return;
-            it->second->done = p.done;
-            proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
-            for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
-            if (it->second->callbacks.progress) it->second->callbacks.progress(msg);
-        },
-        [this, transfer_id, fr](proto::Result<FetchResult> result) {
-            auto it = transfers_.find(transfer_id);
-            if (it == transfers_.end()) return;
-            auto done = std::move(it->second->callbacks.done);
-            // The Fetch may not be destroyed inside its own callback chain by us
-            // before we are done reading `result`; keep it until return.
-            auto fetch = std::move(it->second->fetch);
-            transfers_.erase(it);
-            if (!result) return done(result.error());
-            link_->notify(proto::Fetched{fr.name, fr.id, result->sources_used});
-            log_.info("fetched '" + fr.name + "' to " + result->path);
-            done(proto::FetchedFile{fr.name, result->path, result->bytes, fr.id, result->seconds,
-                                    result->sources_used});
-        });
+    Fetch::Callbacks callbacks;
+    callbacks.progress = [this, transfer_id](const FetchProgress& p) {
+        auto it = transfers_.find(transfer_id);
+        if (it == transfers_.end()) return;
+        it->second->done = p.done;
+        proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
+        for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
+        if (it->second->callbacks.progress) it->second->callbacks.progress(msg);
+    };
+    callbacks.done = [this, transfer_id, fr](proto::Result<FetchResult> result) {
+        auto it = transfers_.find(transfer_id);
+        if (it == transfers_.end()) return;
+        auto done = std::move(it->second->callbacks.done);
+        // The Fetch may not be destroyed inside its own callback chain by us
+        // before we are done reading `result`; keep it until return.
+        auto fetch = std::move(it->second->fetch);
+        transfers_.erase(it);
+        if (!result) {
+            // Until transfers outlive their requester, a failed or
+            // cancelled fetch keeps nothing (every work item is back).
+            if (auto removed = remove_partial(fr.partial_path); !removed)
+                log_.warning(removed.error().message);
+            if (!done) return;   // cancelled: the requester is gone
+            return done(result.error());
+        }
+        link_->notify(proto::Fetched{fr.name, fr.id, result->sources_used});
+        log_.info("fetched '" + fr.name + "' to " + result->path);
+        if (done) {
+            done(proto::FetchedFile{fr.name, result->path, result->bytes, fr.id,
+                                    result->seconds, result->sources_used});
+        }
+    };
+    t.fetch = std::make_unique<Fetch>(loop_, log_, fr, std::move(callbacks));
     t.fetch->start();
 }
 
@@ -300,7 +313,10 @@ void Peer::cancel_fetch(std::uint64_t transfer) {
     auto it = transfers_.find(transfer);
     if (it == transfers_.end()) return;
     it->second->callbacks = {};   // the requester is gone: nobody to tell
-    end_transfer(transfer);       // destroying the Fetch cancels it and removes its temporary file
+    // A running Fetch answers its DoneFn once its work items are back, which
+    // then removes the partial file; one still looking up just ends.
+    if (it->second->fetch) return it->second->fetch->cancel();
+    end_transfer(transfer);
 }
 
 void Peer::end_transfer(std::uint64_t transfer_id) { transfers_.erase(transfer_id); }

@@ -1,5 +1,5 @@
 // daemon/peer.hpp — the peer engine: what peerctl's commands do. Owns the
-// catalog, the persisted state, the tracker link, the upload server and the
+// catalog, the state database's writer (daemon/state/), the tracker link, the upload server and the
 // running fetches; everything lives on the loop thread. The control server
 // and main are thin layers over it.
 #pragma once
@@ -17,7 +17,7 @@
 #include "daemon/catalog.hpp"
 #include "daemon/fetch.hpp"
 #include "daemon/hasher.hpp"
-#include "daemon/state_store.hpp"
+#include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
 #include "daemon/upload_server.hpp"
 #include "proto/control.hpp"
@@ -75,9 +75,8 @@ private:
 
     struct Transfer;
 
-    void restore_publications();
+    void restore_publications(std::vector<Publication> stored);
     void finish_publish(proto::Result<Publication> hashed, const std::string& name, const PublishDone& done);
-    void save_state();
     void start_transfer(std::uint64_t transfer_id, const proto::FetchFile& request,
                         const std::vector<proto::Holder>& holders);
     void end_transfer(std::uint64_t transfer_id);
@@ -86,7 +85,9 @@ private:
     const common::Log& log_;
     PeerConfig config_;
     Catalog catalog_;
-    StateStore store_;
+    // Every change to the catalog is written through it, one row each, from
+    // the worker pool; null until start().
+    std::unique_ptr<StateWriter> state_;
     UploadServer uploads_;
     std::unique_ptr<TrackerLink> link_;
     std::map<std::uint64_t, std::shared_ptr<HashJob>> hashing_;
