@@ -1,4 +1,5 @@
-// daemon/peer.cpp — publish, unpublish, list, search, status and fetch.
+// daemon/peer.cpp — publish, unpublish, list, search and status; the
+// transfers' connections to the tracker link and the state database.
 #include "daemon/peer.hpp"
 
 #include "daemon/state/open_state.hpp"
@@ -12,12 +13,20 @@ namespace peershare::peerd {
 using proto::Error;
 using proto::ErrorCode;
 
-struct Peer::Transfer {
-    std::string name;
-    std::unique_ptr<Fetch> fetch;   // empty while looking up
-    FetchCallbacks callbacks;
-    std::uint64_t done = 0;
-    std::uint64_t total = 0;
+// The transfer registry persists its records through the state writer.
+class Peer::TransferRows : public TransferStore {
+public:
+    explicit TransferRows(StateWriter& writer) : writer_(writer) {}
+    std::uint64_t next_transfer_id() override { return writer_.next_transfer_id(); }
+    void put_transfer(const TransferRecord& record) override { writer_.put_transfer(record); }
+    void put_transfer_progress(std::uint64_t id, const proto::Bitfield& have, TransferState state,
+                               const std::string& error) override {
+        writer_.put_transfer_progress(id, have, state, error);
+    }
+    void remove_transfer(std::uint64_t id) override { writer_.remove_transfer(id); }
+
+private:
+    StateWriter& writer_;
 };
 
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
@@ -43,6 +52,7 @@ proto::Result<bool> Peer::start() {
         loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
     link_->start();
+    start_transfers();
     return true;
 }
 
@@ -50,12 +60,7 @@ void Peer::stop() {
     serving_.reset();
     for (auto& [id, job] : hashing_) cancel_hash(*job);
     hashing_.clear();
-    auto transfers = std::move(transfers_);
-    transfers_.clear();
-    for (auto& [id, t] : transfers) {
-        if (t->callbacks.done) t->callbacks.done(Error{ErrorCode::unavailable, "peerd is stopping"});
-    }
-    transfers.clear();
+    if (transfers_) transfers_->stop();   // partial files and records stay: the next start resumes
     if (link_) link_->stop();
     uploads_.stop();
     if (state_) state_->flush();
@@ -207,119 +212,37 @@ proto::Status Peer::status() const {
     s.port = uploads_.port();
     s.published = catalog_.all().size();
     s.uploads = uploads_.active_uploads();
-    for (const auto& [id, t] : transfers_) s.transfers.push_back({t->name, t->done, t->total});
+    s.uploaded = uploads_.bytes_uploaded();
+    if (transfers_) s.transfers = transfers_->summary();
     return s;
 }
 
-std::uint64_t Peer::fetch(const proto::FetchFile& request, FetchCallbacks callbacks) {
-    const auto id = next_transfer_++;
-    auto transfer = std::make_unique<Transfer>();
-    transfer->name = request.name;
-    transfer->callbacks = std::move(callbacks);
-    transfers_.emplace(id, std::move(transfer));
-    link_->request(proto::Lookup{request.name}, [this, id, request](proto::Result<proto::Envelope> reply) {
-        if (!transfers_.contains(id)) return;   // cancelled meanwhile
-        auto holders = reply ? proto::expect<proto::Holders>(*reply) : proto::Result<proto::Holders>(reply.error());
-        if (!holders) {
-            auto done = std::move(transfers_.at(id)->callbacks.done);
-            end_transfer(id);
-            return done(holders.error());
-        }
-        start_transfer(id, request, holders->holders);
-    });
-    return id;
-}
-
-void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& request,
-                          const std::vector<proto::Holder>& all_holders) {
-    Transfer& t = *transfers_.at(transfer_id);
-    const auto fail = [&](ErrorCode code, std::string message) {
-        auto done = std::move(t.callbacks.done);
-        end_transfer(transfer_id);
-        done(Error{code, std::move(message)});
+void Peer::start_transfers() {
+    transfer_rows_ = std::make_unique<TransferRows>(*state_);
+    RegistryHooks hooks;
+    hooks.lookup = [this](const std::string& name,
+                          std::function<void(proto::Result<std::vector<proto::Holder>>)> done) {
+        link_->request(proto::Lookup{name}, [done = std::move(done)](proto::Result<proto::Envelope> reply) {
+            if (!reply) return done(reply.error());
+            auto holders = proto::expect<proto::Holders>(*reply);
+            if (!holders) return done(holders.error());
+            done(std::move(holders->holders));
+        });
     };
-    std::vector<proto::Holder> holders;
-    bool only_self = false;
-    for (const auto& h : all_holders) {
-        if (h.peer == config_.name) {   // never download from ourselves
-            only_self = true;
-            continue;
-        }
-        if (!request.from.empty() && h.peer != request.from) continue;
-        if (!h.id.starts_with(request.id_prefix)) continue;
-        holders.push_back(h);
-    }
-    if (holders.empty()) {
-        std::string why = "no live peer offers '" + request.name + "'";
-        if (!request.from.empty()) why += " from " + request.from;
-        if (!request.id_prefix.empty()) why += " with id " + request.id_prefix + "…";
-        if (only_self && all_holders.size() == 1) why = "'" + request.name + "' is published only by this peer";
-        return fail(ErrorCode::not_found, why + "; see `peerctl search`");
-    }
-    std::set<std::string> ids;
-    for (const auto& h : holders) ids.insert(h.id);
-    if (ids.size() > 1) {
-        auto choices = std::move(t.callbacks.choices);
-        end_transfer(transfer_id);
-        return choices(proto::Choices{request.name, holders});
-    }
-    FetchRequest fr;
-    fr.name = request.name;
-    fr.id = holders.front().id;
-    fr.size = holders.front().size;
-    fr.piece_size = holders.front().piece_size;
-    fr.destination = request.output;
-    fr.partial_path = partial_path_for(fr.destination);
-    fr.force = request.force;
-    for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
-    t.total = fr.size;
-    Fetch::Callbacks callbacks;
-    callbacks.progress = [this, transfer_id](const FetchProgress& p) {
-        auto it = transfers_.find(transfer_id);
-        if (it == transfers_.end()) return;
-        it->second->done = p.done;
-        proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
-        for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
-        if (it->second->callbacks.progress) it->second->callbacks.progress(msg);
+    hooks.completed = [this](const TransferRecord& r, const std::vector<std::string>& sources) {
+        link_->notify(proto::Fetched{r.name, r.content_id, sources});
     };
-    callbacks.done = [this, transfer_id, fr](proto::Result<FetchResult> result) {
-        auto it = transfers_.find(transfer_id);
-        if (it == transfers_.end()) return;
-        auto done = std::move(it->second->callbacks.done);
-        // The Fetch may not be destroyed inside its own callback chain by us
-        // before we are done reading `result`; keep it until return.
-        auto fetch = std::move(it->second->fetch);
-        transfers_.erase(it);
-        if (!result) {
-            // Until transfers outlive their requester, a failed or
-            // cancelled fetch keeps nothing (every work item is back).
-            if (auto removed = remove_partial(fr.partial_path); !removed)
-                log_.warning(removed.error().message);
-            if (!done) return;   // cancelled: the requester is gone
-            return done(result.error());
-        }
-        link_->notify(proto::Fetched{fr.name, fr.id, result->sources_used});
-        log_.info("fetched '" + fr.name + "' to " + result->path);
-        if (done) {
-            done(proto::FetchedFile{fr.name, result->path, result->bytes, fr.id,
-                                    result->seconds, result->sources_used});
-        }
-    };
-    t.fetch = std::make_unique<Fetch>(loop_, log_, fr, std::move(callbacks));
-    t.fetch->start();
+    transfers_ = std::make_unique<TransferRegistry>(
+        loop_, log_, RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources}, *transfer_rows_,
+        std::move(hooks));
+    auto stored = state_->load_transfers();
+    if (!stored) {
+        log_.error("cannot read the transfers from the state database: " + stored.error().message);
+        return;
+    }
+    for (const auto& why : stored->skipped) log_.warning("state: skipped a transfer: " + why);
+    transfers_->restore(std::move(stored->rows));
 }
-
-void Peer::cancel_fetch(std::uint64_t transfer) {
-    auto it = transfers_.find(transfer);
-    if (it == transfers_.end()) return;
-    it->second->callbacks = {};   // the requester is gone: nobody to tell
-    // A running Fetch answers its DoneFn once its work items are back, which
-    // then removes the partial file; one still looking up just ends.
-    if (it->second->fetch) return it->second->fetch->cancel();
-    end_transfer(transfer);
-}
-
-void Peer::end_transfer(std::uint64_t transfer_id) { transfers_.erase(transfer_id); }
 
 void Peer::set_upload_limits(UploadLimits limits) {
     config_.uploads = limits;

@@ -1,7 +1,7 @@
 // daemon/peer.hpp — the peer engine: what peerctl's commands do. Owns the
-// catalog, the state database's writer (daemon/state/), the tracker link, the upload server and the
-// running fetches; everything lives on the loop thread. The control server
-// and main are thin layers over it.
+// catalog, the state database's writer (daemon/state/), the tracker link, the
+// upload server and the transfers (daemon/transfers/); everything lives on
+// the loop thread. The control server and main are thin layers over it.
 #pragma once
 
 #include <uv.h>
@@ -19,6 +19,7 @@
 #include "daemon/hasher.hpp"
 #include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
+#include "daemon/transfers/registry.hpp"
 #include "daemon/upload_server.hpp"
 #include "proto/control.hpp"
 
@@ -41,13 +42,6 @@ public:
     using PublishDone = std::function<void(proto::Result<proto::Published>)>;
     using SearchDone = std::function<void(proto::Result<proto::IndexReply>)>;
     using ListDone = std::function<void(proto::Publications)>;
-    // A fetch answers with exactly one of: choices, a fetched file, an error.
-    struct FetchCallbacks {
-        std::function<void(const proto::Progress&)> progress;
-        std::function<void(proto::Choices)> choices;
-        std::function<void(proto::Result<proto::FetchedFile>)> done;
-    };
-
     Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config);
     ~Peer();
 
@@ -62,9 +56,8 @@ public:
     void list(ListDone done);
     void search(const std::string& text, SearchDone done);
     proto::Status status() const;
-    // Returns a transfer id for cancel_fetch.
-    std::uint64_t fetch(const proto::FetchFile& request, FetchCallbacks callbacks);
-    void cancel_fetch(std::uint64_t transfer);
+    // The downloads: fetch, pause, resume, cancel, list (valid after start()).
+    TransferRegistry& transfers() { return *transfers_; }
 
     std::uint16_t upload_port() const { return uploads_.port(); }
     // New limits for the upload server (SIGHUP); requests already served keep going.
@@ -73,13 +66,11 @@ public:
 private:
     proto::Publications publications() const;
 
-    struct Transfer;
+    class TransferRows;
 
     void restore_publications(std::vector<Publication> stored);
+    void start_transfers();
     void finish_publish(proto::Result<Publication> hashed, const std::string& name, const PublishDone& done);
-    void start_transfer(std::uint64_t transfer_id, const proto::FetchFile& request,
-                        const std::vector<proto::Holder>& holders);
-    void end_transfer(std::uint64_t transfer_id);
 
     uv_loop_t* loop_;
     const common::Log& log_;
@@ -95,8 +86,8 @@ private:
     // finish after the Peer and the control server are gone) answers nobody.
     std::shared_ptr<bool> serving_ = std::make_shared<bool>(true);
     std::uint64_t next_hash_ = 1;
-    std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
-    std::uint64_t next_transfer_ = 1;
+    std::unique_ptr<TransferRows> transfer_rows_;       // the registry's view of state_
+    std::unique_ptr<TransferRegistry> transfers_;
 };
 
 }  // namespace peershare::peerd

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "proto/errors.hpp"
+#include "proto/control.hpp"
 #include "proto/messages.hpp"
 
 namespace peershare::peerd {

@@ -24,11 +24,6 @@ bool is_partial_name(const std::string& file) {
 }
 }  // namespace
 
-std::string partial_path_for(const std::string& destination) {
-    const fs::path dest(destination);
-    return (dest.parent_path() / ("." + dest.filename().string() + std::string(kSuffix))).string();
-}
-
 std::vector<proto::Leftover> find_leftovers(const std::set<std::string>& dirs, const std::set<std::string>& owned) {
     std::vector<proto::Leftover> out;
     for (const auto& dir : dirs) {

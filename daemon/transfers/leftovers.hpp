@@ -8,13 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "daemon/fetch.hpp"   // partial_path_for
 #include "proto/transfers.hpp"
 
 namespace peershare::peerd {
-
-// The stable partial file of a transfer to `destination`:
-// `<dir>/.<basename>.peershare-part`.
-std::string partial_path_for(const std::string& destination);
 
 // Partial files in `dirs` (any `.*.peershare-part` or `.*.peershare-part-*`
 // regular file) that are not in `owned`, sorted by path. Unreadable

@@ -292,7 +292,7 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
         if (!have.none()) t->fresh = false;
         t->adopt = false;   // what was adopted has been verified
         t->rec.updated_at = now_s();
-        store_.put_transfer_progress(t->rec);
+        store_.put_transfer_progress(t->rec.id, t->rec.have, t->rec.state, t->rec.error);
     };
     callbacks.done = [this, id](proto::Result<FetchResult> result) { on_done(id, std::move(result)); };
     t.fetch = std::make_unique<Fetch>(loop_, log_, std::move(fr), std::move(callbacks));
@@ -334,7 +334,7 @@ void TransferRegistry::on_done(std::uint64_t id, proto::Result<FetchResult> resu
         forget(id, !t->adopt);
         return pump();
     }
-    log_.warn(label(rec) + ": failed: " + error.message);
+    log_.warning(label(rec) + ": failed: " + error.message);
     set_state(*t, TransferState::failed, error.message);
     end_followers(*t, Error{error.code, error.message + " (" + label(rec) + " is kept: `peerctl resume " +
                                             std::to_string(id) + "` tries again, `peerctl cancel " +
@@ -396,7 +396,7 @@ void TransferRegistry::set_state(Transfer& t, TransferState state, std::string e
     t.rec.error = std::move(error);
     t.rec.updated_at = now_s();
     if (state != TransferState::waiting && t.retry) uv_timer_stop(t.retry->get());
-    store_.put_transfer_progress(t.rec);
+    store_.put_transfer_progress(t.rec.id, t.rec.have, t.rec.state, t.rec.error);
 }
 
 void TransferRegistry::stop_fetch(Transfer& t) {
@@ -420,12 +420,12 @@ void TransferRegistry::forget(std::uint64_t id, bool remove_partial) {
     store_.remove_transfer(id);
     assert(!it->second->fetch);   // no engine left on the partial file
     if (remove_partial) {
-        const auto path = it->second->rec.partial_path;
+        auto removed = std::make_shared<proto::Result<bool>>(true);
         common::run_in_pool(
-            loop_, [this, path, alive = std::weak_ptr<bool>(alive_)] {
-                if (auto r = peerd::remove_partial(path); !r && !alive.expired()) log_.warn(r.error().message);
-            },
-            [] {});
+            loop_, [removed, path = it->second->rec.partial_path] { *removed = peerd::remove_partial(path); },
+            [this, removed, alive = std::weak_ptr<bool>(alive_)] {
+                if (!*removed && !alive.expired()) log_.warning(removed->error().message);
+            });
     }
     transfers_.erase(it);
 }

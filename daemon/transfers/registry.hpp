@@ -48,7 +48,8 @@ public:
     // The whole row (insert or replace).
     virtual void put_transfer(const TransferRecord& record) = 0;
     // The frequent update: the durable bitfield, state and error (coalesced).
-    virtual void put_transfer_progress(const TransferRecord& record) = 0;
+    virtual void put_transfer_progress(std::uint64_t id, const proto::Bitfield& have, TransferState state,
+                                       const std::string& error) = 0;
     virtual void remove_transfer(std::uint64_t id) = 0;
 };
 
