@@ -19,7 +19,7 @@
 # Everything it makes is undone on exit, even on failure or SIGTERM/SIGINT:
 # the container stopped, the overlay unmounted — before common.sh's cleanup,
 # which waits for every child and removes $tmp.
-skip() { echo "SKIP: $*"; exit 77; }
+skip() { echo "SKIP: $*" >&2; exit 77; }   # on stderr: also from within $(...)
 trap 'cleanup_container; cleanup' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
@@ -70,9 +70,10 @@ cached_root() {   # DIR SUITE PACKAGE...
         local packages
         packages=$(IFS=,; echo "$*")
         echo "debootstrap $suite from $mirror (once; cached in $root): $packages" >&2
-        debootstrap --variant=minbase --include="$packages" "$suite" "$root.partial" "$mirror" \
+        # Bounded: a stalled download must not hold the test until ctest kills it.
+        timeout 420 debootstrap --variant=minbase --include="$packages" "$suite" "$root.partial" "$mirror" \
             >"$dir/debootstrap.log" 2>&1 ||
-            skip "debootstrap $suite from $mirror failed: $(tail -3 "$dir/debootstrap.log")"
+            skip "debootstrap $suite from $mirror failed or took over 7 minutes: $(tail -3 "$dir/debootstrap.log")"
         # apt's package lists are not needed offline; the test's own files go elsewhere.
         rm -rf "$root.partial"/var/cache/apt/archives/*.deb
         touch "$root.partial/.complete"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/packaging/test_system.sh — the Debian package's whole life under a
 # booted systemd (issue 13). A minimal Debian 12 root (debootstrap
-# --variant=minbase from the archive apt uses, plus systemd, dbus and the
+# --variant=minbase from the archive apt uses, plus systemd, dbus, what a
+# login needs for a user manager (libpam-systemd, dbus-user-session) and the
 # package's dependencies; no procps, so no /bin/kill) is made once and cached
 # under BUILD_DIR/system-test; each run boots an overlay of it with
 # `systemd-nspawn -b` (private network, not registered, no host path bound),
@@ -46,7 +47,8 @@ dpkg --compare-versions "$next_version" gt "$version" || fail "$next_version is 
 
 # The root holds every dependency: the container has no network to fetch them.
 depends=$(dpkg-deb -f "$tmp/pkg/$deb" Depends | tr ',' '\n' | sed 's/[|(].*//; s/ //g' | grep . | sort -u)
-root=$(cached_root "$build_dir/system-test" "$suite" systemd dbus libpam-systemd dbus-user-session $depends)
+root=$(cached_root "$build_dir/system-test" "$suite" systemd dbus libpam-systemd dbus-user-session $depends) ||
+    exit $?     # 77 where it skipped, with the reason said
 echo "ok: a $suite root ($(du -sh "$root" | cut -f1)) ready after $((SECONDS - started)) s"
 
 overlay_root "$root" "$tmp/container"
