@@ -122,7 +122,10 @@ JOURNAL_STREAM=8:1234 "$trackerd" --config /dev/null --listen 127.0.0.1:0 \
     --admin-socket "$tmp/journal.sock" 2>"$tmp/journal.log" &
 tracker=$!
 pids+=($tracker)
-wait_until test -S "$tmp/journal.sock" || fail "trackerd did not start: $(cat "$tmp/journal.log")"
+# The line itself, not the socket: the socket exists before the line is
+# written and before SIGTERM is handled, so a kill then left an empty log.
+wait_until grep -q 'listening for peers on ' "$tmp/journal.log" ||
+    fail "trackerd did not start: $(cat "$tmp/journal.log")"
 kill -TERM $tracker
 wait $tracker || true
 pids=()
