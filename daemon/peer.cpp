@@ -89,8 +89,8 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     p.published_at = static_cast<std::int64_t>(std::time(nullptr));
     // One path is one publication: publishing it under a new name renames it.
     std::vector<Publication> renamed;
-    for (const auto& [other, q] : catalog_.all()) {
-        if (q.path == p.path && other != name) renamed.push_back(q);
+    for (const auto& other : catalog_.names_of_path(p.path)) {
+        if (other != name) renamed.push_back(*catalog_.by_name(other));
     }
     for (const auto& old : renamed) {
         catalog_.remove(old.name);
