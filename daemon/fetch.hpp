@@ -1,4 +1,5 @@
-// daemon/fetch.hpp — the download engine (DESIGN §3, §4, §6): fetches one
+// daemon/fetch.hpp — the download engine (docs/design.md: "Protocol layers",
+// "Integrity and names", "Command line and configuration"): fetches one
 // file by content id from one or more peers over HTTP/1.1 into a temporary
 // file beside the destination, verifies every piece, and renames the file into
 // place only when all of it is verified.
