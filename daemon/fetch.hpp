@@ -1,9 +1,10 @@
-// daemon/fetch.hpp — the download engine (DESIGN §3, §4, §6): fetches one
-// file by content id from one or more peers over HTTP/1.1 into a partial file
-// beside the destination, verifies every piece, and renames the file into
-// place only when all of it is verified. A download can be paused (destroy the
-// Fetch, or cancel it) and resumed (a new Fetch on the same partial file with
-// the pieces already known to be there).
+// daemon/fetch.hpp — the download engine (docs/design.md: "Protocol layers",
+// "Integrity and names", "The life of a transfer"): fetches one file by
+// content id from one or more peers over HTTP/1.1 into a partial file beside
+// the destination, verifies every piece, and renames the file into place only
+// when all of it is verified. A download can be paused (destroy the Fetch, or
+// cancel it) and resumed (a new Fetch on the same partial file with the pieces
+// already known to be there).
 //
 // Threads and ownership. A Fetch lives on the loop thread. It drives its own
 // libcurl multi handle from the libuv loop (uv_poll per socket, one uv_timer

@@ -1,4 +1,4 @@
-// daemon/peer.cpp — publish, unpublish, list, search, status and fetch.
+// daemon/peer.cpp — publish, unpublish, list, search, status, fetch and rate limits.
 #include "daemon/peer.hpp"
 
 #include "daemon/state/open_state.hpp"
@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <ctime>
 #include <set>
+
+#include "common/config.hpp"
+#include "common/rate.hpp"
 
 namespace peershare::peerd {
 
@@ -22,7 +25,8 @@ struct Peer::Transfer {
 
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
     : loop_(loop), log_(log), config_(std::move(config)),
-      uploads_(loop, catalog_, log, config_.uploads) {
+      uploads_(loop, catalog_, log, config_.uploads),
+      download_bucket_(config_.download_rate, uv_hrtime) {
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
         if (link_) link_->withdraw(p.name);
@@ -324,6 +328,27 @@ void Peer::end_transfer(std::uint64_t transfer_id) { transfers_.erase(transfer_i
 void Peer::set_upload_limits(UploadLimits limits) {
     config_.uploads = limits;
     uploads_.set_limits(limits);
+}
+
+void Peer::set_download_rate(std::uint64_t bytes_per_s) {
+    config_.download_rate = bytes_per_s;
+    download_bucket_.set_rate(bytes_per_s);
+}
+
+proto::Limits Peer::limits() const { return {config_.uploads.max_rate, config_.download_rate}; }
+
+proto::Limits Peer::set_limits(const proto::SetLimits& change) {
+    const auto before = limits();
+    if (change.upload_rate) set_upload_limits({config_.uploads.max_uploads, *change.upload_rate});
+    if (change.download_rate) set_download_rate(*change.download_rate);
+    const auto after = limits();
+    using common::format_rate;
+    common::Changes changed;
+    changed.note("upload", format_rate(before.upload_rate), format_rate(after.upload_rate));
+    changed.note("download", format_rate(before.download_rate), format_rate(after.download_rate));
+    log_.info("rate limits set by peerctl: " + changed.summary() +
+              " (a reload applies the config file again)");
+    return after;
 }
 
 }  // namespace peershare::peerd

@@ -14,6 +14,7 @@
 
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/token_bucket.hpp"
 #include "daemon/catalog.hpp"
 #include "daemon/fetch.hpp"
 #include "daemon/hasher.hpp"
@@ -32,6 +33,7 @@ struct PeerConfig {
     std::string state_dir;
     unsigned workers = 4;
     UploadLimits uploads;
+    std::uint64_t download_rate = 0;   // bytes/s for all transfers together, 0 = unlimited
 };
 
 class Peer {
@@ -68,6 +70,15 @@ public:
     // New limits for the upload server (SIGHUP); requests already served keep going.
     void set_upload_limits(UploadLimits limits);
 
+    // Rate limits (bytes/s, 0 = unlimited) as they are now, and a change from
+    // peerctl (validated by proto::SetLimits), logged in one line; returns the
+    // limits after it. A later SIGHUP sets them from the config file again.
+    proto::Limits limits() const;
+    proto::Limits set_limits(const proto::SetLimits& change);
+    void set_download_rate(std::uint64_t bytes_per_s);   // SIGHUP
+    // The one bucket every transfer receives through (loop thread only).
+    common::TokenBucket& download_bucket() { return download_bucket_; }
+
 private:
     proto::Publications publications() const;
 
@@ -87,6 +98,7 @@ private:
     // the worker pool; null until start().
     std::unique_ptr<StateWriter> state_;
     UploadServer uploads_;
+    common::TokenBucket download_bucket_;
     std::unique_ptr<TrackerLink> link_;
     std::map<std::uint64_t, std::shared_ptr<HashJob>> hashing_;
     // Expires when the Peer stops: a list still in the pool then (it may

@@ -107,15 +107,15 @@ wait_until test -S "$tmp/peerd.sock" || fail "peerd did not start: $(cat "$tmp/p
 [ -e "$tmp/from-file.sock" ] && fail "the file's socket won over the command line"
 [ -d "$tmp/state" ] || fail "state-dir from the file was not used"
 printf '%s\n' 'tracker = "127.0.0.1:1"' 'listen = "127.0.0.1:0"' "state-dir = \"$tmp/state\"" \
-    'max-uploads = 16' 'max-upload-rate = "10M"' 'name = "other"' > "$conf"
+    'max-uploads = 16' 'max-upload-rate = "10M"' 'max-download-rate = "20Mbit"' 'name = "other"' > "$conf"
 kill -HUP $peer
-expected="peerd: reloaded $conf: max-uploads 8 -> 16, max-upload-rate 0 -> 10M"
+expected="peerd: reloaded $conf: max-uploads 8 -> 16, max-upload-rate 0 -> 10M, max-download-rate 0 -> 20Mbit"
 wait_until log_has "$tmp/peerd.log" "$expected" || fail "no '$expected' in: $(cat "$tmp/peerd.log")"
 log_has "$tmp/peerd.log" "restart peerd to apply: name" && fail "the file's name won over --name"
 kill -TERM $peer
 wait $peer || fail "peerd exited $? on SIGTERM"
 pids=()
-echo "ok: peerd: the file sets options, the command line wins, SIGHUP applies the upload limits"
+echo "ok: peerd: the file sets options, the command line wins, SIGHUP applies the upload and rate limits"
 
 # --- journald priorities ----------------------------------------------------------
 JOURNAL_STREAM=8:1234 "$trackerd" --config /dev/null --listen 127.0.0.1:0 \

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# tests/packaging/test_package.sh — the Debian package (DESIGN §7, issue 4):
-# cpack builds it from this build, `dpkg-deb` shows the files and control
-# fields operators rely on, the maintainer scripts manage the services,
-# lintian finds no errors, and the programs of the
-# package, unpacked with `dpkg -x` into a throwaway root, run: --version, then
-# a tracker and two peers on loopback (temp dirs, ports the kernel picks)
-# publish a file on one peer and fetch it on the other, bytes compared.
+# tests/packaging/test_package.sh — the Debian package (docs/design.md,
+# "Services and packaging"; issue 4): cpack builds it from this build,
+# `dpkg-deb` shows the files and control fields operators rely on, the
+# maintainer scripts manage the services, lintian finds no errors, and the
+# programs of the package, unpacked with `dpkg -x` into a throwaway root, run:
+# --version, then a tracker and two peers on loopback (temp dirs, ports the
+# kernel picks) publish a file on one peer and fetch it on the other, bytes
+# compared.
 #   test_package.sh BUILD_DIR VERSION
 set -euo pipefail
 
