@@ -15,7 +15,7 @@
 #include "common/log.hpp"
 #include "common/net.hpp"
 #include "daemon/catalog.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "daemon/hasher.hpp"
 #include "daemon/state_store.hpp"
 #include "daemon/tracker_link.hpp"
