@@ -38,6 +38,7 @@ struct Options {
     std::size_t max_uploads = 64;
     std::string max_upload_rate = "0";
     std::string max_download_rate = "0";
+    std::string fetch_memory = "256M";
     std::string log_level = "info";
 };
 
@@ -51,6 +52,12 @@ std::string tracker_problem(const std::string& v) {
 std::string listen_problem(const std::string& v) {
     auto endpoint = common::parse_endpoint(v);
     return endpoint ? std::string() : endpoint.error().message;
+}
+std::string memory_problem(const std::string& v) {
+    const auto bytes = common::parse_rate(v);
+    if (!bytes) return "expected a size like 64M or 1G";
+    if (*bytes < peerd::kMinFetchMemory) return "at least 16M (one piece of the largest size)";
+    return {};
 }
 std::string rate_problem(const std::string& v) {
     auto rate = common::parse_rate(v);
@@ -93,6 +100,10 @@ void add_options(CLI::App& app, Options& o) {
         ->type_name("RATE")
         ->capture_default_str()
         ->check(rate_problem);
+    app.add_option("--fetch-memory", o.fetch_memory,
+                   "bytes of piece buffers for all fetches together, e.g. 256M (at least 16M)")
+        ->capture_default_str()
+        ->check(memory_problem);
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
@@ -122,6 +133,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.workers = o.workers;
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
     c.download_rate = *common::parse_rate(o.max_download_rate);
+    c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
     return c;
 }
 
@@ -151,6 +163,10 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     const auto config = make_config(now);
     if (uploads_changed) peer.set_upload_limits(config.uploads);
     if (download_changed) peer.set_download_rate(config.download_rate);
+    if (changed.note("fetch-memory", now.fetch_memory, fresh.fetch_memory)) {
+        now.fetch_memory = fresh.fetch_memory;
+        peer.set_fetch_memory(make_config(now).fetch_memory);
+    }
     auto& restart = reload.restart;
     restart.note("tracker", now.tracker, fresh.tracker);
     restart.note("name", now.name, fresh.name);

@@ -26,7 +26,8 @@ struct Peer::Transfer {
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
     : loop_(loop), log_(log), config_(std::move(config)),
       uploads_(loop, catalog_, log, config_.uploads),
-      download_bucket_(config_.download_rate, uv_hrtime) {
+      download_bucket_(config_.download_rate, uv_hrtime),
+      buffers_(std::make_shared<BufferPool>(config_.fetch_memory)) {
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
         if (link_) link_->withdraw(p.name);
@@ -212,6 +213,8 @@ proto::Status Peer::status() const {
     s.published = catalog_.all().size();
     s.uploads = uploads_.active_uploads();
     for (const auto& [id, t] : transfers_) s.transfers.push_back({t->name, t->done, t->total});
+    s.fetch_memory_used = buffers_->used();
+    s.fetch_memory_limit = buffers_->budget();
     return s;
 }
 
@@ -309,7 +312,7 @@ void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& req
                                     result->seconds, result->sources_used});
         }
     };
-    t.fetch = std::make_unique<Fetch>(loop_, log_, fr, std::move(callbacks));
+    t.fetch = std::make_unique<Fetch>(loop_, log_, fr, std::move(callbacks), buffers_);
     t.fetch->start();
 }
 
@@ -324,6 +327,11 @@ void Peer::cancel_fetch(std::uint64_t transfer) {
 }
 
 void Peer::end_transfer(std::uint64_t transfer_id) { transfers_.erase(transfer_id); }
+
+void Peer::set_fetch_memory(std::uint64_t bytes) {
+    config_.fetch_memory = bytes;
+    buffers_->set_budget(bytes);
+}
 
 void Peer::set_upload_limits(UploadLimits limits) {
     config_.uploads = limits;

@@ -16,7 +16,7 @@
 #include "common/net.hpp"
 #include "common/token_bucket.hpp"
 #include "daemon/catalog.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "daemon/hasher.hpp"
 #include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
@@ -24,6 +24,9 @@
 #include "proto/control.hpp"
 
 namespace peershare::peerd {
+
+inline constexpr std::uint64_t kDefaultFetchMemory = 256ull << 20;
+inline constexpr std::uint64_t kMinFetchMemory = 16ull << 20;  // the largest piece
 
 struct PeerConfig {
     std::string name;
@@ -34,6 +37,7 @@ struct PeerConfig {
     unsigned workers = 4;
     UploadLimits uploads;
     std::uint64_t download_rate = 0;   // bytes/s for all transfers together, 0 = unlimited
+    std::uint64_t fetch_memory = kDefaultFetchMemory;  // bytes of piece buffers, all fetches
 };
 
 class Peer {
@@ -69,6 +73,8 @@ public:
     std::uint16_t upload_port() const { return uploads_.port(); }
     // New limits for the upload server (SIGHUP); requests already served keep going.
     void set_upload_limits(UploadLimits limits);
+    // A new budget for the fetches' piece buffers (SIGHUP); buffers out stay out.
+    void set_fetch_memory(std::uint64_t bytes);
 
     // Rate limits (bytes/s, 0 = unlimited) as they are now, and a change from
     // peerctl (validated by proto::SetLimits), logged in one line; returns the
@@ -105,6 +111,9 @@ private:
     // finish after the Peer and the control server are gone) answers nobody.
     std::shared_ptr<bool> serving_ = std::make_shared<bool>(true);
     std::uint64_t next_hash_ = 1;
+    // Every fetch's piece buffers, within config_.fetch_memory; shared with
+    // the engines, which may outlive the Peer by a work item.
+    std::shared_ptr<BufferPool> buffers_;
     std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
     std::uint64_t next_transfer_ = 1;
 };

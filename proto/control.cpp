@@ -90,7 +90,8 @@ Result<Transfer> Transfer::from_json(const json& j) {
 json Status::to_json() const {
     return {{"name", name}, {"tracker", tracker}, {"connected", connected}, {"tracker_error", tracker_error},
             {"address", address}, {"port", port}, {"published", published}, {"uploads", uploads},
-            {"transfers", list_json(transfers)}};
+            {"transfers", list_json(transfers)}, {"fetch_memory_used", fetch_memory_used},
+            {"fetch_memory_limit", fetch_memory_limit}};
 }
 Result<Status> Status::from_json(const json& j) {
     FieldReader r(j);
@@ -104,6 +105,8 @@ Result<Status> Status::from_json(const json& j) {
     m.published = r.optional_number("published", 0, kMaxU64);
     m.uploads = r.optional_number("uploads", 0, kMaxU64);
     m.transfers = r.list<Transfer>("transfers", kMaxListedItems);
+    m.fetch_memory_used = r.optional_number("fetch_memory_used", 0, kMaxU64);
+    m.fetch_memory_limit = r.optional_number("fetch_memory_limit", 0, kMaxU64);
     return finish(r, std::move(m));
 }
 

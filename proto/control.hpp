@@ -87,6 +87,8 @@ struct Status {
     std::uint64_t published = 0;
     std::uint64_t uploads = 0;   // active
     std::vector<Transfer> transfers;
+    std::uint64_t fetch_memory_used = 0;   // bytes of piece buffers held by fetches now
+    std::uint64_t fetch_memory_limit = 0;  // bytes: --fetch-memory
     json to_json() const;
     static Result<Status> from_json(const json& j);
 };
