@@ -1,4 +1,5 @@
-// common/paths.hpp — default locations shared by peerd and peerctl (DESIGN §6).
+// common/paths.hpp — default locations shared by peerd and peerctl
+// (docs/design.md, "Command line and configuration").
 #pragma once
 
 #include <string>

@@ -63,14 +63,17 @@ proto::Result<std::uint64_t> parse_rate(std::string_view text) {
     std::uint64_t mantissa = 0;
     std::size_t digits = 0, decimals = 0;
     bool point = false;
-    for (; !rest.empty() && (is_digit(rest.front()) || (rest.front() == '.' && !point)); rest.remove_prefix(1)) {
-        if (rest.front() == '.') {
+    for (; !rest.empty(); rest.remove_prefix(1)) {
+        const char c = rest.front();
+        if (c == '.' && !point) {
             point = true;
-            continue;
+        } else if (is_digit(c)) {
+            if (++digits > kMaxDigits) return bad(text, "more than 18 digits");
+            mantissa = mantissa * 10 + static_cast<std::uint64_t>(c - '0');
+            if (point) ++decimals;
+        } else {
+            break;
         }
-        if (++digits > kMaxDigits) return bad(text, "more than 18 digits");
-        mantissa = mantissa * 10 + static_cast<std::uint64_t>(rest.front() - '0');
-        if (point) ++decimals;
     }
     if (digits == 0) return bad(text, std::string("no number; ") + kExamples);
 
@@ -99,7 +102,8 @@ std::string format_rate(std::uint64_t bytes_per_s) {
     if (bytes_per_s < 1000) return std::to_string(bytes_per_s) + " B/s";
     double x = static_cast<double>(bytes_per_s);
     std::size_t unit = 0;
-    while (x >= 999.5 && unit + 1 < std::size(kUnits)) {   // 999,999 B/s is "1 MB/s", not "1000 kB/s"
+    // 999,999 B/s is "1 MB/s", not "1000 kB/s".
+    while (x >= 999.5 && unit + 1 < std::size(kUnits)) {
         x /= 1000;
         ++unit;
     }

@@ -29,10 +29,11 @@ std::uint64_t TokenBucket::burst_of(std::uint64_t rate) {
 }
 
 TokenBucket::Level TokenBucket::level_at(std::uint64_t now) const {
-    if (rate_ == 0 || now <= at_ns_ || tokens_ >= burst_) return {tokens_, tokens_ >= burst_ ? 0 : carry_};
+    if (tokens_ >= burst_) return {burst_, 0};   // a full bucket earns nothing more
+    if (rate_ == 0 || now <= at_ns_) return {tokens_, carry_};
     const Wide earned = Wide{rate_} * (now - at_ns_) + carry_;   // token-nanoseconds
     const Wide tokens = Wide{tokens_} + earned / kNsPerSecond;
-    if (tokens >= burst_) return {burst_, 0};   // a full bucket earns nothing more
+    if (tokens >= burst_) return {burst_, 0};
     return {static_cast<std::uint64_t>(tokens), static_cast<std::uint64_t>(earned % kNsPerSecond)};
 }
 

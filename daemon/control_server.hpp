@@ -32,6 +32,7 @@ private:
     // list_transfers, pause_transfer, resume_transfer, cancel_transfer; false
     // if env is none of them.
     bool on_transfer_request(Session& s, const proto::Envelope& env);
+    void answer_limits(Session& s, const proto::Envelope& env);   // get_limits, set_limits
     // Runs `send` on the session if it still exists (replies come back later).
     template <class F>
     void with_session(std::uint64_t session_id, F&& send);

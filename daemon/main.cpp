@@ -1,7 +1,8 @@
 // daemon/main.cpp — peerd: parses the command line and config file, starts
 // the peer engine and the control socket on one libuv loop, tells systemd when
-// it is ready, re-reads the config file on SIGHUP (upload limits, log level)
-// and stops cleanly on SIGTERM/SIGINT (every queued state write committed).
+// it is ready, re-reads the config file on SIGHUP (upload slots, rate limits,
+// log level) and stops cleanly on SIGTERM/SIGINT (every queued state write
+// committed).
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -38,6 +39,8 @@ struct Options {
     unsigned max_sources = 0;
     std::size_t max_uploads = 64;
     std::string max_upload_rate = "0";
+    std::string max_download_rate = "0";
+    std::string fetch_memory = "256M";
     std::string log_level = "info";
 };
 
@@ -51,6 +54,12 @@ std::string tracker_problem(const std::string& v) {
 std::string listen_problem(const std::string& v) {
     auto endpoint = common::parse_endpoint(v);
     return endpoint ? std::string() : endpoint.error().message;
+}
+std::string memory_problem(const std::string& v) {
+    const auto bytes = common::parse_rate(v);
+    if (!bytes) return "expected a size like 64M or 1G";
+    if (*bytes < peerd::kMinFetchMemory) return "at least 16M (one piece of the largest size)";
+    return {};
 }
 std::string rate_problem(const std::string& v) {
     auto rate = common::parse_rate(v);
@@ -94,6 +103,16 @@ void add_options(CLI::App& app, Options& o) {
         ->type_name("RATE")
         ->capture_default_str()
         ->check(rate_problem);
+    app.add_option("--max-download-rate", o.max_download_rate,
+                   "for all downloads together, in the same units; `peerctl limit` changes "
+                   "both until the next reload")
+        ->type_name("RATE")
+        ->capture_default_str()
+        ->check(rate_problem);
+    app.add_option("--fetch-memory", o.fetch_memory,
+                   "bytes of piece buffers for all fetches together, e.g. 256M (at least 16M)")
+        ->capture_default_str()
+        ->check(memory_problem);
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
@@ -124,7 +143,18 @@ peerd::PeerConfig make_config(const Options& o) {
     c.max_active_fetches = o.max_active_fetches;
     c.max_sources = o.max_sources;
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
+    c.download_rate = *common::parse_rate(o.max_download_rate);
+    c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
     return c;
+}
+
+// Notes a rate option that a reload changes: its text in the file changed, or
+// `peerctl limit` set another rate since (the file wins again on a reload).
+bool note_rate(common::Changes& changed, std::string_view key, const std::string& before,
+               std::uint64_t running, const std::string& after) {
+    if (before != after) return changed.note(key, before, after);
+    if (running == *common::parse_rate(after)) return false;
+    return changed.note(key, common::format_rate(running) + " (set by peerctl)", after);
 }
 
 // Applies what can change without a restart, noting it on `reload` with what
@@ -132,12 +162,21 @@ peerd::PeerConfig make_config(const Options& o) {
 void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Peer& peer) {
     reload.log_level(now.log_level, fresh.log_level);
     auto& changed = reload.changed;
-    bool limits_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
-    limits_changed |= changed.note("max-upload-rate", now.max_upload_rate, fresh.max_upload_rate);
-    if (limits_changed) {
-        now.max_uploads = fresh.max_uploads;
-        now.max_upload_rate = fresh.max_upload_rate;
-        peer.set_upload_limits(make_config(now).uploads);
+    const auto running = peer.limits();
+    bool uploads_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
+    uploads_changed |= note_rate(changed, "max-upload-rate", now.max_upload_rate,
+                                 running.upload_rate, fresh.max_upload_rate);
+    const bool download_changed = note_rate(changed, "max-download-rate", now.max_download_rate,
+                                            running.download_rate, fresh.max_download_rate);
+    now.max_uploads = fresh.max_uploads;
+    now.max_upload_rate = fresh.max_upload_rate;
+    now.max_download_rate = fresh.max_download_rate;
+    const auto config = make_config(now);
+    if (uploads_changed) peer.set_upload_limits(config.uploads);
+    if (download_changed) peer.set_download_rate(config.download_rate);
+    if (changed.note("fetch-memory", now.fetch_memory, fresh.fetch_memory)) {
+        now.fetch_memory = fresh.fetch_memory;
+        peer.set_fetch_memory(make_config(now).fetch_memory);
     }
     auto& restart = reload.restart;
     restart.note("tracker", now.tracker, fresh.tracker);

@@ -1,5 +1,5 @@
-// daemon/peer.cpp — publish, unpublish, list, search and status; the
-// transfers' connections to the tracker link and the state database.
+// daemon/peer.cpp — publish, unpublish, list, search, status and rate limits;
+// the transfers' connections to the tracker link and the state database.
 #include "daemon/peer.hpp"
 
 #include "daemon/state/open_state.hpp"
@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <ctime>
 #include <set>
+
+#include "common/config.hpp"
+#include "common/rate.hpp"
 
 namespace peershare::peerd {
 
@@ -31,7 +34,9 @@ private:
 
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
     : loop_(loop), log_(log), config_(std::move(config)),
-      uploads_(loop, catalog_, log, config_.uploads) {
+      uploads_(loop, catalog_, log, config_.uploads),
+      download_bucket_(config_.download_rate, uv_hrtime),
+      buffers_(std::make_shared<BufferPool>(config_.fetch_memory)) {
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
         if (link_) link_->withdraw(p.name);
@@ -94,8 +99,8 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     p.published_at = static_cast<std::int64_t>(std::time(nullptr));
     // One path is one publication: publishing it under a new name renames it.
     std::vector<Publication> renamed;
-    for (const auto& [other, q] : catalog_.all()) {
-        if (q.path == p.path && other != name) renamed.push_back(q);
+    for (const auto& other : catalog_.names_of_path(p.path)) {
+        if (other != name) renamed.push_back(*catalog_.by_name(other));
     }
     for (const auto& old : renamed) {
         catalog_.remove(old.name);
@@ -214,6 +219,8 @@ proto::Status Peer::status() const {
     s.uploads = uploads_.active_uploads();
     s.uploaded = uploads_.bytes_uploaded();
     if (transfers_) s.transfers = transfers_->summary();
+    s.fetch_memory_used = buffers_->used();
+    s.fetch_memory_limit = buffers_->budget();
     return s;
 }
 
@@ -228,6 +235,9 @@ void Peer::start_transfers() {
             if (!holders) return done(holders.error());
             done(std::move(holders->holders));
         });
+    };
+    hooks.make_fetch = [this](FetchRequest request, Fetch::Callbacks callbacks) {
+        return std::make_unique<Fetch>(loop_, log_, std::move(request), std::move(callbacks), buffers_);
     };
     hooks.completed = [this](const TransferRecord& r, const std::vector<std::string>& sources) {
         link_->notify(proto::Fetched{r.name, r.content_id, sources});
@@ -244,9 +254,35 @@ void Peer::start_transfers() {
     transfers_->restore(std::move(stored->rows));
 }
 
+void Peer::set_fetch_memory(std::uint64_t bytes) {
+    config_.fetch_memory = bytes;
+    buffers_->set_budget(bytes);
+}
+
 void Peer::set_upload_limits(UploadLimits limits) {
     config_.uploads = limits;
     uploads_.set_limits(limits);
+}
+
+void Peer::set_download_rate(std::uint64_t bytes_per_s) {
+    config_.download_rate = bytes_per_s;
+    download_bucket_.set_rate(bytes_per_s);
+}
+
+proto::Limits Peer::limits() const { return {config_.uploads.max_rate, config_.download_rate}; }
+
+proto::Limits Peer::set_limits(const proto::SetLimits& change) {
+    const auto before = limits();
+    if (change.upload_rate) set_upload_limits({config_.uploads.max_uploads, *change.upload_rate});
+    if (change.download_rate) set_download_rate(*change.download_rate);
+    const auto after = limits();
+    using common::format_rate;
+    common::Changes changed;
+    changed.note("upload", format_rate(before.upload_rate), format_rate(after.upload_rate));
+    changed.note("download", format_rate(before.download_rate), format_rate(after.download_rate));
+    log_.info("rate limits set by peerctl: " + changed.summary() +
+              " (a reload applies the config file again)");
+    return after;
 }
 
 }  // namespace peershare::peerd

@@ -14,8 +14,9 @@
 
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/token_bucket.hpp"
 #include "daemon/catalog.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "daemon/hasher.hpp"
 #include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
@@ -24,6 +25,9 @@
 #include "proto/control.hpp"
 
 namespace peershare::peerd {
+
+inline constexpr std::uint64_t kDefaultFetchMemory = 256ull << 20;
+inline constexpr std::uint64_t kMinFetchMemory = 16ull << 20;  // the largest piece
 
 struct PeerConfig {
     std::string name;
@@ -35,6 +39,8 @@ struct PeerConfig {
     unsigned max_active_fetches = 4;   // transfers downloading at once
     unsigned max_sources = 0;          // holders per transfer, 0 = all
     UploadLimits uploads;
+    std::uint64_t download_rate = 0;   // bytes/s for all transfers together, 0 = unlimited
+    std::uint64_t fetch_memory = kDefaultFetchMemory;  // bytes of piece buffers, all fetches
 };
 
 class Peer {
@@ -62,6 +68,17 @@ public:
     std::uint16_t upload_port() const { return uploads_.port(); }
     // New limits for the upload server (SIGHUP); requests already served keep going.
     void set_upload_limits(UploadLimits limits);
+    // A new budget for the fetches' piece buffers (SIGHUP); buffers out stay out.
+    void set_fetch_memory(std::uint64_t bytes);
+
+    // Rate limits (bytes/s, 0 = unlimited) as they are now, and a change from
+    // peerctl (validated by proto::SetLimits), logged in one line; returns the
+    // limits after it. A later SIGHUP sets them from the config file again.
+    proto::Limits limits() const;
+    proto::Limits set_limits(const proto::SetLimits& change);
+    void set_download_rate(std::uint64_t bytes_per_s);   // SIGHUP
+    // The one bucket every transfer receives through (loop thread only).
+    common::TokenBucket& download_bucket() { return download_bucket_; }
 
 private:
     proto::Publications publications() const;
@@ -80,12 +97,16 @@ private:
     // the worker pool; null until start().
     std::unique_ptr<StateWriter> state_;
     UploadServer uploads_;
+    common::TokenBucket download_bucket_;
     std::unique_ptr<TrackerLink> link_;
     std::map<std::uint64_t, std::shared_ptr<HashJob>> hashing_;
     // Expires when the Peer stops: a list still in the pool then (it may
     // finish after the Peer and the control server are gone) answers nobody.
     std::shared_ptr<bool> serving_ = std::make_shared<bool>(true);
     std::uint64_t next_hash_ = 1;
+    // Every fetch's piece buffers, within config_.fetch_memory; shared with
+    // the engines, which may outlive the Peer by a work item.
+    std::shared_ptr<BufferPool> buffers_;
     std::unique_ptr<TransferRows> transfer_rows_;       // the registry's view of state_
     std::unique_ptr<TransferRegistry> transfers_;
 };

@@ -1,7 +1,8 @@
-// daemon/upload_server.hpp — the peer's HTTP/1.1 data plane (DESIGN §3):
-// GET/HEAD /v1/files/<id> with single byte ranges and GET /v1/files/<id>/pieces,
-// for the files of the Catalog only, by content id. Owned by the loop thread;
-// no locks. Opening, fstat and sendfile(2) run in libuv's worker pool.
+// daemon/upload_server.hpp — the peer's HTTP/1.1 data plane (docs/design.md,
+// "Protocol layers"): GET/HEAD /v1/files/<id> with single byte ranges and GET
+// /v1/files/<id>/pieces, for the files of the Catalog only, by content id.
+// Owned by the loop thread; no locks. Opening, fstat and sendfile(2) run in
+// libuv's worker pool.
 //
 // Every connection keeps bounded state (one request being parsed, a few
 // pipelined ones, one response in flight). File bodies go out with sendfile(2)

@@ -46,6 +46,10 @@ proto::Result<OpenedState> open_state(const std::string& dir, const common::Log&
     if (!publications) return publications.error();
     for (const auto& line : publications->skipped) log.warning(out.db->path() + ": " + line);
     out.publications = std::move(publications->rows);
+    auto transfers = out.db->load_transfers();
+    if (!transfers) return transfers.error();
+    for (const auto& line : transfers->skipped) log.warning(out.db->path() + ": " + line);
+    out.transfers = std::move(transfers->rows);
     auto next = out.db->first_free_transfer_id();
     if (!next) return next.error();
     out.next_transfer_id = *next;

@@ -58,6 +58,7 @@ public:
     // ---- transfers ----
     // The records stored, for start-up (synchronous, on the caller's thread);
     // a row that is not a valid record is skipped with one line in `skipped`.
+    // open_state() has already read (and logged) them into OpenedState::transfers.
     proto::Result<LoadedRows<TransferRecord>> load_transfers() { return db_->load_transfers(); }
     void put_transfer(const TransferRecord& record);  // insert or replace by record.id
     // The frequent one: `have` must hold record.pieces.size() bits. Batched

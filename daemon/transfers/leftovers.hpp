@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "daemon/fetch.hpp"   // partial_path_for
+#include "daemon/fetch/partial_file.hpp"   // partial_path_for
 #include "proto/transfers.hpp"
 
 namespace peershare::peerd {

@@ -8,6 +8,7 @@
 
 #include "common/pool.hpp"
 #include "common/uv.hpp"
+#include "daemon/fetch/partial_file.hpp"
 #include "daemon/transfers/holder_choice.hpp"
 #include "daemon/transfers/leftovers.hpp"
 #include "proto/content.hpp"
@@ -267,7 +268,6 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
     fr.adopt = t.adopt;
     fr.max_sources = config_.max_sources;
     for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
-    if (hooks_.equip) hooks_.equip(fr);
     const auto id = rec.id;
     Fetch::Callbacks callbacks;
     callbacks.progress = [this, id](const FetchProgress& p) {
@@ -295,7 +295,7 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
         store_.put_transfer_progress(t->rec.id, t->rec.have, t->rec.state, t->rec.error);
     };
     callbacks.done = [this, id](proto::Result<FetchResult> result) { on_done(id, std::move(result)); };
-    t.fetch = std::make_unique<Fetch>(loop_, log_, std::move(fr), std::move(callbacks));
+    t.fetch = hooks_.make_fetch(std::move(fr), std::move(callbacks));
     t.fetch->start();
 }
 

@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "common/log.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "daemon/transfer_record.hpp"
 #include "proto/control.hpp"
 #include "proto/transfers.hpp"
@@ -67,8 +67,9 @@ struct RegistryHooks {
         lookup;
     // A transfer completed: the verified file is at record.destination.
     std::function<void(const TransferRecord& record, const std::vector<std::string>& sources_used)> completed;
-    // Builds the engine's environment (shared buffer pool, download limit).
-    std::function<void(FetchRequest&)> equip;
+    // Makes the engine for a request (with the daemon's shared buffer pool
+    // and download limit); not started.
+    std::function<std::unique_ptr<Fetch>(FetchRequest, Fetch::Callbacks)> make_fetch;
 };
 
 class TransferRegistry {

@@ -1,6 +1,6 @@
 // tests/bench/peerd_load.cpp — load generators for peerd's benchmarks
-// (DESIGN §8, driven by tests/bench/concurrent.sh; benchmarks, never tests).
-// Three modes, each printing `key value` lines:
+// (docs/design.md, "Tests and benchmarks"; driven by tests/bench/concurrent.sh;
+// benchmarks, never tests). Three modes, each printing `key value` lines:
 //   http     N concurrent GETs of one URL with libcurl's multi interface on
 //            one thread: bodies are discarded but counted, and a transfer
 //            counts as completed only with status 200 and exactly the

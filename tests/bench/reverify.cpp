@@ -20,7 +20,7 @@
 
 #include "common/log.hpp"
 #include "common/uv.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "proto/content.hpp"
 #include "proto/hex.hpp"
 

@@ -974,3 +974,27 @@ TEST_CASE("control socket clients that never complete a hello are closed after t
     CHECK_FALSE(contains(alpha.process().errors(), "runtime error"));
     CHECK(alpha.stop() == 0);
 }
+
+TEST_CASE("the fetches' memory budget is --fetch-memory, shown by status; a small one still fetches") {
+    TrackerFixture tracker;
+    TempDir dir;
+    auto alpha = start_peer("alpha", tracker.endpoint(), dir.path());
+    auto beta = start_peer("beta", tracker.endpoint(), dir.path(),
+                           {.extra_args = {"--fetch-memory", "16M"}});
+    Swarm::wait_connected(*alpha);
+    Swarm::wait_connected(*beta);
+    auto status = ok_json(*beta, "status");
+    CHECK(status["fetch_memory_limit"] == 16u << 20);
+    CHECK(status["fetch_memory_used"] == 0);
+    CHECK(ok_json(*alpha, "status")["fetch_memory_limit"] == 256u << 20);
+
+    const auto src = alpha->dir() / "budget.bin";
+    write_random(src, 40u << 20, 31);  // 160 pieces of 256 KiB: far more than 16M at once
+    const std::string id = publish(*alpha, src, "budget.bin")["id"];
+    wait_holders(*beta, "budget.bin", id, {"alpha"});
+    const auto out = beta->dir() / "budget.bin";
+    fetch_ok(*beta, "budget.bin", out);
+    CHECK_SAME_FILE(src, out);
+    status = ok_json(*beta, "status");
+    CHECK(status["fetch_memory_used"] == 0);  // every buffer given back
+}

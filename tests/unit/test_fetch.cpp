@@ -1,4 +1,4 @@
-// tests/unit/test_fetch.cpp — the download engine (daemon/fetch.hpp) against
+// tests/unit/test_fetch.cpp — the download engine (daemon/fetch/engine.hpp) against
 // real HTTP servers: each test starts nginx in a temp dir on a free loopback
 // port, serving generated files and their piece lists at the peer paths
 // (/v1/files/<id>, /v1/files/<id>/pieces), some of them corrupt, lying, busy
@@ -32,7 +32,7 @@
 
 #include "common/log.hpp"
 #include "common/uv.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "proto/content.hpp"
 #include "proto/hex.hpp"
 

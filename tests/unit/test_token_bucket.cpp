@@ -58,7 +58,7 @@ TEST_CASE("token bucket: the long-run rate is the configured one within 1 %") {
     }
 }
 
-TEST_CASE("token bucket: over 10 s a rate of 33 kB/s or more is within 5 %, of 164 kB/s within 1 %") {
+TEST_CASE("token bucket: over 10 s, within 5 % from 33 kB/s up, within 1 % from 164 kB/s up") {
     for (std::uint64_t rate : {33'000ull, 164'000ull, 20'000'000ull}) {
         CAPTURE(rate);
         FakeClock c;
@@ -70,7 +70,7 @@ TEST_CASE("token bucket: over 10 s a rate of 33 kB/s or more is within 5 %, of 1
     }
 }
 
-TEST_CASE("token bucket: the burst is 100 ms of the rate, at least 16 KiB, and caps what idling earns") {
+TEST_CASE("token bucket: the burst (100 ms of the rate, at least 16 KiB) caps what idling earns") {
     FakeClock c;
     TokenBucket fast(50'000'000, c.clock());
     CHECK(fast.burst() == 5'000'000);

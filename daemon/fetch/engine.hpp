@@ -1,5 +1,6 @@
-// daemon/fetch.hpp — the download engine (DESIGN §3, §4, §6): fetches one
-// file by content id from one or more peers over HTTP/1.1 into a partial file
+// daemon/fetch/engine.hpp — the download engine (docs/design.md: "Protocol
+// layers", "Integrity and names", "The life of a transfer"): fetches one file
+// by content id from one or more peers over HTTP/1.1 into a partial file
 // beside the destination, verifies every piece, and renames the file into
 // place only when all of it is verified. A download can be paused (destroy the
 // Fetch, or cancel it) and resumed (a new Fetch on the same partial file with
@@ -40,33 +41,37 @@
 // source also asks for a piece another source has been sending for over
 // kEndgameAfterMs; the first good copy wins.
 //
+// The parts, each in its own file under daemon/fetch/: the piece picker
+// (which piece next, pure), the HTTP source (the verdict on each answer,
+// pure), the partial file (prepare, write, verify, finalize, remove), the
+// buffer pool, and the curl multi ↔ libuv glue.
+//
 // Memory: at most kMaxBuffers (or 2 × kRequestsPerSource × sources, if
-// smaller) piece buffers exist at once, counting pieces being verified: twice
-// the requests, so every source keeps receiving while the pieces it just sent
-// are hashed and written. Re-verification reads through one 1 MiB buffer per
-// work item.
+// smaller) piece buffers per fetch at once, counting pieces being verified:
+// twice the requests, so every source keeps receiving while the pieces it
+// just sent are hashed and written. Buffers come from a BufferPool, which may
+// be shared by every fetch of the daemon. Re-verification reads through one
+// 1 MiB buffer per work item.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/log.hpp"
+#include "daemon/fetch/buffer_pool.hpp"
+#include "daemon/fetch/partial_file.hpp"
 #include "proto/bitfield.hpp"
 #include "proto/content.hpp"
 #include "proto/errors.hpp"
 
 namespace peershare::peerd {
 
-inline constexpr unsigned kRequestsPerSource = 4;  // HTTP requests in flight per source
 inline constexpr unsigned kMaxBuffers = 16;      // piece buffers per fetch, in flight or verifying
-inline constexpr unsigned kMaxStrikes = 3;       // failures before a source is dropped
-inline constexpr unsigned kMaxBusyAnswers = 10;  // 503s in a row before a source is dropped
-inline constexpr std::uint64_t kMaxRetryAfterMs = 30'000;
-inline constexpr std::uint64_t kDefaultRetryAfterMs = 1'000;
 inline constexpr long kConnectTimeoutMs = 10'000;
 inline constexpr long kStallTimeoutS = 30;  // a request that receives nothing this long fails
 inline constexpr std::uint64_t kProgressIntervalMs = 250;
@@ -104,14 +109,6 @@ struct FetchRequest {
     unsigned max_sources = 0;  // sources asked at once; 0 = no bound
 };
 
-// "<dir>/.<basename>.peershare-part" beside `destination` (the base name cut
-// at a UTF-8 boundary so the whole name fits NAME_MAX): the same name every time.
-std::string partial_path_for(const std::string& destination);
-
-// Removes the partial file at `path` (absent is fine). Any thread; call it
-// only when no Fetch is running on that file (after DoneFn, or when none was
-// started). An error names the path and errno's text (ErrorCode::internal).
-proto::Result<bool> remove_partial(const std::string& path);
 
 struct SourceProgress {
     std::string peer;
@@ -171,7 +168,10 @@ public:
         DoneFn done;
     };
 
-    Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, Callbacks callbacks);
+    // `buffers`: where piece buffers come from (shared by the daemon's
+    // fetches; null: a pool of this fetch's own).
+    Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, Callbacks callbacks,
+          std::shared_ptr<BufferPool> buffers = nullptr);
     // The abrupt pause: stops every transfer, keeps the partial file; no
     // callback is called any more (pieces verified since the last DurableFn
     // are not reported). Work items still in the pool finish there and are
