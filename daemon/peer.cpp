@@ -57,7 +57,7 @@ proto::Result<bool> Peer::start() {
         loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
     link_->start();
-    start_transfers();
+    start_transfers(std::move(state->transfers));
     return true;
 }
 
@@ -224,7 +224,7 @@ proto::Status Peer::status() const {
     return s;
 }
 
-void Peer::start_transfers() {
+void Peer::start_transfers(std::vector<TransferRecord> stored) {
     transfer_rows_ = std::make_unique<TransferRows>(*state_);
     RegistryHooks hooks;
     hooks.lookup = [this](const std::string& name,
@@ -245,13 +245,7 @@ void Peer::start_transfers() {
     transfers_ = std::make_unique<TransferRegistry>(
         loop_, log_, RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources}, *transfer_rows_,
         std::move(hooks));
-    auto stored = state_->load_transfers();
-    if (!stored) {
-        log_.error("cannot read the transfers from the state database: " + stored.error().message);
-        return;
-    }
-    for (const auto& why : stored->skipped) log_.warning("state: skipped a transfer: " + why);
-    transfers_->restore(std::move(stored->rows));
+    transfers_->restore(std::move(stored));   // read and checked by open_state
 }
 
 void Peer::set_fetch_memory(std::uint64_t bytes) {

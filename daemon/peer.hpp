@@ -86,7 +86,7 @@ private:
     class TransferRows;
 
     void restore_publications(std::vector<Publication> stored);
-    void start_transfers();
+    void start_transfers(std::vector<TransferRecord> stored);
     void finish_publish(proto::Result<Publication> hashed, const std::string& name, const PublishDone& done);
 
     uv_loop_t* loop_;
