@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 
@@ -122,23 +123,41 @@ std::uint64_t TransferRegistry::fetch(const proto::FetchFile& request, Follow fo
                                                           " is being cancelled; try again in a moment"});
             return token;
         }
-        if (t->rec.state != TransferState::done) {
-            if (t->rec.name != request.name) {
-                follow.done(Error{ErrorCode::bad_request,
-                                  request.output + " is the destination of " + label(t->rec) +
-                                      "; cancel it (`peerctl cancel " + std::to_string(t->rec.id) +
-                                      "`) or fetch to another path with -o"});
-                return token;
-            }
+        if (t->rec.state == TransferState::done) {
+            forget(t->rec.id, false);   // a done record gives way to a new fetch to the same path
+        } else if (t->rec.name != request.name) {
+            follow.done(Error{ErrorCode::bad_request,
+                              request.output + " is the destination of " + label(t->rec) +
+                                  "; cancel it (`peerctl cancel " + std::to_string(t->rec.id) +
+                                  "`) or fetch to another path with -o"});
+            return token;
+        } else if (t->rec.state == TransferState::running || t->rec.state == TransferState::queued) {
             attach(*t, request, token, std::move(follow));
             return token;
         }
-        forget(t->rec.id, false);   // a done record gives way to a new fetch to the same path
+        // A waiting, paused or failed transfer continues if its content is
+        // still offered; the lookup below decides.
     }
     hooks_.lookup(request.name, [this, alive = std::weak_ptr<bool>(alive_), request, token,
                                  follow = std::move(follow)](proto::Result<std::vector<proto::Holder>> r) mutable {
         if (alive.expired()) return;
         if (gone_tokens_.erase(token)) return;   // the asker left meanwhile: start nothing
+        Transfer* existing = by_destination(request.output);
+        if (existing && (existing->cancelled || existing->rec.state == TransferState::done)) existing = nullptr;
+        if (existing) {
+            // Its content still offered (or nothing is): continue it. Another
+            // content under the name: a new transfer takes its place and
+            // adopts its partial file (pieces that match are kept).
+            const bool offered = r && std::any_of(r->begin(), r->end(), [&](const proto::Holder& h) {
+                return h.id == existing->rec.content_id && h.peer != config_.self;
+            });
+            const bool other = r && std::holds_alternative<std::vector<proto::Holder>>(choose_holders(
+                                        request.name, *r, {config_.self, request.from, request.id_prefix, ""}));
+            if (offered || !other || existing->fetch) return attach(*existing, request, token, std::move(follow));
+            log_.info(label(existing->rec) + ": its content is no longer offered; a new transfer replaces it");
+            end_followers(*existing, Error{ErrorCode::unavailable, label(existing->rec) + " replaced"});
+            forget(existing->rec.id, false);
+        }
         if (!r) return follow.done(r.error());
         auto choice = choose_holders(request.name, *r, {config_.self, request.from, request.id_prefix, ""});
         if (auto* e = std::get_if<Error>(&choice)) return follow.done(*e);
@@ -150,7 +169,8 @@ std::uint64_t TransferRegistry::fetch(const proto::FetchFile& request, Follow fo
             [this, alive, adopt, request, token, holders = std::move(holders), follow = std::move(follow)]() mutable {
                 if (alive.expired()) return;
                 if (gone_tokens_.erase(token)) return;
-                if (Transfer* t = by_destination(request.output); t && t->rec.state != TransferState::done && !t->cancelled) {
+                if (Transfer* t = by_destination(request.output);
+                    t && t->rec.state != TransferState::done && !t->cancelled) {
                     return attach(*t, request, token, std::move(follow));   // raced with another fetch
                 }
                 create(request, std::move(holders), *adopt, token, std::move(follow));
