@@ -273,9 +273,10 @@ TEST_CASE("10,000 publications: the last publish costs what the first did, and s
     REQUIRE(r.exit_code == 0);
     auto v = key_values(r.out);
     CHECK(v["publish_count"] == 10000);
-    // Within generous noise bounds: a cost that grew with the publications
-    // (the JSON file: ×5 from the first to the 4,000th) fails this.
-    CHECK(v["publish_last100_median_ms"] <= 3 * v["publish_first100_median_ms"] + 5);
+    // Within generous noise bounds (this shared VM at load 10 measured 7.5 ms
+    // first, 10.2 ms last): a cost that grew with the publications fails this
+    // (the JSON state file: 64-164 ms per publish at 10,000, docs/performance.md).
+    CHECK(v["publish_last100_median_ms"] <= 4 * v["publish_first100_median_ms"] + 25);
     CHECK(v["http_busy_requests"] > 0);
     CHECK(v["http_busy_errors"] == 0);
     CHECK(v["http_busy_p99_ms"] <= 500);
