@@ -279,7 +279,7 @@ void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& req
         if (it == transfers_.end()) return;
         it->second->done = p.done;
         proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
-        for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
+        for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.stalled, s.why});
         if (it->second->callbacks.progress) it->second->callbacks.progress(msg);
     };
     callbacks.done = [this, transfer_id, fr](proto::Result<FetchResult> result) {
