@@ -219,11 +219,13 @@ private:
         bool overflow = false;        // more bytes than asked for
         std::uint64_t discarded = 0;  // bytes of an error answer
         char error[CURL_ERROR_SIZE]{};
+        std::string refused;  // why the address was not connected to (refused_address)
     };
 
     // requests
     static size_t on_piece_data(char* data, size_t size, size_t count, void* userp);
     static size_t on_list_data(char* data, size_t size, size_t count, void* userp);
+    static curl_socket_t open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
     Request* new_request(std::size_t source);
     bool add_request(Request* r);
     std::unique_ptr<Request> take_request(Request* r);
@@ -396,8 +398,8 @@ void Fetch::Engine::start() {
             s.list_url = *base + proto::pieces_path(req_.id);
         } else {
             s.stage = Stage::dropped;
-            s.why =
-                "not an IP address and port: " + src.host + " port " + std::to_string(src.port);
+            s.why = "not a host name or IP address and port: " + src.host + " port " +
+                    std::to_string(src.port);
         }
         sources_.push_back(std::move(s));
     }
@@ -478,6 +480,9 @@ Fetch::Engine::Request* Fetch::Engine::new_request(std::size_t source) {
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
         curl_easy_setopt(e, CURLOPT_USERAGENT, "peershare");
+        // Names resolve to anything: each address is checked before connecting.
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r.get());
     }
     CURL* easy = r->easy;
     *r = Request{};
@@ -592,11 +597,20 @@ size_t Fetch::Engine::on_list_data(char* data, size_t size, size_t count, void* 
     return n;
 }
 
+curl_socket_t Fetch::Engine::open_socket(void* clientp, curlsocktype, curl_sockaddr* address) {
+    auto* r = static_cast<Request*>(clientp);
+    if (auto why = refused_address(&address->addr)) {
+        r->refused = *why;
+        return CURL_SOCKET_BAD;  // curl tries the next address, or fails to connect
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
 Answer Fetch::Engine::answer_of(const Request& r, CURLcode rc) const {
     Answer a;
     a.listing = r.listing;
     a.curl_code = rc;
-    a.curl_error = r.error;
+    a.curl_error = r.refused.empty() ? std::string(r.error) : "refused to connect: " + r.refused;
     curl_off_t connect_us = 0;
     curl_easy_getinfo(r.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     a.connected = connect_us > 0;

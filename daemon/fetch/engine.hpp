@@ -85,7 +85,7 @@ inline constexpr std::uint64_t kDurableIntervalMs = 1'000;
 
 struct Source {
     std::string peer;
-    std::string host;  // IPv4 or IPv6 literal (a DNS name is refused for now)
+    std::string host;  // IPv4 or IPv6 literal, or a DNS name (see base_url)
     std::uint16_t port = 0;
 };
 

@@ -656,11 +656,11 @@ TEST_CASE("fetch: bad requests fail cleanly") {
         REQUIRE_FALSE(run.result->ok());
         CHECK(run.result->error().code == ErrorCode::not_found);
     }
-    SUBCASE("a source address that is not an IP literal") {
+    SUBCASE("a source address that is neither a name nor an IP literal") {
         auto run = run_fetch(request_for(c, out.path / "f", {{"evil", "example.com/x?", 80}}));
         REQUIRE(run.result);
         REQUIRE_FALSE(run.result->ok());
-        CHECK(run.result->error().message.find("evil: not an IP address") != std::string::npos);
+        CHECK(run.result->error().message.find("evil: not a host name or IP address") != std::string::npos);
         CHECK(peershare::peerd::no_source_left(run.result->error()));
     }
     SUBCASE("a directory that does not exist") {
@@ -1080,4 +1080,25 @@ TEST_CASE("fetch: max_sources asks only that many sources; the next replaces a d
         CHECK(run.result->value().sources_used == std::vector<std::string>{"b"});
         CHECK(c3.piece_requests(c) == 0);
     }
+}
+
+TEST_CASE("fetch: a source given by host name is contacted; an unspecified address never is") {
+    REQUIRE_NGINX();
+    Nginx server, other;
+    TempDir out;
+    const auto c = make_content(20 * 16 * 1024, 161, 16 * 1024);
+    server.serve(c);
+    other.serve(c);
+    // 0.0.0.0 would reach this machine's own listeners: refused before connecting.
+    auto run = run_fetch(request_for(
+        c, out.path / "f", {{"zero", "0.0.0.0", other.port()}, {"named", "localhost", server.port()}}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    CHECK(run.result->value().sources_used == std::vector<std::string>{"named"});
+    const auto* zero = source_named(run.progress.back(), "zero");
+    REQUIRE(zero);
+    CHECK(zero->dropped);
+    CHECK(zero->why.find("0.0.0.0 is an unspecified address") != std::string::npos);
+    CHECK(other.piece_requests(c) + other.list_requests(c) == 0);
 }
