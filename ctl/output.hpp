@@ -1,6 +1,7 @@
-// ctl/output.hpp — what both CLIs share at their edge: exit codes (DESIGN §6),
-// one-line errors, tables for people, JSON for scripts, human sizes and times,
-// and the views both of them print (the index).
+// ctl/output.hpp — what both CLIs share at their edge: exit codes
+// (docs/design.md, "Command line and configuration"), one-line errors, tables
+// for people, JSON for scripts, human sizes and times, and the views both of
+// them print (the index).
 #pragma once
 
 #include <cstdint>

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/paths.hpp"
+#include "common/rate.hpp"
 #include "ctl/output.hpp"
 #include "ctl/progress.hpp"
 #include "ctl/session.hpp"
@@ -178,6 +179,39 @@ void add_fetch(CLI::App& app, Globals& g) {
     });
 }
 
+// A rate given on the command line, in bytes/s; a bad one ends peerctl with exit 2.
+std::uint64_t checked_rate(const std::string& option, const std::string& text) {
+    auto rate = common::parse_rate(text);
+    if (!rate) throw Failure{ctl::kUsage, option + ": " + rate.error().message};
+    return *rate;
+}
+
+void add_limit(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand(
+        "limit",
+        "show the rate limits, or change them until peerd re-reads its config file (SIGHUP, "
+        "`systemctl --user reload peerd`), which sets them from the file again");
+    auto up = std::make_shared<std::string>();
+    auto down = std::make_shared<std::string>();
+    const std::string units =
+        "bytes/s with k, M, G (x1000) or Ki, Mi, Gi (x1024): 500k, 20M, 1G; or bits/s: 20Mbit; "
+        "0 = unlimited";
+    cmd->add_option("--up", *up, "all uploads together: " + units)->type_name("RATE");
+    cmd->add_option("--down", *down, "all downloads together: " + units)->type_name("RATE");
+    cmd->callback([&g, cmd, up, down] {
+        proto::SetLimits change;
+        if (cmd->count("--up") > 0) change.upload_rate = checked_rate("--up", *up);
+        if (cmd->count("--down") > 0) change.download_rate = checked_rate("--down", *down);
+        auto s = connect(g);
+        const auto limits = change.upload_rate || change.download_rate
+                                ? s.request<proto::Limits>(change)
+                                : s.request<proto::Limits>(proto::GetLimits{});
+        if (g.json) return print_json(limits.to_json());
+        std::cout << "upload    " << common::format_rate(limits.upload_rate) << "\n"
+                  << "download  " << common::format_rate(limits.download_rate) << "\n";
+    });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,6 +228,7 @@ int main(int argc, char** argv) {
     add_list(app, g);
     add_search(app, g);
     add_status(app, g);
+    add_limit(app, g);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -86,6 +86,8 @@ void ControlServer::on_request(Session& s, const proto::Envelope& env) {
         s.conn.send(peer_.status(), env.id);
     } else if (env.type == proto::FetchFile::kType) {
         start_fetch(s, env);
+    } else if (env.type == proto::GetLimits::kType || env.type == proto::SetLimits::kType) {
+        answer_limits(s, env);
     } else {
         s.conn.send_error(ErrorCode::bad_request, "unknown message type '" + env.type + "'", env.id);
     }
@@ -123,6 +125,20 @@ void ControlServer::start_fetch(Session& s, const proto::Envelope& env) {
     };
     *transfer = peer_.fetch(*m, std::move(callbacks));
     with_session(sid, [&](Session& live) { transfers_[live.id].insert(*transfer); });
+}
+
+void ControlServer::answer_limits(Session& s, const proto::Envelope& env) {
+    if (env.type == proto::GetLimits::kType) {
+        s.conn.send(peer_.limits(), env.id);
+        return;
+    }
+    auto m = proto::SetLimits::from_json(env.body);
+    if (!m) {
+        s.conn.send_error(ErrorCode::bad_request, m.error().message, env.id);
+        s.conn.close("malformed set_limits");
+        return;
+    }
+    s.conn.send(peer_.set_limits(*m), env.id);
 }
 
 }  // namespace peershare::peerd

@@ -28,6 +28,7 @@ private:
     void on_request(Session& s, const proto::Envelope& env);
     void on_closed(std::uint64_t session_id);
     void start_fetch(Session& s, const proto::Envelope& env);
+    void answer_limits(Session& s, const proto::Envelope& env);   // get_limits, set_limits
     // Runs `send` on the session if it still exists (replies come back later).
     template <class F>
     void with_session(std::uint64_t session_id, F&& send);

@@ -1,7 +1,8 @@
 // daemon/main.cpp — peerd: parses the command line and config file, starts
 // the peer engine and the control socket on one libuv loop, tells systemd when
-// it is ready, re-reads the config file on SIGHUP (upload limits, log level)
-// and stops cleanly on SIGTERM/SIGINT (state flushed).
+// it is ready, re-reads the config file on SIGHUP (upload slots, rate limits,
+// log level) and stops cleanly on SIGTERM/SIGINT (every queued state write
+// committed).
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "common/rate.hpp"
 #include "common/service.hpp"
 #include "common/uv.hpp"
 #include "daemon/control_server.hpp"
@@ -35,6 +37,7 @@ struct Options {
     unsigned workers = 4;
     std::size_t max_uploads = 64;
     std::string max_upload_rate = "0";
+    std::string max_download_rate = "0";
     std::string fetch_memory = "256M";
     std::string log_level = "info";
 };
@@ -57,7 +60,8 @@ std::string memory_problem(const std::string& v) {
     return {};
 }
 std::string rate_problem(const std::string& v) {
-    return common::parse_rate(v) ? std::string() : "expected a number like 500K, 10M or 0";
+    auto rate = common::parse_rate(v);
+    return rate ? std::string() : rate.error().message;
 }
 
 void add_options(CLI::App& app, Options& o) {
@@ -76,7 +80,7 @@ void add_options(CLI::App& app, Options& o) {
         ->check(host_problem);
     app.add_option("--socket", o.socket, "control socket for peerctl (env PEERD_SOCKET)")
         ->capture_default_str();
-    app.add_option("--state-dir", o.state_dir, "where publications and the peer key are kept")
+    app.add_option("--state-dir", o.state_dir, "where state.db (peer key, publications, transfers) is kept")
         ->capture_default_str();
     app.add_option("--workers", o.workers, "worker threads for hashing and file I/O")
         ->capture_default_str()
@@ -85,7 +89,15 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
     app.add_option("--max-upload-rate", o.max_upload_rate,
-                   "bytes/s for all uploads, e.g. 10M; 0 = unlimited")
+                   "for all uploads together: bytes/s with k, M, G (x1000) or Ki, Mi, Gi "
+                   "(x1024), e.g. 500k, 20M, 1G, or bits/s: 20Mbit; 0 = unlimited")
+        ->type_name("RATE")
+        ->capture_default_str()
+        ->check(rate_problem);
+    app.add_option("--max-download-rate", o.max_download_rate,
+                   "for all downloads together, in the same units; `peerctl limit` changes "
+                   "both until the next reload")
+        ->type_name("RATE")
         ->capture_default_str()
         ->check(rate_problem);
     app.add_option("--fetch-memory", o.fetch_memory,
@@ -120,8 +132,18 @@ peerd::PeerConfig make_config(const Options& o) {
     c.state_dir = o.state_dir;
     c.workers = o.workers;
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
+    c.download_rate = *common::parse_rate(o.max_download_rate);
     c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
     return c;
+}
+
+// Notes a rate option that a reload changes: its text in the file changed, or
+// `peerctl limit` set another rate since (the file wins again on a reload).
+bool note_rate(common::Changes& changed, std::string_view key, const std::string& before,
+               std::uint64_t running, const std::string& after) {
+    if (before != after) return changed.note(key, before, after);
+    if (running == *common::parse_rate(after)) return false;
+    return changed.note(key, common::format_rate(running) + " (set by peerctl)", after);
 }
 
 // Applies what can change without a restart, noting it on `reload` with what
@@ -129,13 +151,18 @@ peerd::PeerConfig make_config(const Options& o) {
 void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Peer& peer) {
     reload.log_level(now.log_level, fresh.log_level);
     auto& changed = reload.changed;
-    bool limits_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
-    limits_changed |= changed.note("max-upload-rate", now.max_upload_rate, fresh.max_upload_rate);
-    if (limits_changed) {
-        now.max_uploads = fresh.max_uploads;
-        now.max_upload_rate = fresh.max_upload_rate;
-        peer.set_upload_limits(make_config(now).uploads);
-    }
+    const auto running = peer.limits();
+    bool uploads_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
+    uploads_changed |= note_rate(changed, "max-upload-rate", now.max_upload_rate,
+                                 running.upload_rate, fresh.max_upload_rate);
+    const bool download_changed = note_rate(changed, "max-download-rate", now.max_download_rate,
+                                            running.download_rate, fresh.max_download_rate);
+    now.max_uploads = fresh.max_uploads;
+    now.max_upload_rate = fresh.max_upload_rate;
+    now.max_download_rate = fresh.max_download_rate;
+    const auto config = make_config(now);
+    if (uploads_changed) peer.set_upload_limits(config.uploads);
+    if (download_changed) peer.set_download_rate(config.download_rate);
     if (changed.note("fetch-memory", now.fetch_memory, fresh.fetch_memory)) {
         now.fetch_memory = fresh.fetch_memory;
         peer.set_fetch_memory(make_config(now).fetch_memory);

@@ -1,9 +1,14 @@
-// daemon/peer.cpp — publish, unpublish, list, search, status and fetch.
+// daemon/peer.cpp — publish, unpublish, list, search, status, fetch and rate limits.
 #include "daemon/peer.hpp"
+
+#include "daemon/state/open_state.hpp"
 
 #include <algorithm>
 #include <ctime>
 #include <set>
+
+#include "common/config.hpp"
+#include "common/rate.hpp"
 
 namespace peershare::peerd {
 
@@ -19,8 +24,9 @@ struct Peer::Transfer {
 };
 
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
-    : loop_(loop), log_(log), config_(std::move(config)), store_(config_.state_dir),
+    : loop_(loop), log_(log), config_(std::move(config)),
       uploads_(loop, catalog_, log, config_.uploads),
+      download_bucket_(config_.download_rate, uv_hrtime),
       buffers_(std::make_shared<BufferPool>(config_.fetch_memory)) {
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
@@ -31,13 +37,15 @@ Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
 Peer::~Peer() { stop(); }
 
 proto::Result<bool> Peer::start() {
-    if (auto ok = store_.open(); !ok) return ok.error();
-    auto key = store_.peer_key();
-    if (!key) return key.error();
-    restore_publications();
+    auto state = open_state(config_.state_dir, log_);
+    if (!state) return state.error();
+    state_ = std::make_unique<StateWriter>(loop_, state->db, state->next_transfer_id, [this](const Error& e) {
+        log_.error("cannot save state: " + e.message);
+    });
+    restore_publications(std::move(state->publications));
     if (auto ok = uploads_.start(config_.listen); !ok) return ok.error();
     link_ = std::make_unique<TrackerLink>(
-        loop_, log_, LinkConfig{config_.tracker, config_.name, *key, uploads_.port(), config_.advertise},
+        loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
     link_->start();
     return true;
@@ -55,28 +63,18 @@ void Peer::stop() {
     transfers.clear();
     if (link_) link_->stop();
     uploads_.stop();
-    save_state();
+    if (state_) state_->flush();
 }
 
-void Peer::restore_publications() {
-    auto loaded = store_.load_publications();
-    if (!loaded) {
-        log_.error(loaded.error().message);
-        return;
-    }
-    for (auto& p : *loaded) {
+void Peer::restore_publications(std::vector<Publication> stored) {
+    for (auto& p : stored) {
         // Re-check each file: one that changed while we were down is kept but not served.
         p.changed = !unchanged_since(p.path, stamp_of(p));
         if (p.changed) log_.warning("'" + p.name + "' (" + p.path + ") changed while peerd was down: not served");
         catalog_.put(std::move(p));
     }
-    log_.info("restored " + std::to_string(catalog_.all().size()) + " publications from " + store_.dir());
-}
-
-void Peer::save_state() {
-    if (auto ok = store_.write_publications(StateStore::serialize(catalog_)); !ok) {
-        log_.error("cannot save state: " + ok.error().message);
-    }
+    log_.info("restored " + std::to_string(catalog_.all().size()) + " publications from " + config_.state_dir +
+              "/" + kStateFile);
 }
 
 void Peer::publish(const std::string& path, const std::string& name, PublishDone done) {
@@ -96,38 +94,47 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     p.published_at = static_cast<std::int64_t>(std::time(nullptr));
     // One path is one publication: publishing it under a new name renames it.
     std::vector<Publication> renamed;
-    for (const auto& [other, q] : catalog_.all()) {
-        if (q.path == p.path && other != name) renamed.push_back(q);
+    for (const auto& other : catalog_.names_of_path(p.path)) {
+        if (other != name) renamed.push_back(*catalog_.by_name(other));
     }
     for (const auto& old : renamed) {
         catalog_.remove(old.name);
+        state_->remove_publication(old.name);
         if (link_) link_->withdraw(old.name);
         log_.info("'" + old.name + "' is now published as '" + name + "'");
     }
     catalog_.put(p);
-    save_state();
+    state_->put_publication(p);
     log_.info("published '" + name + "' (" + p.path + ", " + std::to_string(p.size) + " bytes, id " + p.id + ")");
     if (!link_) return done(proto::Published{p.info(), p.path});
     link_->announce(p, [this, p, renamed = std::move(renamed), done](proto::Result<bool> announced) {
-        if (announced) return done(proto::Published{p.info(), p.path});
+        if (announced) {
+            // "Published" promises it survives a crash: answer once its row is committed.
+            return state_->when_written([serving = std::weak_ptr<bool>(serving_), p, done] {
+                if (!serving.expired()) done(proto::Published{p.info(), p.path});
+            });
+        }
         // Refused (a limit of the tracker's): do not keep what nobody can
         // find, and give back the names this publication had taken over.
         const Publication* current = catalog_.by_name(p.name);
-        if (current && current->id == p.id && current->path == p.path) catalog_.remove(p.name);
+        if (current && current->id == p.id && current->path == p.path) {
+            catalog_.remove(p.name);
+            state_->remove_publication(p.name);
+        }
         for (const auto& old : renamed) {
             if (catalog_.by_name(old.name)) continue;   // published again meanwhile
             catalog_.put(old);
+            state_->put_publication(old);
             if (link_) link_->announce(old);
             log_.info("'" + old.name + "' is published again under its old name");
         }
-        save_state();
         done(announced.error());
     });
 }
 
 proto::Result<bool> Peer::unpublish(const std::string& name) {
     if (!catalog_.remove(name)) return Error{ErrorCode::not_found, "this peer does not publish '" + name + "'"};
-    save_state();
+    state_->remove_publication(name);
     if (link_) link_->withdraw(name);
     log_.info("unpublished '" + name + "'");
     return true;
@@ -329,6 +336,27 @@ void Peer::set_fetch_memory(std::uint64_t bytes) {
 void Peer::set_upload_limits(UploadLimits limits) {
     config_.uploads = limits;
     uploads_.set_limits(limits);
+}
+
+void Peer::set_download_rate(std::uint64_t bytes_per_s) {
+    config_.download_rate = bytes_per_s;
+    download_bucket_.set_rate(bytes_per_s);
+}
+
+proto::Limits Peer::limits() const { return {config_.uploads.max_rate, config_.download_rate}; }
+
+proto::Limits Peer::set_limits(const proto::SetLimits& change) {
+    const auto before = limits();
+    if (change.upload_rate) set_upload_limits({config_.uploads.max_uploads, *change.upload_rate});
+    if (change.download_rate) set_download_rate(*change.download_rate);
+    const auto after = limits();
+    using common::format_rate;
+    common::Changes changed;
+    changed.note("upload", format_rate(before.upload_rate), format_rate(after.upload_rate));
+    changed.note("download", format_rate(before.download_rate), format_rate(after.download_rate));
+    log_.info("rate limits set by peerctl: " + changed.summary() +
+              " (a reload applies the config file again)");
+    return after;
 }
 
 }  // namespace peershare::peerd

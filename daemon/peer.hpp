@@ -1,5 +1,5 @@
 // daemon/peer.hpp — the peer engine: what peerctl's commands do. Owns the
-// catalog, the persisted state, the tracker link, the upload server and the
+// catalog, the state database's writer (daemon/state/), the tracker link, the upload server and the
 // running fetches; everything lives on the loop thread. The control server
 // and main are thin layers over it.
 #pragma once
@@ -14,10 +14,11 @@
 
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/token_bucket.hpp"
 #include "daemon/catalog.hpp"
 #include "daemon/fetch/engine.hpp"
 #include "daemon/hasher.hpp"
-#include "daemon/state_store.hpp"
+#include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
 #include "daemon/upload_server.hpp"
 #include "proto/control.hpp"
@@ -35,6 +36,7 @@ struct PeerConfig {
     std::string state_dir;
     unsigned workers = 4;
     UploadLimits uploads;
+    std::uint64_t download_rate = 0;   // bytes/s for all transfers together, 0 = unlimited
     std::uint64_t fetch_memory = kDefaultFetchMemory;  // bytes of piece buffers, all fetches
 };
 
@@ -74,14 +76,22 @@ public:
     // A new budget for the fetches' piece buffers (SIGHUP); buffers out stay out.
     void set_fetch_memory(std::uint64_t bytes);
 
+    // Rate limits (bytes/s, 0 = unlimited) as they are now, and a change from
+    // peerctl (validated by proto::SetLimits), logged in one line; returns the
+    // limits after it. A later SIGHUP sets them from the config file again.
+    proto::Limits limits() const;
+    proto::Limits set_limits(const proto::SetLimits& change);
+    void set_download_rate(std::uint64_t bytes_per_s);   // SIGHUP
+    // The one bucket every transfer receives through (loop thread only).
+    common::TokenBucket& download_bucket() { return download_bucket_; }
+
 private:
     proto::Publications publications() const;
 
     struct Transfer;
 
-    void restore_publications();
+    void restore_publications(std::vector<Publication> stored);
     void finish_publish(proto::Result<Publication> hashed, const std::string& name, const PublishDone& done);
-    void save_state();
     void start_transfer(std::uint64_t transfer_id, const proto::FetchFile& request,
                         const std::vector<proto::Holder>& holders);
     void end_transfer(std::uint64_t transfer_id);
@@ -90,8 +100,11 @@ private:
     const common::Log& log_;
     PeerConfig config_;
     Catalog catalog_;
-    StateStore store_;
+    // Every change to the catalog is written through it, one row each, from
+    // the worker pool; null until start().
+    std::unique_ptr<StateWriter> state_;
     UploadServer uploads_;
+    common::TokenBucket download_bucket_;
     std::unique_ptr<TrackerLink> link_;
     std::map<std::uint64_t, std::shared_ptr<HashJob>> hashing_;
     // Expires when the Peer stops: a list still in the pool then (it may

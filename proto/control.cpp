@@ -181,4 +181,40 @@ Result<FetchedFile> FetchedFile::from_json(const json& j) {
     return finish(r, std::move(m));
 }
 
+Result<GetLimits> GetLimits::from_json(const json& j) {
+    return finish(FieldReader(j), GetLimits{});
+}
+
+json Limits::to_json() const {
+    return {{"upload_rate", upload_rate}, {"download_rate", download_rate}};
+}
+Result<Limits> Limits::from_json(const json& j) {
+    FieldReader r(j);
+    Limits m;
+    m.upload_rate = r.number("upload_rate", 0, kMaxRate);
+    m.download_rate = r.number("download_rate", 0, kMaxRate);
+    return finish(r, std::move(m));
+}
+
+json SetLimits::to_json() const {
+    json j = json::object();
+    if (upload_rate) j["upload_rate"] = *upload_rate;
+    if (download_rate) j["download_rate"] = *download_rate;
+    return j;
+}
+Result<SetLimits> SetLimits::from_json(const json& j) {
+    FieldReader r(j);
+    SetLimits m;
+    const auto rate = [&](const char* key) -> std::optional<std::uint64_t> {
+        if (!j.is_object() || !j.contains(key)) return std::nullopt;
+        return r.number(key, 0, kMaxRate);
+    };
+    m.upload_rate = rate("upload_rate");
+    m.download_rate = rate("download_rate");
+    if (!m.upload_rate && !m.download_rate) {
+        r.fail("set_limits needs upload_rate, download_rate or both");
+    }
+    return finish(r, std::move(m));
+}
+
 }  // namespace peershare::proto

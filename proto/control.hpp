@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,31 @@ struct FetchedFile {
     std::vector<std::string> sources;
     json to_json() const;
     static Result<FetchedFile> from_json(const json& j);
+};
+
+// ---- rate limits (docs/protocol.md §10.9) ------------------------------------
+// Rates are bytes per second, 0 = unlimited, at most kMaxRate (proto/limits.hpp).
+
+struct GetLimits {               // → Limits
+    static constexpr std::string_view kType = "get_limits";
+    json to_json() const { return json::object(); }
+    static Result<GetLimits> from_json(const json& j);
+};
+
+struct Limits {
+    static constexpr std::string_view kType = "limits";
+    std::uint64_t upload_rate = 0;     // all uploads together
+    std::uint64_t download_rate = 0;   // all transfers together
+    json to_json() const;
+    static Result<Limits> from_json(const json& j);
+};
+
+struct SetLimits {               // → Limits (as they are after the change)
+    static constexpr std::string_view kType = "set_limits";
+    std::optional<std::uint64_t> upload_rate;     // unchanged if absent
+    std::optional<std::uint64_t> download_rate;   // at least one of the two is present
+    json to_json() const;
+    static Result<SetLimits> from_json(const json& j);
 };
 
 }  // namespace peershare::proto

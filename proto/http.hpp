@@ -1,6 +1,7 @@
-// proto/http.hpp — the pure parts of the HTTP data plane (DESIGN §3): which
-// file a request path names, and what a Range header asks for. Parsing the
-// HTTP message itself is http-parser's job; this only interprets values.
+// proto/http.hpp — the pure parts of the HTTP data plane (docs/design.md,
+// "Protocol layers"): which file a request path names, and what a Range header
+// asks for. Parsing the HTTP message itself is http-parser's job; this only
+// interprets values.
 #pragma once
 
 #include <cstdint>

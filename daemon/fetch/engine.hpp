@@ -1,5 +1,6 @@
-// daemon/fetch/engine.hpp — the download engine (docs/design.md, Fetching): fetches one
-// file by content id from one or more peers over HTTP/1.1 into a partial file
+// daemon/fetch/engine.hpp — the download engine (docs/design.md: "Protocol
+// layers", "Integrity and names", "The life of a transfer"): fetches one file
+// by content id from one or more peers over HTTP/1.1 into a partial file
 // beside the destination, verifies every piece, and renames the file into
 // place only when all of it is verified. A download can be paused (destroy the
 // Fetch, or cancel it) and resumed (a new Fetch on the same partial file with
