@@ -32,7 +32,7 @@ std::string sources_text(const proto::TransferInfo& t) {
     std::string out;
     for (const auto& s : t.sources) {
         if (s.dropped) continue;
-        out += (out.empty() ? "" : ",") + s.peer;
+        out += (out.empty() ? "" : ",") + s.peer + (s.stalled ? " (stalled)" : "");
     }
     return out.empty() ? "-" : out;
 }

@@ -138,7 +138,7 @@ Result<Choices> Choices::from_json(const json& j) {
 }
 
 json SourceStatus::to_json() const {
-    json j = {{"peer", peer}, {"bytes", bytes}, {"rate", rate}, {"dropped", dropped}};
+    json j = {{"peer", peer}, {"bytes", bytes}, {"rate", rate}, {"dropped", dropped}, {"stalled", stalled}};
     if (!why.empty()) j["why"] = why;
     return j;
 }
@@ -149,6 +149,7 @@ Result<SourceStatus> SourceStatus::from_json(const json& j) {
     m.bytes = r.number("bytes", 0, kMaxU64);
     m.rate = r.real("rate", 0, 1e15);
     m.dropped = r.flag("dropped", false);
+    m.stalled = r.flag("stalled", false);
     m.why = r.optional_text("why", kMaxMessageText);
     return finish(r, std::move(m));
 }

@@ -121,6 +121,7 @@ struct SourceStatus {
     std::uint64_t bytes = 0;
     double rate = 0;
     bool dropped = false;
+    bool stalled = false;        // sent nothing for 5 s with requests outstanding
     std::string why;
     json to_json() const;
     static Result<SourceStatus> from_json(const json& j);

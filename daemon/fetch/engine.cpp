@@ -197,6 +197,8 @@ private:
         unsigned strikes = 0;
         unsigned busy = 0;               // 503s in a row
         std::uint64_t paused_until = 0;  // loop time, ms
+        std::uint64_t last_data_ms = 0;  // loop time: bytes last came, or its first request went out
+        bool stalled = false;
         std::uint64_t verified = 0;
         double rate = 0;
         RateWindow window;
@@ -204,6 +206,7 @@ private:
     };
 
     struct Request {
+        Engine* engine = nullptr;
         CURL* easy = nullptr;
         std::size_t source = 0;
         bool listing = false;
@@ -216,11 +219,13 @@ private:
         bool overflow = false;        // more bytes than asked for
         std::uint64_t discarded = 0;  // bytes of an error answer
         char error[CURL_ERROR_SIZE]{};
+        std::string refused;  // why the address was not connected to (refused_address)
     };
 
     // requests
     static size_t on_piece_data(char* data, size_t size, size_t count, void* userp);
     static size_t on_list_data(char* data, size_t size, size_t count, void* userp);
+    static curl_socket_t open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
     Request* new_request(std::size_t source);
     bool add_request(Request* r);
     std::unique_ptr<Request> take_request(Request* r);
@@ -241,6 +246,9 @@ private:
     void make_ready(std::size_t source);
     void fail_if_no_source();
     Error no_source_error() const;
+    void check_stalls();
+    std::vector<bool> allowed_sources() const;
+    void received_from(std::size_t source);
 
     // pieces
     void accept_list(std::vector<proto::Digest> pieces);
@@ -390,8 +398,8 @@ void Fetch::Engine::start() {
             s.list_url = *base + proto::pieces_path(req_.id);
         } else {
             s.stage = Stage::dropped;
-            s.why =
-                "not an IP address and port: " + src.host + " port " + std::to_string(src.port);
+            s.why = "not a host name or IP address and port: " + src.host + " port " +
+                    std::to_string(src.port);
         }
         sources_.push_back(std::move(s));
     }
@@ -472,11 +480,17 @@ Fetch::Engine::Request* Fetch::Engine::new_request(std::size_t source) {
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
         curl_easy_setopt(e, CURLOPT_USERAGENT, "peershare");
+        // Names resolve to anything: each address is checked before connecting.
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r.get());
     }
     CURL* easy = r->easy;
     *r = Request{};
+    r->engine = this;
     r->easy = easy;
     r->source = source;
+    auto& s = sources_[source];
+    if (s.in_flight == 0 && !s.list_in_flight) s.last_data_ms = uv_now(loop_);  // the clock starts now
     requests_.push_back(std::move(r));
     return requests_.back().get();
 }
@@ -550,6 +564,7 @@ size_t Fetch::Engine::on_piece_data(char* data, size_t size, size_t count, void*
     auto* r = static_cast<Request*>(userp);
     const std::size_t n = size * count;
     if (r->status == 0) curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    if (n > 0) r->engine->received_from(r->source);
     if (r->status == 206 || (r->status == 200 && r->whole_file)) {
         if (n > r->length - r->received) {
             r->overflow = true;
@@ -568,6 +583,7 @@ size_t Fetch::Engine::on_piece_data(char* data, size_t size, size_t count, void*
 size_t Fetch::Engine::on_list_data(char* data, size_t size, size_t count, void* userp) {
     auto* r = static_cast<Request*>(userp);
     const std::size_t n = size * count;
+    if (n > 0) r->engine->received_from(r->source);
     if (r->status == 0) curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
     if (r->status != 200) {
         r->discarded += n;
@@ -581,11 +597,20 @@ size_t Fetch::Engine::on_list_data(char* data, size_t size, size_t count, void* 
     return n;
 }
 
+curl_socket_t Fetch::Engine::open_socket(void* clientp, curlsocktype, curl_sockaddr* address) {
+    auto* r = static_cast<Request*>(clientp);
+    if (auto why = refused_address(&address->addr)) {
+        r->refused = *why;
+        return CURL_SOCKET_BAD;  // curl tries the next address, or fails to connect
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
 Answer Fetch::Engine::answer_of(const Request& r, CURLcode rc) const {
     Answer a;
     a.listing = r.listing;
     a.curl_code = rc;
-    a.curl_error = r.error;
+    a.curl_error = r.refused.empty() ? std::string(r.error) : "refused to connect: " + r.refused;
     curl_off_t connect_us = 0;
     curl_easy_getinfo(r.easy, CURLINFO_CONNECT_TIME_T, &connect_us);
     a.connected = connect_us > 0;
@@ -748,6 +773,49 @@ void Fetch::Engine::drop(std::size_t i, const std::string& why) {
     fail_if_no_source();
 }
 
+void Fetch::Engine::received_from(std::size_t i) {
+    auto& s = sources_[i];
+    s.last_data_ms = uv_now(loop_);
+    if (s.stalled) log_.info("fetch " + display_name() + ": source " + s.source.peer + " sends again");
+    s.stalled = false;
+}
+
+// A source silent for kSourceStallMs with requests outstanding loses them to
+// the others (its connections are closed), and is asked one piece at a time
+// until it sends again.
+void Fetch::Engine::check_stalls() {
+    const std::uint64_t now = uv_now(loop_);
+    for (std::size_t i = 0; i < sources_.size() && phase_ == Phase::running; ++i) {
+        auto& s = sources_[i];
+        if (s.stage != Stage::ready || s.in_flight == 0 || now - s.last_data_ms < kSourceStallMs)
+            continue;
+        if (!s.stalled) {
+            log_.info("fetch " + display_name() + ": source " + s.source.peer + " sent nothing for " +
+                      std::to_string(kSourceStallMs / 1000) + " s: its pieces go to the others");
+        }
+        s.stalled = true;
+        std::vector<Request*> doomed;
+        for (auto& r : requests_) {
+            if (r->source == i && !r->listing) doomed.push_back(r.get());
+        }
+        for (auto* r : doomed) abort_request(r);
+        s.last_data_ms = now;
+    }
+}
+
+// Which sources may be asked now: with max_sources, the first that many not dropped.
+std::vector<bool> Fetch::Engine::allowed_sources() const {
+    std::vector<bool> allowed(sources_.size(), false);
+    unsigned n = 0;
+    for (std::size_t i = 0; i < sources_.size(); ++i) {
+        if (sources_[i].stage == Stage::dropped) continue;
+        if (req_.max_sources != 0 && n == req_.max_sources) break;
+        allowed[i] = true;
+        ++n;
+    }
+    return allowed;
+}
+
 // The source may be asked for pieces (its list was accepted, or the request carried it).
 void Fetch::Engine::make_ready(std::size_t i) {
     auto& s = sources_[i];
@@ -799,9 +867,11 @@ void Fetch::Engine::accept_list(std::vector<proto::Digest> pieces) {
 void Fetch::Engine::schedule() {
     if (phase_ != Phase::running) return;
     const std::uint64_t now = uv_now(loop_);
+    const auto allowed = allowed_sources();
     for (std::size_t i = 0; i < sources_.size() && phase_ == Phase::running; ++i) {
         const auto& s = sources_[i];
-        if (s.stage == Stage::listing && !s.list_in_flight && s.paused_until <= now) start_list(i);
+        if (allowed[i] && s.stage == Stage::listing && !s.list_in_flight && s.paused_until <= now)
+            start_list(i);
     }
     // Round robin: one request per source per pass, so every source fills its slots.
     bool started = listed_;
@@ -809,7 +879,8 @@ void Fetch::Engine::schedule() {
         started = false;
         for (std::size_t i = 0; i < sources_.size() && phase_ == Phase::running; ++i) {
             const auto& s = sources_[i];
-            if (s.stage != Stage::ready || s.in_flight >= kRequestsPerSource ||
+            const unsigned slots = s.stalled ? 1 : kRequestsPerSource;
+            if (!allowed[i] || s.stage != Stage::ready || s.in_flight >= slots ||
                 s.paused_until > now)
                 continue;
             Buffer buffer = take_buffer();
@@ -1126,6 +1197,7 @@ void Fetch::Engine::tick() {
     if (phase_ != Phase::preparing && phase_ != Phase::running && phase_ != Phase::finalizing)
         return;
     sample_rates();
+    check_stalls();
     schedule();  // time passes: a slow request may be worth duplicating now
     maybe_sync(false);
     if (progress_ && phase_ != Phase::finishing) progress_(snapshot());  // may cancel: nothing after
@@ -1144,8 +1216,9 @@ FetchProgress Fetch::Engine::snapshot() const {
     p.rate = rate_;
     p.stalled_ms = bytes_done_ == req_.size && listed_ ? 0 : uv_now(loop_) - last_verified_ms_;
     for (const auto& s : sources_) {
-        p.sources.push_back({s.source.peer, s.verified, s.stage == Stage::dropped ? 0.0 : s.rate,
-                             s.stage == Stage::dropped, s.why});
+        const bool dropped = s.stage == Stage::dropped;
+        p.sources.push_back({s.source.peer, s.verified, dropped ? 0.0 : s.rate, dropped,
+                             s.stalled && !dropped, s.why});
     }
     return p;
 }

@@ -74,6 +74,10 @@ namespace peershare::peerd {
 inline constexpr unsigned kMaxBuffers = 16;      // piece buffers per fetch, in flight or verifying
 inline constexpr long kConnectTimeoutMs = 10'000;
 inline constexpr long kStallTimeoutS = 30;  // a request that receives nothing this long fails
+// A source that sends nothing this long while it has requests outstanding is
+// stalled: its requests go to the other sources, and it keeps one at a time
+// until it sends again.
+inline constexpr std::uint64_t kSourceStallMs = 5'000;
 inline constexpr std::uint64_t kProgressIntervalMs = 250;
 // After this long, an idle source may duplicate a request still running elsewhere.
 inline constexpr std::uint64_t kEndgameAfterMs = 1'000;
@@ -82,7 +86,7 @@ inline constexpr std::uint64_t kDurableIntervalMs = 1'000;
 
 struct Source {
     std::string peer;
-    std::string host;  // IPv4 or IPv6 literal (a DNS name is refused for now)
+    std::string host;  // IPv4 or IPv6 literal, or a DNS name (see base_url)
     std::uint16_t port = 0;
 };
 
@@ -106,7 +110,9 @@ struct FetchRequest {
     // The partial file exists but no record does: verify every piece in it
     // and keep the good ones.
     bool adopt = false;
-    unsigned max_sources = 0;  // sources asked at once; 0 = no bound
+    // Sources asked at once: the first ones in `sources` not dropped; when one
+    // is dropped, the next takes its place. 0 = no bound.
+    unsigned max_sources = 0;
 };
 
 
@@ -115,7 +121,8 @@ struct SourceProgress {
     std::uint64_t bytes = 0;  // verified bytes this source contributed
     double rate = 0;          // verified bytes/s over the last couple of seconds
     bool dropped = false;
-    std::string why;  // why it was dropped
+    bool stalled = false;  // nothing received for kSourceStallMs with requests outstanding
+    std::string why;       // why it was dropped
 };
 
 struct FetchProgress {

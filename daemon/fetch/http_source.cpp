@@ -9,6 +9,8 @@
 
 #include <curl/curl.h>
 
+#include "proto/limits.hpp"
+
 
 namespace peershare::peerd {
 
@@ -35,7 +37,51 @@ std::optional<Verdict> judge_transport(const Answer& a) {
     return strike(what);
 }
 
+bool dns_name(const std::string& host) {
+    if (host.empty() || host.size() > proto::kMaxHostBytes) return false;
+    std::size_t label = 0;
+    for (std::size_t i = 0; i < host.size(); ++i) {
+        const char c = host[i];
+        if (c == '.') {
+            if (label == 0 || host[i - 1] == '-') return false;
+            label = 0;
+            continue;
+        }
+        const bool ok = std::isalnum(static_cast<unsigned char>(c)) || (c == '-' && label > 0);
+        if (!ok || ++label > 63) return false;
+    }
+    return label > 0 || host.back() == '.';
+}
+
+bool ipv4_refused(const std::uint8_t* a, std::string& why) {
+    if (a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0) why = "unspecified";
+    else if ((a[0] & 0xF0) == 0xE0) why = "multicast";
+    else if (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255) why = "broadcast";
+    return !why.empty();
+}
+
 }  // namespace
+
+std::optional<std::string> refused_address(const sockaddr* address) {
+    std::string why;
+    char text[INET6_ADDRSTRLEN] = "?";
+    if (address->sa_family == AF_INET) {
+        const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+        ipv4_refused(reinterpret_cast<const std::uint8_t*>(&in->sin_addr), why);
+        inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    } else if (address->sa_family == AF_INET6) {
+        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+        const auto* b = in6->sin6_addr.s6_addr;
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) why = "unspecified";
+        else if (b[0] == 0xFF) why = "multicast";
+        else if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) ipv4_refused(b + 12, why);
+        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    } else {
+        return "not an internet address";
+    }
+    if (why.empty()) return std::nullopt;
+    return std::string(text) + " is a" + (why == "unspecified" ? "n " : " ") + why + " address";
+}
 
 Verdict judge(const Answer& a) {
     if (auto v = judge_transport(a)) return *v;
@@ -91,7 +137,9 @@ std::optional<std::string> base_url(const std::string& address, std::uint16_t po
         return "http://" + ip + port;
     }
     if (inet_pton(AF_INET6, ip.c_str(), addr) != 1) {
-        return std::nullopt;
+        // Not an IP literal: a DNS name, or nothing we contact.
+        if (!dns_name(address)) return std::nullopt;
+        return "http://" + address + port;
     }
     std::string host = ip;
     if (pct != std::string::npos) {

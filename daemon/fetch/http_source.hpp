@@ -5,6 +5,8 @@
 // ...) is unit-tested without a socket (tests/unit/test_http_source.cpp).
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -56,9 +58,16 @@ Verdict judge(const Answer& a);
 proto::Result<proto::PieceList> judge_piece_list(const std::string& body, const std::string& id,
                                                  std::uint64_t size, std::uint64_t piece_size);
 
-// "http://HOST:PORT" for an IPv4 or IPv6 literal (with an optional zone),
-// nullopt for anything else: nothing from the network changes the request's
-// path or reaches a resolver.
+// "http://HOST:PORT" for an IPv4 or IPv6 literal (with an optional zone) or
+// a DNS name (RFC 1123 labels of letters, digits and hyphens, at most 253
+// bytes), nullopt for anything else: nothing from the network changes the
+// request's path or reaches curl's URL parser unchecked.
 std::optional<std::string> base_url(const std::string& host, std::uint16_t port);
+
+// Why the engine will not connect to `address` ("224.0.0.1 is a multicast
+// address"): an unspecified, multicast or broadcast (255.255.255.255) IPv4 or
+// IPv6 address, also IPv4-mapped; nullopt for any other IP address. Whatever
+// a name resolves to passes here before a socket is opened.
+std::optional<std::string> refused_address(const sockaddr* address);
 
 }  // namespace peershare::peerd

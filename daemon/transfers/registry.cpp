@@ -60,7 +60,7 @@ std::uint64_t held_bytes(const TransferRecord& r) {
 
 proto::Progress to_message(const FetchProgress& p) {
     proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
-    for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
+    for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.stalled, s.why});
     return msg;
 }
 

@@ -1002,3 +1002,23 @@ TEST_CASE("the fetches' memory budget is --fetch-memory, shown by status; a smal
     status = ok_json(*beta, "status");
     CHECK(status["fetch_memory_used"] == 0);  // every buffer given back
 }
+
+TEST_CASE("a holder that advertises a host name (localhost) is fetched from") {
+    TrackerFixture tracker;
+    TempDir dir;
+    auto alpha = start_peer("alpha", tracker.endpoint(), dir.path(),
+                            {.extra_args = {"--advertise", "localhost"}});
+    auto beta = start_peer("beta", tracker.endpoint(), dir.path());
+    Swarm::wait_connected(*alpha);
+    Swarm::wait_connected(*beta);
+    CHECK(ok_json(*alpha, "status")["address"] == "localhost");
+
+    const auto src = alpha->dir() / "named.bin";
+    write_random(src, 3 * kPiece + 5, 41);
+    const std::string id = publish(*alpha, src, "named.bin")["id"];
+    wait_holders(*beta, "named.bin", id, {"alpha"});
+    const auto out = beta->dir() / "named.bin";
+    const auto j = fetch_ok(*beta, "named.bin", out);
+    CHECK(j["sources"] == json::array({"alpha"}));
+    CHECK_SAME_FILE(src, out);
+}

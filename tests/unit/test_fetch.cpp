@@ -209,6 +209,8 @@ public:
     Nginx& operator=(const Nginx&) = delete;
 
     std::uint16_t port() const { return port_; }
+    // SIGSTOP: connections are still accepted (by the kernel), never answered.
+    void freeze() { ::kill(pid_, SIGSTOP); }
     Source source(std::string peer) const { return {std::move(peer), "127.0.0.1", port_}; }
 
     // Serves `bytes` under c.id and the piece list (c's, or `list` if given).
@@ -654,11 +656,11 @@ TEST_CASE("fetch: bad requests fail cleanly") {
         REQUIRE_FALSE(run.result->ok());
         CHECK(run.result->error().code == ErrorCode::not_found);
     }
-    SUBCASE("a source address that is not an IP literal") {
+    SUBCASE("a source address that is neither a name nor an IP literal") {
         auto run = run_fetch(request_for(c, out.path / "f", {{"evil", "example.com/x?", 80}}));
         REQUIRE(run.result);
         REQUIRE_FALSE(run.result->ok());
-        CHECK(run.result->error().message.find("evil: not an IP address") != std::string::npos);
+        CHECK(run.result->error().message.find("evil: not a host name or IP address") != std::string::npos);
         CHECK(peershare::peerd::no_source_left(run.result->error()));
     }
     SUBCASE("a directory that does not exist") {
@@ -1024,4 +1026,79 @@ TEST_CASE("fetch: after 'no source left', a new fetch with a fresh source contin
     REQUIRE_MESSAGE(second.result->ok(), failure_of(*second.result));
     CHECK(read_file(dest) == c.bytes);
     CHECK(good.piece_requests(c) == c.list.pieces.size() - have.count());
+}
+
+TEST_CASE("fetch: a source that sends nothing is marked stalled and its pieces go to another") {
+    REQUIRE_NGINX();
+    Nginx frozen, slow(kSlow);
+    TempDir out;
+    // From the slow source alone: 6 rounds of about a second, longer than the stall delay.
+    const auto c = make_content(24 * kSlowPiece, 141, kSlowPiece);
+    frozen.serve(c);
+    slow.serve(c);
+    frozen.freeze();
+    auto req = request_for(c, out.path / "f", {frozen.source("frozen"), slow.source("slow")});
+    req.pieces = c.list.pieces;  // no piece list to wait for: both are asked for pieces at once
+    auto run = run_fetch(req);
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    bool seen_stalled = false;
+    for (const auto& p : run.progress) {
+        const auto* f = source_named(p, "frozen");
+        REQUIRE(f);
+        CHECK_FALSE(f->dropped);
+        seen_stalled = seen_stalled || f->stalled;
+        CHECK_FALSE(source_named(p, "slow")->stalled);
+    }
+    CHECK(seen_stalled);
+    CHECK(source_named(run.progress.back(), "slow")->bytes == c.bytes.size());
+}
+
+TEST_CASE("fetch: max_sources asks only that many sources; the next replaces a dropped one") {
+    REQUIRE_NGINX();
+    Nginx a, b, c3;
+    TempDir out;
+    const auto c = make_content(32 * 16 * 1024, 151, 16 * 1024);
+    for (auto* n : {&a, &b, &c3}) n->serve(c);
+    SUBCASE("the first one only") {
+        auto req = request_for(c, out.path / "f", {a.source("a"), b.source("b"), c3.source("c")});
+        req.max_sources = 1;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(run.result->value().sources_used == std::vector<std::string>{"a"});
+        CHECK(b.piece_requests(c) + b.list_requests(c) + c3.piece_requests(c) + c3.list_requests(c) == 0);
+    }
+    SUBCASE("a dead first source gives way to the next") {
+        auto req = request_for(c, out.path / "f",
+                               {{"ghost", "127.0.0.1", free_port()}, b.source("b"), c3.source("c")});
+        req.max_sources = 1;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(run.result->value().sources_used == std::vector<std::string>{"b"});
+        CHECK(c3.piece_requests(c) == 0);
+    }
+}
+
+TEST_CASE("fetch: a source given by host name is contacted; an unspecified address never is") {
+    REQUIRE_NGINX();
+    Nginx server, other;
+    TempDir out;
+    const auto c = make_content(20 * 16 * 1024, 161, 16 * 1024);
+    server.serve(c);
+    other.serve(c);
+    // 0.0.0.0 would reach this machine's own listeners: refused before connecting.
+    auto run = run_fetch(request_for(
+        c, out.path / "f", {{"zero", "0.0.0.0", other.port()}, {"named", "localhost", server.port()}}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    CHECK(run.result->value().sources_used == std::vector<std::string>{"named"});
+    const auto* zero = source_named(run.progress.back(), "zero");
+    REQUIRE(zero);
+    CHECK(zero->dropped);
+    CHECK(zero->why.find("0.0.0.0 is an unspecified address") != std::string::npos);
+    CHECK(other.piece_requests(c) + other.list_requests(c) == 0);
 }

@@ -111,7 +111,7 @@ TEST_CASE("transfer messages round trip and reject bad ids") {
     t.rate = 5.5;
     t.eta_s = 16;
     t.destination = "/tmp/report";
-    t.sources = {{"h1", 10, 5.5, false, ""}};
+    t.sources = {{"h1", 10, 5.5, false, true, ""}};
     auto back = proto::TransferInfo::from_json(t.to_json());
     REQUIRE(back);
     CHECK(back->to_json() == t.to_json());
