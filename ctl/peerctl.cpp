@@ -147,10 +147,13 @@ void add_status(CLI::App& app, Globals& g) {
                   << "address    " << (st.address.empty() ? "(unknown until connected)" : st.address) << "\n"
                   << "port       " << st.port << " (HTTP uploads)\n"
                   << "published  " << st.published << " files\n"
-                  << "uploads    " << st.uploads << " active\n";
+                  << "uploads    " << st.uploads << " active, " << ctl::human_size(st.uploaded)
+                  << " served since start\n"
+                  << "memory     " << ctl::human_size(st.fetch_memory_used) << " of "
+                  << ctl::human_size(st.fetch_memory_limit) << " for piece buffers (--fetch-memory)\n";
         for (const auto& t : st.transfers) {
-            std::cout << "fetching   " << t.name << " " << ctl::human_size(t.done) << " of "
-                      << ctl::human_size(t.total) << "\n";
+            std::cout << "transfer   " << t.name << " " << ctl::human_size(t.done) << " of "
+                      << ctl::human_size(t.total) << " (see `peerctl transfers`)\n";
         }
     });
 }
@@ -205,6 +208,10 @@ std::uint64_t transfer_id(const std::string& text) {
 
 void add_transfers(CLI::App& app, Globals& g) {
     auto* cmd = app.add_subcommand("transfers", "the downloads peerd owns: state, progress, rate, sources, ETA");
+    cmd->footer("States: queued (waiting for a slot, --max-active-fetches), running, waiting (no live holder: "
+                "peerd asks the tracker again and continues by itself), paused, failed (resume tries again), "
+                "done (the record stays until `peerctl cancel ID`, which never removes a fetched file). "
+                "Leftover partial files beside known destinations are listed below the table.");
     cmd->callback([&g] {
         auto s = connect(g);
         ctl::print_transfers(s.request<proto::TransferList>(proto::ListTransfers{}), g.json);

@@ -88,6 +88,10 @@ void watch_transfers(Session& session, std::optional<std::uint64_t> id, bool jso
         for (const auto& t : list.transfers) {
             if (id ? t.id == *id : (unfinished(t.state) || last_state.contains(t.id))) shown.push_back(&t);
         }
+        if (!id && shown.empty()) {
+            if (!json) std::cout << "nothing to watch: no transfer is queued, running or waiting (see `peerctl transfers`)\n";
+            break;
+        }
         if (id && shown.empty()) {
             throw Failure{kFailed, "no transfer " + std::to_string(*id) + " (cancelled, or never existed); see `peerctl transfers`"};
         }

@@ -364,6 +364,7 @@ void TransferRegistry::on_done(std::uint64_t id, proto::Result<FetchResult> resu
 
 void TransferRegistry::enter_waiting(Transfer& t, const std::string& why) {
     stop_fetch(t);
+    if (t.rec.state != TransferState::waiting) log_.info(label(t.rec) + ": waiting for a holder: " + why);
     set_state(t, TransferState::waiting, why);
     const auto id = t.rec.id;
     end_followers(t, Error{ErrorCode::unavailable,
@@ -401,7 +402,7 @@ void TransferRegistry::lookup_again(std::uint64_t id) {
             if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) {
                 t->holders = std::move(*holders);
                 t->lookups_failed = 0;
-                log_.info(label(t->rec) + ": a holder is back, continuing");
+                log_.info(label(t->rec) + ": holders found (" + std::to_string(t->holders.size()) + "), continuing");
                 set_state(*t, TransferState::queued);
                 return pump();
             }
