@@ -38,7 +38,7 @@ struct Options {
     std::size_t max_uploads = 64;
     std::string max_upload_rate = "0";
     std::string max_download_rate = "0";
-    std::string fetch_memory = "256M";
+    std::string fetch_memory = "256Mi";
     std::string log_level = "info";
 };
 
@@ -55,8 +55,8 @@ std::string listen_problem(const std::string& v) {
 }
 std::string memory_problem(const std::string& v) {
     const auto bytes = common::parse_rate(v);
-    if (!bytes) return "expected a size like 64M or 1G";
-    if (*bytes < peerd::kMinFetchMemory) return "at least 16M (one piece of the largest size)";
+    if (!bytes) return "expected a size like 64Mi or 1Gi";
+    if (*bytes < peerd::kMinFetchMemory) return "at least 16Mi (one piece of the largest size)";
     return {};
 }
 std::string rate_problem(const std::string& v) {
@@ -101,7 +101,7 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str()
         ->check(rate_problem);
     app.add_option("--fetch-memory", o.fetch_memory,
-                   "bytes of piece buffers for all fetches together, e.g. 256M (at least 16M)")
+                   "bytes of piece buffers for all fetches together, e.g. 256Mi or 1Gi (at least 16Mi)")
         ->capture_default_str()
         ->check(memory_problem);
     common::add_log_level_option(app, o.log_level);

@@ -312,7 +312,8 @@ void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& req
                                     result->seconds, result->sources_used});
         }
     };
-    t.fetch = std::make_unique<Fetch>(loop_, log_, fr, std::move(callbacks), buffers_);
+    t.fetch = std::make_unique<Fetch>(loop_, log_, fr, std::move(callbacks), buffers_,
+                                      &download_bucket_);
     t.fetch->start();
 }
 

@@ -1303,7 +1303,7 @@ TEST_CASE("the fetches' memory budget is --fetch-memory, shown by status; a smal
     TempDir dir;
     auto alpha = start_peer("alpha", tracker.endpoint(), dir.path());
     auto beta = start_peer("beta", tracker.endpoint(), dir.path(),
-                           {.extra_args = {"--fetch-memory", "16M"}});
+                           {.extra_args = {"--fetch-memory", "16Mi"}});
     Swarm::wait_connected(*alpha);
     Swarm::wait_connected(*beta);
     auto status = ok_json(*beta, "status");
@@ -1312,7 +1312,7 @@ TEST_CASE("the fetches' memory budget is --fetch-memory, shown by status; a smal
     CHECK(ok_json(*alpha, "status")["fetch_memory_limit"] == 256u << 20);
 
     const auto src = alpha->dir() / "budget.bin";
-    write_random(src, 40u << 20, 31);  // 160 pieces of 256 KiB: far more than 16M at once
+    write_random(src, 40u << 20, 31);  // 160 pieces of 256 KiB: far more than 16 MiB at once
     const std::string id = publish(*alpha, src, "budget.bin")["id"];
     wait_holders(*beta, "budget.bin", id, {"alpha"});
     const auto out = beta->dir() / "budget.bin";

@@ -58,7 +58,7 @@ expect_refused "$trackerd" "--peer-timeout (5) must be longer than --heartbeat (
 expect_refused "$peerd" "peerd: $bad:2: max-upload-rate = fast: bad rate 'fast': no number; a rate is" \
     'workers = 2' 'max-upload-rate = "fast"'
 expect_refused "$peerd" "$bad:1: workers = 0: Value 0 not in range 1 to 128" 'workers = 0'
-expect_refused "$peerd" "$bad:1: fetch-memory = 1M: at least 16M" 'fetch-memory = "1M"'
+expect_refused "$peerd" "$bad:1: fetch-memory = 1M: at least 16Mi" 'fetch-memory = "1M"'
 out=$("$trackerd" --config "$tmp/missing.conf" --version 2>&1) && fail "a missing --config file was accepted"
 grep -qF "$tmp/missing.conf: cannot read: No such file or directory" <<<"$out" || fail "missing file: $out"
 echo "ok: bad config files are refused with exit 2 and one line naming the file and line"
