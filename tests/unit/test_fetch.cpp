@@ -5,7 +5,8 @@
 // or slow, and counting the pieces asked of them (an access log). Paused and
 // resumed fetches start from partial files the tests write or leave. The Fetch
 // runs on a common::Loop in the test thread; tests wait for conditions with a
-// deadline, never sleep. Without nginx the tests are skipped.
+// deadline, never sleep. Without nginx they fail, saying so: scripts/lib.sh
+// installs it (nginx-light in DEPS).
 #include <curl/curl.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -72,14 +73,12 @@ std::string nginx_binary() {
     return {};
 }
 
-// Skips the calling test case (with a message) when nginx is not installed.
-#define REQUIRE_NGINX()                                                  \
-    do {                                                                 \
-        if (nginx_binary().empty()) {                                    \
-            MESSAGE("nginx is not installed: skipping the fetch tests"); \
-            return;                                                      \
-        }                                                                \
-    } while (0)
+// Fails the calling test case when nginx is not installed (never passes
+// by returning early).
+#define REQUIRE_NGINX()                                                                      \
+    REQUIRE_MESSAGE(!nginx_binary().empty(),                                                 \
+                    "nginx is not installed: run scripts/test, which installs it (scripts/lib.sh " \
+                    "DEPS: nginx-light)")
 
 struct TempDir {
     fs::path path;
