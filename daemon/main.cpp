@@ -57,8 +57,8 @@ std::string listen_problem(const std::string& v) {
 }
 std::string memory_problem(const std::string& v) {
     const auto bytes = common::parse_rate(v);
-    if (!bytes) return "expected a size like 64M or 1G";
-    if (*bytes < peerd::kMinFetchMemory) return "at least 16Mi (one piece of the largest size, 16 MiB)";
+    if (!bytes) return "expected a size like 64Mi or 1Gi";
+    if (*bytes < peerd::kMinFetchMemory) return "at least 16Mi (one piece of the largest size)";
     return {};
 }
 std::string rate_problem(const std::string& v) {
@@ -110,7 +110,7 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str()
         ->check(rate_problem);
     app.add_option("--fetch-memory", o.fetch_memory,
-                   "bytes of piece buffers for all fetches together, e.g. 256Mi (at least 16Mi)")
+                   "bytes of piece buffers for all fetches together, e.g. 256Mi or 1Gi (at least 16Mi)")
         ->capture_default_str()
         ->check(memory_problem);
     common::add_log_level_option(app, o.log_level);

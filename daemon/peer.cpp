@@ -237,7 +237,8 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
         });
     };
     hooks.make_fetch = [this](FetchRequest request, Fetch::Callbacks callbacks) {
-        return std::make_unique<Fetch>(loop_, log_, std::move(request), std::move(callbacks), buffers_);
+        return std::make_unique<Fetch>(loop_, log_, std::move(request), std::move(callbacks), buffers_,
+                                       &download_bucket_);
     };
     hooks.completed = [this](const TransferRecord& r, const std::vector<std::string>& sources) {
         link_->notify(proto::Fetched{r.name, r.content_id, sources});

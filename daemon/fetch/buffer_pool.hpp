@@ -1,5 +1,5 @@
 // daemon/fetch/buffer_pool.hpp — the piece buffers of every running fetch,
-// within one memory budget (docs/design.md, Fetching). Buffers are aligned
+// within one memory budget (docs/design.md, "Limits and back-pressure"). Buffers are aligned
 // for O_DIRECT writes. A fetch that holds no buffer always gets one, so every
 // running fetch makes progress however many there are; past the budget, a
 // fetch that already holds some waits for its own to come back. Returned

@@ -167,7 +167,7 @@ bool no_source_left(const proto::Error& e) {
 class Fetch::Engine {
 public:
     Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request, Callbacks callbacks,
-           std::shared_ptr<BufferPool> buffers);
+           std::shared_ptr<BufferPool> buffers, common::TokenBucket* download_limit);
     ~Engine();
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
@@ -219,6 +219,7 @@ private:
         bool overflow = false;        // more bytes than asked for
         std::uint64_t discarded = 0;  // bytes of an error answer
         char error[CURL_ERROR_SIZE]{};
+        bool rate_paused = false;  // paused by the download limit: not a stall
         std::string refused;  // why the address was not connected to (refused_address)
     };
 
@@ -247,6 +248,8 @@ private:
     void fail_if_no_source();
     Error no_source_error() const;
     void check_stalls();
+    bool pay_for(Request& r, std::size_t bytes);
+    void resume_paused();
     std::vector<bool> allowed_sources() const;
     void received_from(std::size_t source);
 
@@ -284,6 +287,8 @@ private:
     DurableFn durable_fn_;
     DoneFn done_;
     std::shared_ptr<BufferPool> pool_;
+    common::TokenBucket* limit_;  // null: none
+    std::uint64_t debt_ = 0;      // bytes received on credit from limit_
 
     Phase phase_ = Phase::idle;
     bool detached_ = false;
@@ -297,6 +302,7 @@ private:
     common::Timer tick_timer_;
     common::Timer retry_timer_;
     common::Timer finish_timer_;
+    common::Timer limit_timer_;  // resumes transfers paused by limit_
 
     std::vector<SourceState> sources_;
     std::string listed_by_;  // peer whose piece list was accepted first
@@ -324,7 +330,8 @@ private:
 };
 
 Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest request,
-                      Callbacks callbacks, std::shared_ptr<BufferPool> buffers)
+                      Callbacks callbacks, std::shared_ptr<BufferPool> buffers,
+                      common::TokenBucket* download_limit)
     : loop_(loop),
       log_(log),
       req_(std::move(request)),
@@ -334,13 +341,16 @@ Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest requ
       done_(std::move(callbacks.done)),
       pool_(buffers ? std::move(buffers)
                     : std::make_shared<BufferPool>(kMaxBuffers * proto::kMaxPieceSize)),
+      limit_(download_limit),
       multi_(
           loop, [this](CURL* easy, CURLcode rc) { on_request_done(easy, rc); },
           [this](const std::string& why) { fail(Error{ErrorCode::internal, why}); }),
       tick_timer_(loop),
       retry_timer_(loop),
-      finish_timer_(loop) {
-    for (auto* t : {&tick_timer_, &retry_timer_, &finish_timer_}) t->get()->data = this;
+      finish_timer_(loop),
+      limit_timer_(loop) {
+    for (auto* t : {&tick_timer_, &retry_timer_, &finish_timer_, &limit_timer_})
+        t->get()->data = this;
 }
 
 Fetch::Engine::~Engine() { teardown_transfers(); }
@@ -452,7 +462,8 @@ void Fetch::Engine::detach() {
     done_ = nullptr;
     teardown_transfers();
     multi_.shut_down();
-    for (auto* t : {&tick_timer_, &retry_timer_, &finish_timer_}) t->close();
+    limit_ = nullptr;  // the Fetch's owner may go now; nothing is received any more
+    for (auto* t : {&tick_timer_, &retry_timer_, &finish_timer_, &limit_timer_}) t->close();
     if (pending_work_ == 0) delete this;
 }
 
@@ -564,8 +575,10 @@ size_t Fetch::Engine::on_piece_data(char* data, size_t size, size_t count, void*
     auto* r = static_cast<Request*>(userp);
     const std::size_t n = size * count;
     if (r->status == 0) curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    const bool body = r->status == 206 || (r->status == 200 && r->whole_file);
+    if (body && n > 0 && !r->engine->pay_for(*r, n)) return CURL_WRITEFUNC_PAUSE;
     if (n > 0) r->engine->received_from(r->source);
-    if (r->status == 206 || (r->status == 200 && r->whole_file)) {
+    if (body) {
         if (n > r->length - r->received) {
             r->overflow = true;
             return 0;  // aborts the transfer
@@ -780,6 +793,48 @@ void Fetch::Engine::received_from(std::size_t i) {
     s.stalled = false;
 }
 
+// The download limit: `bytes` just arrived for `r`. False when the bucket
+// cannot pay off what earlier writes took on credit: curl keeps the bytes
+// and the transfer is paused until limit_timer_ fires. Otherwise the bytes
+// are taken, on credit for what the bucket lacks now.
+bool Fetch::Engine::pay_for(Request& r, std::size_t bytes) {
+    if (!limit_) return true;
+    if (debt_ > 0) debt_ -= limit_->take(debt_);
+    if (debt_ > 0) {
+        r.rate_paused = true;
+        if (!uv_is_active(reinterpret_cast<uv_handle_t*>(limit_timer_.get()))) {
+            const auto wait_ms = std::max<std::uint64_t>(1, (limit_->wait_ns(debt_) + 999'999) / 1'000'000);
+            uv_timer_start(
+                limit_timer_.get(),
+                [](uv_timer_t* t) {
+                    if (t->data) static_cast<Engine*>(t->data)->resume_paused();
+                },
+                wait_ms, 0);
+        }
+        return false;
+    }
+    debt_ += bytes - limit_->take(bytes);
+    return true;
+}
+
+// Unpauses every transfer the limit paused (each may pause again at once).
+void Fetch::Engine::resume_paused() {
+    if (phase_ != Phase::running) return;
+    std::vector<CURL*> paused;
+    const std::uint64_t now = uv_now(loop_);
+    for (auto& r : requests_) {
+        if (!r->rate_paused) continue;
+        r->rate_paused = false;
+        sources_[r->source].last_data_ms = now;  // waiting for tokens is not a stall
+        paused.push_back(r->easy);
+    }
+    for (CURL* easy : paused) {
+        const bool still_ours = std::any_of(requests_.begin(), requests_.end(),
+                                            [easy](const auto& r) { return r->easy == easy; });
+        if (still_ours && phase_ == Phase::running) multi_.resume(easy);
+    }
+}
+
 // A source silent for kSourceStallMs with requests outstanding loses them to
 // the others (its connections are closed), and is asked one piece at a time
 // until it sends again.
@@ -789,6 +844,10 @@ void Fetch::Engine::check_stalls() {
         auto& s = sources_[i];
         if (s.stage != Stage::ready || s.in_flight == 0 || now - s.last_data_ms < kSourceStallMs)
             continue;
+        const bool limited = std::any_of(requests_.begin(), requests_.end(), [i](const auto& r) {
+            return r->source == i && r->rate_paused;
+        });
+        if (limited) continue;  // waiting for the download limit, not for the source
         if (!s.stalled) {
             log_.info("fetch " + display_name() + ": source " + s.source.peer + " sent nothing for " +
                       std::to_string(kSourceStallMs / 1000) + " s: its pieces go to the others");
@@ -1226,8 +1285,9 @@ FetchProgress Fetch::Engine::snapshot() const {
 // --- Fetch ---
 
 Fetch::Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, Callbacks callbacks,
-             std::shared_ptr<BufferPool> buffers)
-    : engine_(new Engine(loop, log, std::move(request), std::move(callbacks), std::move(buffers))) {}
+             std::shared_ptr<BufferPool> buffers, common::TokenBucket* download_limit)
+    : engine_(new Engine(loop, log, std::move(request), std::move(callbacks), std::move(buffers),
+                         download_limit)) {}
 
 Fetch::~Fetch() { engine_->detach(); }
 

@@ -63,6 +63,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/token_bucket.hpp"
 #include "daemon/fetch/buffer_pool.hpp"
 #include "daemon/fetch/partial_file.hpp"
 #include "proto/bitfield.hpp"
@@ -176,9 +177,16 @@ public:
     };
 
     // `buffers`: where piece buffers come from (shared by the daemon's
-    // fetches; null: a pool of this fetch's own).
+    // fetches; null: a pool of this fetch's own). `download_limit`: the bucket
+    // every received byte of a piece is taken from (shared by the daemon's
+    // fetches; null: no limit); it must outlive the Fetch, not its engine (a
+    // destroyed Fetch receives nothing more). When it runs dry the transfer
+    // is paused (CURL_WRITEFUNC_PAUSE) and resumed from a timer after
+    // wait_ns(); one write (at most 64 KiB) per fetch may go ahead on credit,
+    // paid back before the next.
     Fetch(uv_loop_t* loop, const common::Log& log, FetchRequest request, Callbacks callbacks,
-          std::shared_ptr<BufferPool> buffers = nullptr);
+          std::shared_ptr<BufferPool> buffers = nullptr,
+          common::TokenBucket* download_limit = nullptr);
     // The abrupt pause: stops every transfer, keeps the partial file; no
     // callback is called any more (pieces verified since the last DurableFn
     // are not reported). Work items still in the pool finish there and are

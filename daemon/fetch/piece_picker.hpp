@@ -1,5 +1,5 @@
 // daemon/fetch/piece_picker.hpp — which piece to ask of which source next
-// (docs/design.md, Fetching). Pure: no I/O; the time comes in as an argument
+// (docs/design.md, "The life of a transfer"). Pure: no I/O; the time comes in as an argument
 // and randomness through an injected function, so every rule is unit-tested
 // on plain data (tests/unit/test_piece_picker.cpp).
 //

@@ -5,7 +5,8 @@
 // or slow, and counting the pieces asked of them (an access log). Paused and
 // resumed fetches start from partial files the tests write or leave. The Fetch
 // runs on a common::Loop in the test thread; tests wait for conditions with a
-// deadline, never sleep. Without nginx the tests are skipped.
+// deadline, never sleep. Without nginx they fail, saying so: scripts/lib.sh
+// installs it (nginx-light in DEPS).
 #include <curl/curl.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/token_bucket.hpp"
 #include "common/uv.hpp"
 #include "daemon/fetch/engine.hpp"
 #include "proto/content.hpp"
@@ -71,14 +73,12 @@ std::string nginx_binary() {
     return {};
 }
 
-// Skips the calling test case (with a message) when nginx is not installed.
-#define REQUIRE_NGINX()                                                  \
-    do {                                                                 \
-        if (nginx_binary().empty()) {                                    \
-            MESSAGE("nginx is not installed: skipping the fetch tests"); \
-            return;                                                      \
-        }                                                                \
-    } while (0)
+// Fails the calling test case when nginx is not installed (never passes
+// by returning early).
+#define REQUIRE_NGINX()                                                                      \
+    REQUIRE_MESSAGE(!nginx_binary().empty(),                                                 \
+                    "nginx is not installed: run scripts/test, which installs it (scripts/lib.sh " \
+                    "DEPS: nginx-light)")
 
 struct TempDir {
     fs::path path;
@@ -1101,4 +1101,40 @@ TEST_CASE("fetch: a source given by host name is contacted; an unspecified addre
     CHECK(zero->dropped);
     CHECK(zero->why.find("0.0.0.0 is an unspecified address") != std::string::npos);
     CHECK(other.piece_requests(c) + other.list_requests(c) == 0);
+}
+
+TEST_CASE("fetch: received bytes are taken from the download limit's bucket") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(4u << 20, 171, 256 * 1024);
+    server.serve(c);
+    // The bucket's clock is ours: it moves half a second per progress tick, so
+    // what may have arrived at each tick is known exactly.
+    constexpr std::uint64_t kRate = 1u << 20;
+    constexpr std::uint64_t kCredit = 64 * 1024;  // one write on credit (curl's buffer)
+    std::uint64_t now_ns = 0;
+    peershare::common::TokenBucket bucket(kRate, [&] { return now_ns; });
+    static const Log log("test_fetch", LogLevel::warning);
+    Loop loop;
+    std::optional<Result<FetchResult>> result;
+    std::uint64_t over = 0;  // bytes verified beyond what the bucket allowed
+    Fetch::Callbacks callbacks;
+    callbacks.progress = [&](const FetchProgress& p) {
+        const std::uint64_t allowed = kRate * now_ns / 1'000'000'000 + bucket.burst() + kCredit;
+        if (p.done > allowed) over = std::max(over, p.done - allowed);
+        now_ns += 500'000'000;
+    };
+    callbacks.done = [&](Result<FetchResult> r) { result.emplace(std::move(r)); };
+    Fetch fetch(loop.get(), log, request_for(c, out.path / "f", {server.source("alice")}),
+                std::move(callbacks), nullptr, &bucket);
+    fetch.start();
+    const auto deadline = Clock::now() + kDeadline;
+    while (!result && Clock::now() < deadline) loop.run(UV_RUN_ONCE);
+    REQUIRE(result);
+    REQUIRE_MESSAGE(result->ok(), failure_of(*result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    CHECK(over == 0);
+    // It could not have finished before the bucket had paid for nearly all of it.
+    CHECK(kRate * now_ns / 1'000'000'000 + bucket.burst() + kCredit >= c.bytes.size());
 }
