@@ -304,3 +304,52 @@ TEST_CASE("pieces damaged in the partial file while peerd was stopped are found 
     wait_state(beta, id, "done");
     CHECK_SAME_FILE(src, dest);
 }
+
+TEST_CASE("the download limit holds a fetch to its rate, and peerctl limit --down changes it live") {
+    Swarm swarm{"alpha"};
+    auto& beta = swarm.add("beta", {{"--max-download-rate", "2M"}});
+    Swarm::wait_connected(beta);
+    auto& alpha = swarm["alpha"];
+    constexpr std::uint64_t kSize = 10'000'000;
+    const auto src = alpha.dir() / "metered.bin";
+    write_random(src, kSize, 27);
+    const std::string cid = publish(alpha, src, "metered.bin")["id"];
+    wait_holders(beta, "metered.bin", cid, {"alpha"});
+
+    // 10 MB at 2 MB/s: about 5 s. A limiter never runs ahead of its rate (plus
+    // one burst); how far behind a loaded machine lags is not this test's business.
+    const auto start = Clock::now();
+    fetch_ok(beta, "metered.bin", beta.dir() / "metered.bin");
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const double rate = static_cast<double>(kSize) / seconds;
+    INFO("10 MB at a 2 MB/s limit took " << seconds << " s: " << rate << " B/s");
+    CHECK(rate <= 2'000'000 * 1.1);
+    CHECK(rate >= 2'000'000 * 0.4);
+    CHECK_SAME_FILE(src, beta.dir() / "metered.bin");
+
+    // Slowed to 200 kB/s, the next copy is far from done after a moment; lifted, it completes.
+    const auto slow = beta.peerctl("limit", "--down", "200k");
+    REQUIRE(slow.exit_code == 0);
+    const auto id = detach(beta, "metered.bin", beta.dir() / "second.bin");
+    wait_progress(beta, id, 0.01);
+    CHECK(transfer(beta, id)["done"].get<std::uint64_t>() < kSize / 2);
+    const auto lifted = beta.peerctl("limit", "--down", "0");
+    REQUIRE(lifted.exit_code == 0);
+    wait_state(beta, id, "done");
+    CHECK_SAME_FILE(src, beta.dir() / "second.bin");
+}
+
+TEST_CASE("a holder that advertises a host name (localhost) is fetched from") {
+    Swarm swarm{"beta"};
+    auto& gamma = swarm.add("gamma", {{"--advertise", "localhost"}});
+    Swarm::wait_connected(gamma);
+    auto& beta = swarm["beta"];
+    const auto src = gamma.dir() / "named.bin";
+    write_random(src, 3'000'000, 28);
+    const std::string cid = publish(gamma, src, "named.bin")["id"];
+    wait_holders(beta, "named.bin", cid, {"gamma"});
+    const auto peers = swarm.tracker().trackerctl("--json", "peers");
+    CHECK(contains(peers.out, "\"localhost\""));
+    fetch_ok(beta, "named.bin", beta.dir() / "named.bin", {"--from", "gamma"});
+    CHECK_SAME_FILE(src, beta.dir() / "named.bin");
+}
