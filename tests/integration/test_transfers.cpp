@@ -339,17 +339,3 @@ TEST_CASE("the download limit holds a fetch to its rate, and peerctl limit --dow
     CHECK_SAME_FILE(src, beta.dir() / "second.bin");
 }
 
-TEST_CASE("a holder that advertises a host name (localhost) is fetched from") {
-    Swarm swarm{"beta"};
-    auto& gamma = swarm.add("gamma", {{"--advertise", "localhost"}});
-    Swarm::wait_connected(gamma);
-    auto& beta = swarm["beta"];
-    const auto src = gamma.dir() / "named.bin";
-    write_random(src, 3'000'000, 28);
-    const std::string cid = publish(gamma, src, "named.bin")["id"];
-    wait_holders(beta, "named.bin", cid, {"gamma"});
-    const auto peers = swarm.tracker().trackerctl("--json", "peers");
-    CHECK(contains(peers.out, "\"localhost\""));
-    fetch_ok(beta, "named.bin", beta.dir() / "named.bin", {"--from", "gamma"});
-    CHECK_SAME_FILE(src, beta.dir() / "named.bin");
-}
