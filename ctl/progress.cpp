@@ -31,11 +31,7 @@ std::string rate_text(double bytes_per_s) { return human_size(static_cast<std::u
 
 std::string eta_text(const proto::Progress& p) {
     if (p.rate < 1 || p.done >= p.total) return "--";
-    const auto s = static_cast<std::uint64_t>(static_cast<double>(p.total - p.done) / p.rate);
-    char text[32];
-    if (s >= 3600) std::snprintf(text, sizeof text, "%lluh%02llum", static_cast<unsigned long long>(s / 3600), static_cast<unsigned long long>(s / 60 % 60));
-    else std::snprintf(text, sizeof text, "%llum%02llus", static_cast<unsigned long long>(s / 60), static_cast<unsigned long long>(s % 60));
-    return text;
+    return duration_text(static_cast<std::uint64_t>(static_cast<double>(p.total - p.done) / p.rate));
 }
 
 }  // namespace

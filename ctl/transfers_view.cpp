@@ -20,13 +20,7 @@ constexpr auto kWatchInterval = std::chrono::milliseconds(250);
 
 bool unfinished(const std::string& state) { return state == "queued" || state == "running" || state == "waiting"; }
 
-std::string eta_text(std::int64_t s) {
-    if (s < 0) return "-";
-    char text[32];
-    if (s >= 3600) std::snprintf(text, sizeof text, "%lldh%02lldm", static_cast<long long>(s / 3600), static_cast<long long>(s / 60 % 60));
-    else std::snprintf(text, sizeof text, "%lldm%02llds", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-    return text;
-}
+std::string eta_text(std::int64_t s) { return s < 0 ? "-" : duration_text(static_cast<std::uint64_t>(s)); }
 
 std::string sources_text(const proto::TransferInfo& t) {
     std::string out;
