@@ -230,10 +230,16 @@ int main(int argc, char** argv) {
             apply(reload, options, fresh, peer);
             return std::nullopt;
         };
+        // A clean stop keeps every verified piece: running transfers make
+        // theirs durable first (at most 10 s; systemd waits 90 s by default).
+        bool stopping = false;
         handlers.stop = [&] {
-            control.stop();
-            peer.stop();
-            loop.stop();
+            if (std::exchange(stopping, true)) return;
+            peer.drain(10'000, [&] {
+                control.stop();
+                peer.stop();
+                loop.stop();
+            });
         };
         common::ServiceSignals signals(
             loop.get(), log, common::config_file_of(argc, argv, common::default_peerd_config()).path,

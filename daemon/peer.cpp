@@ -61,6 +61,11 @@ proto::Result<bool> Peer::start() {
     return true;
 }
 
+void Peer::drain(std::uint64_t deadline_ms, std::function<void()> drained) {
+    if (!transfers_) return drained();
+    transfers_->drain(deadline_ms, std::move(drained));
+}
+
 void Peer::stop() {
     serving_.reset();
     for (auto& [id, job] : hashing_) cancel_hash(*job);
