@@ -56,8 +56,8 @@ std::string listen_problem(const std::string& v) {
     return endpoint ? std::string() : endpoint.error().message;
 }
 std::string memory_problem(const std::string& v) {
-    const auto bytes = common::parse_rate(v);
-    if (!bytes) return "expected a size like 64Mi or 1Gi";
+    const auto bytes = common::parse_size(v);
+    if (!bytes) return bytes.error().message;
     if (*bytes < peerd::kMinFetchMemory) return "at least 16Mi (one piece of the largest size)";
     return {};
 }
@@ -144,7 +144,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.max_sources = o.max_sources;
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
     c.download_rate = *common::parse_rate(o.max_download_rate);
-    c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
+    c.fetch_memory = *common::parse_size(o.fetch_memory);   // validated
     return c;
 }
 

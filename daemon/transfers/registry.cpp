@@ -255,20 +255,26 @@ void TransferRegistry::pump() {
 
 void TransferRegistry::run(Transfer& t) {
     set_state(t, TransferState::running);
-    const auto generation = ++t.generation;
+    ++t.generation;
     if (!t.holders.empty()) {
         auto holders = std::move(t.holders);
         t.holders.clear();
         return start_fetch(t, holders);
     }
-    hooks_.lookup(t.rec.name, [this, alive = std::weak_ptr<bool>(alive_), id = t.rec.id,
-                               generation](proto::Result<std::vector<proto::Holder>> r) {
+    lookup_holders(t, TransferState::running,
+                   [this](Transfer& t, std::vector<proto::Holder> holders) { start_fetch(t, holders); });
+}
+
+void TransferRegistry::lookup_holders(Transfer& t, TransferState expected, HoldersFound found) {
+    const auto generation = ++t.generation;
+    hooks_.lookup(t.rec.name, [this, alive = std::weak_ptr<bool>(alive_), id = t.rec.id, generation, expected,
+                               found = std::move(found)](proto::Result<std::vector<proto::Holder>> r) {
         if (alive.expired()) return;
         Transfer* t = find(id);
-        if (!t || t->generation != generation || t->rec.state != TransferState::running) return;
+        if (!t || t->generation != generation || t->rec.state != expected) return;
         if (!r) return enter_waiting(*t, r.error().message);
         auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
-        if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return start_fetch(*t, *holders);
+        if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
         enter_waiting(*t, "no live holder of this content");
     });
 }
@@ -393,24 +399,12 @@ void TransferRegistry::lookup_again(std::uint64_t id) {
     Transfer* t = find(id);
     if (!t || t->rec.state != TransferState::waiting) return;
     if (t->retry) uv_timer_stop(t->retry->get());
-    const auto generation = ++t->generation;
-    hooks_.lookup(t->rec.name, [this, alive = std::weak_ptr<bool>(alive_), id,
-                                generation](proto::Result<std::vector<proto::Holder>> r) {
-        if (alive.expired()) return;
-        Transfer* t = find(id);
-        if (!t || t->generation != generation || t->rec.state != TransferState::waiting) return;
-        if (r) {
-            auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
-            if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) {
-                t->holders = std::move(*holders);
-                t->lookups_failed = 0;
-                log_.info(label(t->rec) + ": holders found (" + std::to_string(t->holders.size()) + "), continuing");
-                set_state(*t, TransferState::queued);
-                return pump();
-            }
-        }
-        // Still nobody: wait longer.
-        enter_waiting(*t, r ? "no live holder of this content" : r.error().message);
+    lookup_holders(*t, TransferState::waiting, [this](Transfer& t, std::vector<proto::Holder> holders) {
+        t.holders = std::move(holders);
+        t.lookups_failed = 0;
+        log_.info(label(t.rec) + ": holders found (" + std::to_string(t.holders.size()) + "), continuing");
+        set_state(t, TransferState::queued);
+        pump();
     });
 }
 

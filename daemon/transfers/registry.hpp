@@ -142,6 +142,11 @@ private:
     void on_done(std::uint64_t id, proto::Result<FetchResult> result);
     void enter_waiting(Transfer& t, const std::string& why);
     void lookup_again(std::uint64_t id);
+    // Asks the tracker for live holders of t's content. If t is still in
+    // `expected` and no other run began meanwhile, `found` gets them (at least
+    // one); with none, or when the lookup fails, t waits (enter_waiting).
+    using HoldersFound = std::function<void(Transfer&, std::vector<proto::Holder>)>;
+    void lookup_holders(Transfer& t, TransferState expected, HoldersFound found);
     void set_state(Transfer& t, TransferState state, std::string error = {});
     void stop_fetch(Transfer& t);
     void end_followers(Transfer& t, const proto::Result<proto::FetchedFile>& outcome);

@@ -345,6 +345,16 @@ TEST_CASE("pieces damaged in the partial file while peerd was stopped are found 
     ok_json(beta, "resume", std::to_string(id));
     wait_state(beta, id, "done");
     CHECK_SAME_FILE(src, dest);
+    // Every piece the record claimed (at least what it held at the pause) was
+    // hashed again and found wrong.
+    const auto log = beta.process().errors();
+    const auto at = log.find(": re-verified ");
+    REQUIRE_MESSAGE(at != std::string::npos, log);
+    const auto claimed = std::stoull(log.substr(at + 14));
+    CHECK(claimed >= held / kPieceSize);
+    CHECK_MESSAGE(log.find("; " + std::to_string(claimed) + " did not match and are fetched again", at) !=
+                      std::string::npos,
+                  log);
 }
 
 TEST_CASE("the download limit holds a fetch to its rate, and peerctl limit --down changes it live") {
