@@ -42,6 +42,11 @@ next_version=$version+1
 next_deb=peershare_${next_version}_amd64.deb
 dpkg-deb -R "$tmp/pkg/$deb" "$tmp/next"
 sed -i "s/^Version: .*/Version: $next_version/" "$tmp/next/DEBIAN/control"
+# The upgrade changes peerd.service: users' running peerds must come back on the new unit.
+next_user_nofile=4096
+sed -i "s/^LimitNOFILE=.*/LimitNOFILE=$next_user_nofile/" "$tmp/next/usr/lib/systemd/user/peerd.service"
+grep -qx "LimitNOFILE=$next_user_nofile" "$tmp/next/usr/lib/systemd/user/peerd.service" ||
+    fail "the next package's peerd.service has no LimitNOFILE= to change"
 dpkg-deb --root-owner-group -b "$tmp/next" "$tmp/pkg/$next_deb" >/dev/null
 dpkg --compare-versions "$next_version" gt "$version" || fail "$next_version is not above $version"
 
@@ -89,6 +94,12 @@ expect_nofile() {   # PID WANT PROPERTY
 tracker_log() { in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service -p "$1..$1"; }
 count_in() { grep -cF -- "$1" || true; }
 apt_install() { in_container env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"; }
+# apt's output (file $1) has none of what broken maintainer scripts print:
+# systemctl without a bus, a unit restarted on a file it has not re-read.
+apt_clean() {
+    ! grep -qE "Failed to connect to bus|changed on disk" "$1" ||
+        no "apt printed: $(grep -E "Failed to connect to bus|changed on disk" "$1" | head -3)"
+}
 
 first_install() {
     apt_install "/root/$deb" >"$tmp/apt.log" 2>&1 || no "apt-get install ./$deb: $(tail -5 "$tmp/apt.log")"
@@ -102,6 +113,7 @@ first_install() {
 }
 check "apt-get install ./$deb in a fresh Debian $suite" first_install
 [ ${#failures[@]} -eq 0 ] || fail "the package did not install; nothing else to check"
+check "the maintainer scripts printed no errors" apt_clean "$tmp/apt.log"
 
 start_tracker() {
     in_container systemctl start tracker || no "systemctl start tracker failed: $(journal_tail -u tracker)"
@@ -228,7 +240,7 @@ user_unit() {
     local uid home pid
     uid=$(in_container id -u alice)
     # What alice's peerd.service wrote (journalctl --user-unit reads the caller's, root's).
-    user_journal() { in_container journalctl --no-pager -o cat _SYSTEMD_USER_UNIT=peerd.service _UID="$uid"; }
+    user_journal() { in_container journalctl --no-pager -o cat _SYSTEMD_USER_UNIT=peerd.service _UID="$uid" "$@"; }
     home=/home/alice
     as_user alice mkdir -p "$home/.config/peershare"
     as_user alice sh -c "printf '%s\n' 'tracker = \"127.0.0.1:9999\"' 'listen = \"127.0.0.1:0\"' > $home/.config/peershare/peerd.conf"
@@ -283,7 +295,8 @@ upgrade() {
     local pid user_pid uid
     pid=$(main_pid)
     uid=$(in_container id -u alice)
-    # alice's peerd runs too: an upgrade restarts users' running peerds as well.
+    # alice's peerd runs too: an upgrade restarts users' running peerds as well,
+    # on the new peerd.service.
     wait_until in_container systemctl is-active "user@$uid.service" || no "alice's systemd is not running"
     as_user alice systemctl --user start peerd || no "systemctl --user start peerd"
     user_pid=$(as_user alice systemctl --user show -p MainPID --value peerd)
@@ -302,8 +315,17 @@ upgrade() {
     user_new=$(as_user alice systemctl --user show -p MainPID --value peerd)
     [ "$user_new" != "$user_pid" ] && [ "$user_new" -gt 0 ] || no "alice's peerd was not restarted ($user_pid, now $user_new)"
     [ "$(in_container readlink "/proc/$user_new/exe")" = /usr/bin/peerd ] || no "alice's peerd runs $(in_container readlink "/proc/$user_new/exe")"
+    # Each of these is said, not only the first that fails.
+    local problems=()
+    [ "$(as_user alice systemctl --user show -p NeedDaemonReload --value peerd)" = no ] ||
+        problems+=("alice's systemd has not re-read peerd.service (NeedDaemonReload=yes)")
+    problems+=("$(expect_nofile "$user_new" "$next_user_nofile" \
+        "$(as_user alice systemctl --user show -p LimitNOFILE --value peerd)")")
+    problems+=("$(apt_clean "$tmp/apt.log")")
     as_user alice systemctl --user stop peerd
-    echo "$version -> $next_version: tracker PID $pid -> $new on the new /usr/bin/trackerd, still enabled; alice's peerd $user_pid -> $user_new"
+    local said
+    said=$(printf '%s\n' "${problems[@]}" | grep .) && no "$said"
+    echo "$version -> $next_version: tracker PID $pid -> $new on the new /usr/bin/trackerd, still enabled; alice's peerd $user_pid -> $user_new on the new unit (LimitNOFILE=$next_user_nofile); apt printed no bus errors"
 }
 check "an upgrade restarts the running tracker on the new binary" upgrade
 
@@ -315,6 +337,7 @@ remove() {
     [ "$(in_container systemctl is-active tracker || true)" = inactive ] || no "tracker is still $(in_container systemctl is-active tracker)"
     ! in_container test -e "/proc/$pid" || no "trackerd ($pid) still runs: $(in_container readlink "/proc/$pid/exe")"
     in_container test -f /etc/peershare/tracker.conf || no "remove took the configuration (a conffile stays until purge)"
+    apt_clean "$tmp/apt.log"
     echo "trackerd $pid stopped; the configuration stays"
 }
 check "apt-get remove stops the tracker" remove
@@ -329,6 +352,7 @@ purge() {
     links=$(in_container find /etc/systemd /var/lib/systemd/deb-systemd-user-helper-enabled -name '*peerd*' 2>/dev/null || true)
     [ -z "$links" ] || no "left after purge: $links"
     in_container getent group tracker | grep -q ':alice$' || no "the group tracker lost alice: $(in_container getent group tracker)"
+    apt_clean "$tmp/apt.log"
     echo "configuration and unit links gone; the group tracker keeps alice"
 }
 check "apt-get purge" purge
