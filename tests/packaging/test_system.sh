@@ -101,14 +101,19 @@ apt_clean() {
         no "apt printed: $(grep -E "Failed to connect to bus|changed on disk" "$1" | head -3)"
 }
 
+# Installs /root/DEB (its output in $tmp/apt.log); the tracker is then
+# ENABLED/ACTIVE (systemctl is-enabled / is-active).
+install_expect() {   # DEB ENABLED/ACTIVE
+    apt_install "/root/$1" >"$tmp/apt.log" 2>&1 || no "apt-get install ./$1: $(tail -5 "$tmp/apt.log")"
+    local state
+    state=$(in_container systemctl is-enabled tracker || true)/$(in_container systemctl is-active tracker || true)
+    [ "$state" = "$2" ] || no "after installing $1, tracker is $state, not $2"
+}
+
 first_install() {
-    apt_install "/root/$deb" >"$tmp/apt.log" 2>&1 || no "apt-get install ./$deb: $(tail -5 "$tmp/apt.log")"
+    install_expect "$deb" disabled/inactive
     [ "$(in_container dpkg-query -W -f '${Version}' peershare)" = "$version" ] || no "peershare $version is not installed"
     in_container getent group tracker >/dev/null || no "no group tracker"
-    local enabled active
-    enabled=$(in_container systemctl is-enabled tracker || true)
-    active=$(in_container systemctl is-active tracker || true)
-    [ "$enabled/$active" = disabled/inactive ] || no "after installing, tracker is $enabled/$active, not disabled/inactive"
     echo "$deb installed, tracker disabled and inactive until the admin enables it"
 }
 check "apt-get install ./$deb in a fresh Debian $suite" first_install
@@ -292,14 +297,19 @@ up_after_reboot() {
 check "after a reboot the enabled tracker is up" up_after_reboot
 
 upgrade() {
-    local pid user_pid uid
+    local pid user_pid uid bob_uid
     pid=$(main_pid)
     uid=$(in_container id -u alice)
+    bob_uid=$(in_container id -u bob)
     # alice's peerd runs too: an upgrade restarts users' running peerds as well,
-    # on the new peerd.service.
+    # on the new peerd.service. bob's is enabled but stopped: it stays stopped.
     wait_until in_container systemctl is-active "user@$uid.service" || no "alice's systemd is not running"
     as_user alice systemctl --user start peerd || no "systemctl --user start peerd"
     user_pid=$(as_user alice systemctl --user show -p MainPID --value peerd)
+    in_container loginctl enable-linger bob
+    wait_until in_container systemctl is-active "user@$bob_uid.service" || no "bob's systemd did not start"
+    as_user bob systemctl --user enable peerd 2>/dev/null || no "systemctl --user enable peerd as bob"
+    [ "$(as_user bob systemctl --user is-active peerd || true)" = inactive ] || no "bob's peerd is not inactive"
     apt_install "/root/$next_deb" >"$tmp/apt.log" 2>&1 || no "apt-get install ./$next_deb: $(tail -5 "$tmp/apt.log")"
     [ "$(in_container dpkg-query -W -f '${Version}' peershare)" = "$next_version" ] || no "$next_version is not installed"
     local new
@@ -321,11 +331,13 @@ upgrade() {
         problems+=("alice's systemd has not re-read peerd.service (NeedDaemonReload=yes)")
     problems+=("$(expect_nofile "$user_new" "$next_user_nofile" \
         "$(as_user alice systemctl --user show -p LimitNOFILE --value peerd)")")
+    [ "$(as_user bob systemctl --user is-active peerd || true)" = inactive ] ||
+        problems+=("the upgrade started bob's stopped peerd: $(as_user bob systemctl --user is-active peerd)")
     problems+=("$(apt_clean "$tmp/apt.log")")
     as_user alice systemctl --user stop peerd
     local said
     said=$(printf '%s\n' "${problems[@]}" | grep .) && no "$said"
-    echo "$version -> $next_version: tracker PID $pid -> $new on the new /usr/bin/trackerd, still enabled; alice's peerd $user_pid -> $user_new on the new unit (LimitNOFILE=$next_user_nofile); apt printed no bus errors"
+    echo "$version -> $next_version: tracker PID $pid -> $new on the new /usr/bin/trackerd, still enabled; alice's peerd $user_pid -> $user_new on the new unit (LimitNOFILE=$next_user_nofile); bob's stopped one stays stopped; apt printed no bus errors"
 }
 check "an upgrade restarts the running tracker on the new binary" upgrade
 
@@ -341,6 +353,14 @@ remove() {
     echo "trackerd $pid stopped; the configuration stays"
 }
 check "apt-get remove stops the tracker" remove
+
+reinstall_after_remove() {
+    install_expect "$next_deb" enabled/active
+    [ "$(as_user bob systemctl --user is-active peerd || true)" = inactive ] || no "bob's peerd was started"
+    apt_clean "$tmp/apt.log"
+    echo "the enabled tracker runs again (main PID $(main_pid)); users' peerds are left as remove left them, stopped"
+}
+check "installed again after remove: the enabled tracker is started" reinstall_after_remove
 
 purge() {
     in_container env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q peershare >"$tmp/apt.log" 2>&1 ||
@@ -358,11 +378,7 @@ purge() {
 check "apt-get purge" purge
 
 reinstall() {
-    apt_install "/root/$deb" >"$tmp/apt.log" 2>&1 || no "apt-get install ./$deb: $(tail -5 "$tmp/apt.log")"
-    local enabled active
-    enabled=$(in_container systemctl is-enabled tracker || true)
-    active=$(in_container systemctl is-active tracker || true)
-    [ "$enabled/$active" = disabled/inactive ] || no "after purge and install, tracker is $enabled/$active, not disabled/inactive as on a first install"
+    install_expect "$deb" disabled/inactive   # as on a first install
     in_container test -f /etc/peershare/tracker.conf || no "no configuration"
     in_container getent group tracker | grep -q ':alice$' || no "the group tracker lost alice"
     echo "as a first install: disabled, inactive, the shipped configuration"
@@ -370,21 +386,22 @@ reinstall() {
 check "installed again after purge: the state of a first install" reinstall
 
 journal() {
-    # trackerd ran three times (start, after the reboot, after the upgrade) and
-    # was stopped three times (reboot, upgrade, remove).
+    # trackerd ran four times (start, after the reboot, after the upgrade,
+    # installed again after remove) and was stopped four times (reboot,
+    # upgrade, remove, purge).
     local info err
     info=$(tracker_log info)
     err=$(tracker_log err)
-    [ "$(count_in "listening for peers on 0.0.0.0:9999" <<<"$info")" = 3 ] ||
-        no "not 3 'listening' lines at info: $info"
-    [ "$(count_in "stopping on SIGTERM" <<<"$info")" = 3 ] || no "not 3 'stopping' lines at info: $info"
+    [ "$(count_in "listening for peers on 0.0.0.0:9999" <<<"$info")" = 4 ] ||
+        no "not 4 'listening' lines at info: $info"
+    [ "$(count_in "stopping on SIGTERM" <<<"$info")" = 4 ] || no "not 4 'stopping' lines at info: $info"
     [ "$(count_in "max-peers 20000 -> 100" <<<"$info")" = 1 ] || no "not one 'max-peers' line at info: $info"
     [ "$(count_in "reload failed, keeping the running settings" <<<"$err")" = 1 ] || no "not one reload error at err: $err"
     [ "$(wc -l <<<"$err")" = 1 ] || no "errors besides the bad reload: $err"
     local all
     all=$(in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service)
     ! grep -q '^<[0-7]>' <<<"$all" || no "a priority prefix reached the journal as text: $(grep '^<[0-7]>' <<<"$all" | head -3)"
-    echo "$(wc -l <<<"$all") lines: 3 starts and 3 stops at info, the reloads at info, the bad file at err"
+    echo "$(wc -l <<<"$all") lines: 4 starts and 4 stops at info, the reloads at info, the bad file at err"
 }
 check "journalctl -u tracker: one line per event at its priority" journal
 
