@@ -205,6 +205,36 @@ reload_tracker() {
 }
 check "systemctl reload tracker without procps" reload_tracker
 
+# A unit whose daemon refused its configuration (exit 2) is failed at once, not
+# restarted in vain (RestartPreventExitStatus=2).
+expect_failed_on_config() {   # UNIT SYSTEMCTL...
+    local unit=$1 show want
+    shift
+    local -a ctl=("$@")
+    state_of() { "${ctl[@]}" show -p ActiveState --value "$unit"; }
+    wait_until eval '[ "$(state_of)" = failed ]' || no "$unit is $(state_of), not failed"
+    show=$("$@" show -p Result -p ExecMainStatus -p NRestarts "$unit")
+    for want in Result=exit-code ExecMainStatus=2 NRestarts=0; do
+        grep -qx "$want" <<<"$show" || no "expected $want in: $(tr '\n' ' ' <<<"$show")"
+    done
+}
+bad_config_at_start() {
+    in_container cp /etc/peershare/tracker.conf /root/tracker.conf.orig
+    in_container sh -c 'echo "heartbeat = 0" >> /etc/peershare/tracker.conf'
+    local out rc=0
+    out=$(
+        ! in_container systemctl restart tracker 2>/dev/null || no "tracker started with heartbeat = 0"
+        expect_failed_on_config tracker in_container systemctl
+    ) || rc=1
+    # Whatever happened, the tracker runs on its file again for the next checks.
+    in_container cp /root/tracker.conf.orig /etc/peershare/tracker.conf
+    in_container systemctl reset-failed tracker
+    in_container systemctl start tracker || no "tracker did not start again: $(journal_tail -u tracker)"
+    [ $rc = 0 ] || no "$out"
+    echo "failed at once (exit 2, no restarts)"
+}
+check "a bad configuration at start: failed, not retried" bad_config_at_start
+
 live_exposure() {
     local report score
     report=$(in_container systemd-analyze security tracker 2>&1) || true
@@ -270,6 +300,16 @@ user_unit() {
     ! in_container test -e "$home/.config/peerd" || no "the unit made ~/.config/peerd (%S of systemd < 254)"
     as_user alice systemctl --user stop peerd || no "systemctl --user stop peerd"
     [ "$(as_user alice systemctl --user is-active peerd || true)" = inactive ] || no "peerd is still active"
+    # A mistake at start: failed at once, not retried.
+    as_user alice sh -c "echo 'workers = 0' >> $home/.config/peershare/peerd.conf"
+    local out rc=0
+    out=$(
+        ! as_user alice systemctl --user start peerd 2>/dev/null || no "peerd started with workers = 0"
+        expect_failed_on_config peerd as_user alice systemctl --user
+    ) || rc=1
+    as_user alice sed -i '/^workers = 0$/d' "$home/.config/peershare/peerd.conf"
+    as_user alice systemctl --user reset-failed peerd
+    [ $rc = 0 ] || no "$out"
     # By hand: peerd without options, as alice, with a login's environment.
     in_container systemd-run --quiet --unit=alice-by-hand -p Type=notify --uid=alice --gid=alice \
         --setenv=XDG_RUNTIME_DIR="/run/user/$uid" /usr/bin/peerd ||
@@ -278,7 +318,7 @@ user_unit() {
     listed=$(as_user alice peerctl list 2>&1) || no "peerctl list: $listed"
     in_container systemctl stop alice-by-hand
     grep -q notes <<<"$listed" || no "peerd started by hand does not have the unit's publication: $listed"
-    echo "started, found by peerctl, reloaded (max-uploads 64 -> 8, same PID), stopped; state in ~/.local/state/peerd, which peerd by hand uses too"
+    echo "started, found by peerctl, reloaded (max-uploads 64 -> 8, same PID), stopped; a bad file: failed at once; state in ~/.local/state/peerd, which peerd by hand uses too"
 }
 check "the user unit for a lingering user" user_unit
 
@@ -386,22 +426,22 @@ reinstall() {
 check "installed again after purge: the state of a first install" reinstall
 
 journal() {
-    # trackerd ran four times (start, after the reboot, after the upgrade,
-    # installed again after remove) and was stopped four times (reboot,
-    # upgrade, remove, purge).
+    # trackerd ran five times (start, after the bad file at start, after the
+    # reboot, after the upgrade, installed again after remove) and was stopped
+    # five times (the restart into the bad file, reboot, upgrade, remove, purge).
     local info err
     info=$(tracker_log info)
     err=$(tracker_log err)
-    [ "$(count_in "listening for peers on 0.0.0.0:9999" <<<"$info")" = 4 ] ||
-        no "not 4 'listening' lines at info: $info"
-    [ "$(count_in "stopping on SIGTERM" <<<"$info")" = 4 ] || no "not 4 'stopping' lines at info: $info"
+    [ "$(count_in "listening for peers on 0.0.0.0:9999" <<<"$info")" = 5 ] ||
+        no "not 5 'listening' lines at info: $info"
+    [ "$(count_in "stopping on SIGTERM" <<<"$info")" = 5 ] || no "not 5 'stopping' lines at info: $info"
     [ "$(count_in "max-peers 20000 -> 100" <<<"$info")" = 1 ] || no "not one 'max-peers' line at info: $info"
     [ "$(count_in "reload failed, keeping the running settings" <<<"$err")" = 1 ] || no "not one reload error at err: $err"
     [ "$(wc -l <<<"$err")" = 1 ] || no "errors besides the bad reload: $err"
     local all
     all=$(in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service)
     ! grep -q '^<[0-7]>' <<<"$all" || no "a priority prefix reached the journal as text: $(grep '^<[0-7]>' <<<"$all" | head -3)"
-    echo "$(wc -l <<<"$all") lines: 4 starts and 4 stops at info, the reloads at info, the bad file at err"
+    echo "$(wc -l <<<"$all") lines: 5 starts and 5 stops at info, the reloads at info, the bad file at err"
 }
 check "journalctl -u tracker: one line per event at its priority" journal
 
