@@ -206,7 +206,8 @@ reload_tracker() {
 check "systemctl reload tracker without procps" reload_tracker
 
 # A unit whose daemon refused its configuration (exit 2) is failed at once, not
-# restarted in vain (RestartPreventExitStatus=2).
+# restarted in vain (RestartPreventExitStatus=2); what the mistake is, is in
+# the journal at err, as at a reload.
 expect_failed_on_config() {   # UNIT SYSTEMCTL...
     local unit=$1 show want
     shift
@@ -219,11 +220,15 @@ expect_failed_on_config() {   # UNIT SYSTEMCTL...
     done
 }
 bad_config_at_start() {
+    local want="^/etc/peershare/tracker.conf:[0-9]*: heartbeat = 0: Value 0 not in range 1 to 3600\$"
     in_container cp /etc/peershare/tracker.conf /root/tracker.conf.orig
     in_container sh -c 'echo "heartbeat = 0" >> /etc/peershare/tracker.conf'
     local out rc=0
     out=$(
         ! in_container systemctl restart tracker 2>/dev/null || no "tracker started with heartbeat = 0"
+        wait_until eval 'tracker_log err | grep -q "$want"' ||
+            no "trackerd's error is not in the journal at err, unprefixed: $(journal_tail -u tracker -o verbose | grep -E '^ *(PRIORITY|MESSAGE)=' | tail -4)"
+        in_container journalctl --no-pager -o cat -u tracker -p err | grep -q "$want" || no "journalctl -u tracker -p err lacks it"
         expect_failed_on_config tracker in_container systemctl
     ) || rc=1
     # Whatever happened, the tracker runs on its file again for the next checks.
@@ -231,9 +236,9 @@ bad_config_at_start() {
     in_container systemctl reset-failed tracker
     in_container systemctl start tracker || no "tracker did not start again: $(journal_tail -u tracker)"
     [ $rc = 0 ] || no "$out"
-    echo "failed at once (exit 2, no restarts)"
+    echo "failed at once (exit 2, no restarts); journalctl -u tracker -p err: $(tracker_log err | grep "$want")"
 }
-check "a bad configuration at start: failed, not retried" bad_config_at_start
+check "a bad configuration at start: failed, not retried, the error at err" bad_config_at_start
 
 live_exposure() {
     local report score
@@ -300,11 +305,14 @@ user_unit() {
     ! in_container test -e "$home/.config/peerd" || no "the unit made ~/.config/peerd (%S of systemd < 254)"
     as_user alice systemctl --user stop peerd || no "systemctl --user stop peerd"
     [ "$(as_user alice systemctl --user is-active peerd || true)" = inactive ] || no "peerd is still active"
-    # A mistake at start: failed at once, not retried.
+    # A mistake at start: failed at once, not retried; the error at err, as at a reload.
+    local want="^$home/.config/peershare/peerd.conf:[0-9]*: workers = 0: Value 0 not in range 1 to 128\$"
     as_user alice sh -c "echo 'workers = 0' >> $home/.config/peershare/peerd.conf"
     local out rc=0
     out=$(
         ! as_user alice systemctl --user start peerd 2>/dev/null || no "peerd started with workers = 0"
+        wait_until eval 'user_journal SYSLOG_IDENTIFIER=peerd -p err | grep -q "$want"' ||
+            no "peerd's error is not in the journal at err, unprefixed: $(user_journal -o verbose | grep -E '^ *(PRIORITY|MESSAGE)=' | tail -4)"
         expect_failed_on_config peerd as_user alice systemctl --user
     ) || rc=1
     as_user alice sed -i '/^workers = 0$/d' "$home/.config/peershare/peerd.conf"
@@ -318,7 +326,7 @@ user_unit() {
     listed=$(as_user alice peerctl list 2>&1) || no "peerctl list: $listed"
     in_container systemctl stop alice-by-hand
     grep -q notes <<<"$listed" || no "peerd started by hand does not have the unit's publication: $listed"
-    echo "started, found by peerctl, reloaded (max-uploads 64 -> 8, same PID), stopped; a bad file: failed at once; state in ~/.local/state/peerd, which peerd by hand uses too"
+    echo "started, found by peerctl, reloaded (max-uploads 64 -> 8, same PID), stopped; a bad file: failed at once, its error at err; state in ~/.local/state/peerd, which peerd by hand uses too"
 }
 check "the user unit for a lingering user" user_unit
 
@@ -437,11 +445,13 @@ journal() {
     [ "$(count_in "stopping on SIGTERM" <<<"$info")" = 5 ] || no "not 5 'stopping' lines at info: $info"
     [ "$(count_in "max-peers 20000 -> 100" <<<"$info")" = 1 ] || no "not one 'max-peers' line at info: $info"
     [ "$(count_in "reload failed, keeping the running settings" <<<"$err")" = 1 ] || no "not one reload error at err: $err"
-    [ "$(wc -l <<<"$err")" = 1 ] || no "errors besides the bad reload: $err"
+    [ "$(count_in "heartbeat = 0: Value 0 not in range" <<<"$err")" = 2 ] || no "not the bad file at reload and at start at err: $err"
+    [ "$(wc -l <<<"$err")" = 2 ] || no "errors besides the bad file at reload and at start: $err"
     local all
     all=$(in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service)
     ! grep -q '^<[0-7]>' <<<"$all" || no "a priority prefix reached the journal as text: $(grep '^<[0-7]>' <<<"$all" | head -3)"
-    echo "$(wc -l <<<"$all") lines: 5 starts and 5 stops at info, the reloads at info, the bad file at err"
+    ! grep -q '^trackerd: ' <<<"$all" || no "a 'trackerd: ' prefix reached the journal: $(grep '^trackerd: ' <<<"$all" | head -3)"
+    echo "$(wc -l <<<"$all") lines: 5 starts and 5 stops at info, the reloads at info, the bad file at reload and at start at err"
 }
 check "journalctl -u tracker: one line per event at its priority" journal
 
