@@ -90,8 +90,12 @@ expect_nofile() {   # PID WANT PROPERTY
     want=$(( $2 < ceiling ? $2 : ceiling ))
     [ "$(nofile_of "$1")" = "$want $want" ] || no "open files of $1: $(nofile_of "$1"), not $want"
 }
-# Lines of trackerd's own output (not systemd's about it) at priority $1.
-tracker_log() { in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service -p "$1..$1"; }
+# Lines of trackerd's own output at priority $1: not systemd's about the unit,
+# nor ExecReload='s shell (both in the unit too), by the identifier journald
+# gives trackerd's stderr.
+tracker_log() {
+    in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service SYSLOG_IDENTIFIER=trackerd -p "$1..$1"
+}
 count_in() { grep -cF -- "$1" || true; }
 apt_install() { in_container env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"; }
 # apt's output (file $1) has none of what broken maintainer scripts print:
@@ -153,12 +157,11 @@ sandbox() {
         in_container nsenter -t "$pid" -m findmnt -no OPTIONS --target "$dir" | grep -q "\bro\b" ||
             no "$dir is writable for trackerd: $(in_container nsenter -t "$pid" -m findmnt --target "$dir")"
     done
-    [ -z "$(in_container nsenter -t "$pid" -m ls -A /home)" ] || no "trackerd sees /home"
     [ "$(c_stat '%a %G %F' /run/tracker)" = "750 tracker directory" ] ||
         no "/run/tracker is $(c_stat '%a %G %F' /run/tracker)"
     [ "$(c_stat '%a %G %F' /run/tracker/tracker.sock)" = "660 tracker socket" ] ||
         no "the socket is $(c_stat '%a %G %F' /run/tracker/tracker.sock)"
-    echo "uid $uid (dynamic), group tracker, no capabilities, seccomp, no new privileges, $(nofile_of "$pid") files, / /usr /etc read-only, /home empty; /run/tracker 0750 and its socket 0660, group tracker"
+    echo "uid $uid (dynamic), group tracker, no capabilities, seccomp, no new privileges, $(nofile_of "$pid") files, / /usr /etc read-only; /run/tracker 0750 and its socket 0660, group tracker"
 }
 check "the tracker's sandbox" sandbox
 
@@ -174,6 +177,17 @@ trackerctl_access() {
     echo "root and alice (group tracker) may; bob is told '$out'"
 }
 check "trackerctl as root, as a member of tracker, refused for others" trackerctl_access
+
+# Now that alice and bob have homes: ProtectHome= shows trackerd an empty /home.
+home_hidden() {
+    local homes seen
+    homes=$(in_container ls -A /home | tr '\n' ' ')
+    [ -n "$homes" ] || no "/home is empty: nothing to hide"
+    seen=$(in_container nsenter -t "$(main_pid)" -m ls -A /home)
+    [ -z "$seen" ] || no "trackerd sees /home: $seen"
+    echo "/home holds ${homes% }; trackerd sees it empty"
+}
+check "the tracker does not see the users' homes" home_hidden
 
 reload_tracker() {
     ! in_container test -e /bin/kill && ! in_container test -e /usr/bin/kill || no "this root has /bin/kill"
@@ -411,17 +425,26 @@ reinstall_after_remove() {
 check "installed again after remove: the enabled tracker is started" reinstall_after_remove
 
 purge() {
+    # The links an admin's enable made: the tracker's (enabled above) and,
+    # for every user, peerd's.
+    in_container systemctl --global enable peerd 2>/dev/null || no "systemctl --global enable peerd"
+    local global=/etc/systemd/user/default.target.wants/peerd.service
+    local bobs=/home/bob/.config/systemd/user/default.target.wants/peerd.service
+    in_container test -L /etc/systemd/system/multi-user.target.wants/tracker.service || no "tracker is not enabled"
+    in_container test -L "$global" || no "no $global"
+    in_container test -L "$bobs" || no "no $bobs"
     in_container env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q peershare >"$tmp/apt.log" 2>&1 ||
         no "apt-get purge: $(tail -5 "$tmp/apt.log")"
     ! in_container test -e /etc/peershare || no "/etc/peershare is left: $(in_container ls -la /etc/peershare)"
     local links
-    links=$(in_container find /etc/systemd /var/lib/systemd/deb-systemd-helper-enabled -name '*tracker*' 2>/dev/null || true)
+    links=$(in_container find /etc/systemd /var/lib/systemd/deb-systemd-helper-enabled \
+        /var/lib/systemd/deb-systemd-user-helper-enabled \( -name '*tracker*' -o -name '*peerd*' \) 2>/dev/null || true)
     [ -z "$links" ] || no "left after purge: $links"
-    links=$(in_container find /etc/systemd /var/lib/systemd/deb-systemd-user-helper-enabled -name '*peerd*' 2>/dev/null || true)
-    [ -z "$links" ] || no "left after purge: $links"
+    # A user's own enable is in their home: not the package's to remove.
+    in_container test -L "$bobs" || no "purge removed bob's own link"
     in_container getent group tracker | grep -q ':alice$' || no "the group tracker lost alice: $(in_container getent group tracker)"
     apt_clean "$tmp/apt.log"
-    echo "configuration and unit links gone; the group tracker keeps alice"
+    echo "configuration and the system's unit links gone (multi-user.target.wants/tracker.service, /etc/systemd/user/default.target.wants/peerd.service); bob's own link in his home stays; the group tracker keeps alice"
 }
 check "apt-get purge" purge
 
@@ -448,10 +471,12 @@ journal() {
     [ "$(count_in "heartbeat = 0: Value 0 not in range" <<<"$err")" = 2 ] || no "not the bad file at reload and at start at err: $err"
     [ "$(wc -l <<<"$err")" = 2 ] || no "errors besides the bad file at reload and at start: $err"
     local all
-    all=$(in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service)
+    all=$(in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service SYSLOG_IDENTIFIER=trackerd)
     ! grep -q '^<[0-7]>' <<<"$all" || no "a priority prefix reached the journal as text: $(grep '^<[0-7]>' <<<"$all" | head -3)"
     ! grep -q '^trackerd: ' <<<"$all" || no "a 'trackerd: ' prefix reached the journal: $(grep '^trackerd: ' <<<"$all" | head -3)"
-    echo "$(wc -l <<<"$all") lines: 5 starts and 5 stops at info, the reloads at info, the bad file at reload and at start at err"
+    local others
+    others=$(in_container journalctl --no-pager -o cat _SYSTEMD_UNIT=tracker.service | grep -cvxF -f <(printf '%s\n' "$all") || true)
+    echo "$(wc -l <<<"$all") lines of trackerd's: 5 starts and 5 stops at info, the reloads at info, the bad file at reload and at start at err (and $others lines of other programs in the unit, not counted)"
 }
 check "journalctl -u tracker: one line per event at its priority" journal
 
