@@ -970,6 +970,7 @@ void Fetch::Engine::drop(std::size_t i, const std::string& why) {
     if (s.stage == Stage::dropped) return;
     s.stage = Stage::dropped;
     s.why = why;
+    if (req_.metrics) req_.metrics->count_dropped_source(why);
     log_.info("fetch " + display_name() + ": dropped source " + s.source.peer + ": " + why);
     abort_requests_of(i);
     fail_if_no_source();
@@ -1177,6 +1178,10 @@ void Fetch::Engine::on_verified(VerifyJob& job) {
     if (job.error != 0) {
         return fail(
             Error{ErrorCode::internal, "cannot write " + temp_ + ": " + errno_text(job.error)});
+    }
+    if (req_.metrics) {
+        req_.metrics->downloaded_bytes += job.length;
+        ++(job.match ? req_.metrics->pieces_verified : req_.metrics->pieces_rejected);
     }
     if (!job.match) {
         requeue(job.piece);

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "daemon/metrics.hpp"
 #include "proto/errors.hpp"
 
 namespace peershare::peerd {
@@ -70,6 +71,7 @@ struct FetchRequest {
     std::vector<Source> sources;
     std::string destination;  // final path
     bool force = false;       // overwrite an existing destination
+    PeerMetrics* metrics = nullptr;   // counts bytes, pieces and dropped sources; outlives the fetch
 };
 
 struct SourceProgress {

@@ -14,6 +14,7 @@
 #include "common/paths.hpp"
 #include "common/service.hpp"
 #include "common/uv.hpp"
+#include "daemon/metrics_server.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/peer.hpp"
 #include "proto/names.hpp"
@@ -35,6 +36,7 @@ struct Options {
     unsigned workers = 4;
     std::size_t max_uploads = 64;
     std::string max_upload_rate = "0";
+    std::string metrics_listen = "off";   // or an ADDRESS:PORT for GET /metrics
     std::string log_level = "info";
 };
 
@@ -49,6 +51,9 @@ std::string listen_problem(const std::string& v) {
     auto endpoint = common::parse_endpoint(v);
     return endpoint ? std::string() : endpoint.error().message;
 }
+// "off" (or "" on the command line: CLI11 reads `key = ""` in a file as no value) turns it off.
+bool is_off(const std::string& v) { return v.empty() || v == "off"; }
+std::string optional_listen_problem(const std::string& v) { return is_off(v) ? std::string() : listen_problem(v); }
 std::string rate_problem(const std::string& v) {
     return common::parse_rate(v) ? std::string() : "expected a number like 500K, 10M or 0";
 }
@@ -81,6 +86,10 @@ void add_options(CLI::App& app, Options& o) {
                    "bytes/s for all uploads, e.g. 10M; 0 = unlimited")
         ->capture_default_str()
         ->check(rate_problem);
+    app.add_option("--metrics-listen", o.metrics_listen,
+                   "ADDRESS:PORT for Prometheus' GET /metrics (docs/metrics.md), or off")
+        ->capture_default_str()
+        ->check(optional_listen_problem);
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
@@ -132,6 +141,7 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("socket", now.socket, fresh.socket);
     restart.note("state-dir", now.state_dir, fresh.state_dir);
     restart.note("workers", now.workers, fresh.workers);
+    restart.note("metrics-listen", now.metrics_listen, fresh.metrics_listen);
 }
 
 }  // namespace
@@ -162,6 +172,16 @@ int main(int argc, char** argv) {
             log.error(ok.error().message);
             return 1;
         }
+        peerd::MetricsServer metrics(loop.get(), log,
+                                     [&peer] { return peerd::render_peer_metrics(peer.metrics(), peer.gauges()); });
+        if (!is_off(options.metrics_listen)) {
+            const auto at = *common::parse_endpoint(options.metrics_listen);   // validated
+            if (auto ok = metrics.start(at); !ok) {
+                log.error("--metrics-listen: " + ok.error().message);
+                return 1;
+            }
+            log.info("metrics on http://" + common::to_string({at.host, metrics.port()}) + "/metrics");
+        }
         log.info("peer " + config.name + ": uploads on " +
                  common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +
                  options.socket + ", tracker " + common::to_string(config.tracker));
@@ -175,6 +195,7 @@ int main(int argc, char** argv) {
             return std::nullopt;
         };
         handlers.stop = [&] {
+            metrics.stop();
             control.stop();
             peer.stop();
             loop.stop();

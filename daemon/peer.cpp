@@ -21,6 +21,7 @@ struct Peer::Transfer {
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
     : loop_(loop), log_(log), config_(std::move(config)), store_(config_.state_dir),
       uploads_(loop, catalog_, log, config_.uploads) {
+    uploads_.count_into(&metrics_);
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
         if (link_) link_->withdraw(p.name);
@@ -208,6 +209,17 @@ proto::Status Peer::status() const {
     return s;
 }
 
+PeerGauges Peer::gauges() const {
+    PeerGauges g;
+    g.upload_slots_in_use = uploads_.active_uploads();
+    g.upload_slots = uploads_.max_uploads();
+    g.upload_connections = uploads_.connection_count();
+    g.publications = catalog_.all().size();
+    g.tracker_connected = link_ && link_->connected();
+    g.transfers["running"] = transfers_.size();   // the lead's hook: transfer states (issue 8)
+    return g;
+}
+
 std::uint64_t Peer::fetch(const proto::FetchFile& request, FetchCallbacks callbacks) {
     const auto id = next_transfer_++;
     auto transfer = std::make_unique<Transfer>();
@@ -267,6 +279,7 @@ void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& req
     fr.piece_size = holders.front().piece_size;
     fr.destination = request.output;
     fr.force = request.force;
+    fr.metrics = &metrics_;
     for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
     t.total = fr.size;
     t.fetch = std::make_unique<Fetch>(

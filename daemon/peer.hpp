@@ -17,6 +17,7 @@
 #include "daemon/catalog.hpp"
 #include "daemon/fetch.hpp"
 #include "daemon/hasher.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/state_store.hpp"
 #include "daemon/tracker_link.hpp"
 #include "daemon/upload_server.hpp"
@@ -60,6 +61,9 @@ public:
     void list(ListDone done);
     void search(const std::string& text, SearchDone done);
     proto::Status status() const;
+    // For /metrics (--metrics-listen): the counters, and the gauges as of now.
+    const PeerMetrics& metrics() const { return metrics_; }
+    PeerGauges gauges() const;
     // Returns a transfer id for cancel_fetch.
     std::uint64_t fetch(const proto::FetchFile& request, FetchCallbacks callbacks);
     void cancel_fetch(std::uint64_t transfer);
@@ -83,6 +87,7 @@ private:
     uv_loop_t* loop_;
     const common::Log& log_;
     PeerConfig config_;
+    PeerMetrics metrics_;   // before uploads_ and the fetches, which count into it
     Catalog catalog_;
     StateStore store_;
     UploadServer uploads_;

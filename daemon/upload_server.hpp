@@ -26,6 +26,7 @@
 #include "common/net.hpp"
 #include "common/uv.hpp"
 #include "daemon/catalog.hpp"
+#include "daemon/metrics.hpp"
 #include "proto/errors.hpp"
 
 namespace peershare::peerd {
@@ -58,6 +59,9 @@ public:
     std::size_t active_uploads() const;   // responses with a body in progress
     void set_limits(UploadLimits);        // applied to new requests (SIGHUP reload later)
     std::size_t connection_count() const { return connections_.size(); }
+    std::size_t max_uploads() const { return limits_.max_uploads; }
+    // Counts bytes sent and rate-limit waits into `metrics` (which outlives this).
+    void count_into(PeerMetrics* metrics) { metrics_ = metrics; }
 
 private:
     class Connection;
@@ -95,6 +99,7 @@ private:
     std::uint64_t tokens_at_ms_ = 0;
     bool serving_waiters_ = false;
     std::deque<std::uint64_t> token_waiters_;   // connection ids, first come first served
+    PeerMetrics* metrics_ = nullptr;
 };
 
 }  // namespace peershare::peerd
