@@ -208,6 +208,10 @@ bool HttpServer::open_stream(ConnectionId id, std::string_view content_type, std
     if (!c || c->phase != Connection::Phase::answering) return false;
     c->phase = Connection::Phase::streaming;
     c->streamed = true;
+    // A fixed kernel buffer too (no autotuning up to megabytes): a client
+    // that stops reading holds at most about twice this plus our queue.
+    int sndbuf = static_cast<int>(limits_.max_stream_buffer);
+    uv_send_buffer_size(reinterpret_cast<uv_handle_t*>(c->tcp), &sndbuf);
     c->close_after = true;
     c->stash.clear();
     ++streams_;

@@ -46,7 +46,7 @@ struct HttpServerLimits {
     std::size_t max_connections = 512;
     std::uint64_t request_deadline_ms = 10'000;
     std::uint64_t response_deadline_ms = 30'000;
-    std::size_t max_stream_buffer = 256 * 1024;
+    std::size_t max_stream_buffer = 64 * 1024;   // and the kernel's send buffer of a stream
     proto::HttpReaderLimits reader;
 };
 

@@ -21,8 +21,8 @@
 
 namespace peershare::tracker {
 
-inline constexpr std::uint64_t kFlushMs = 100;
-inline constexpr std::size_t kMaxEventsPerFlush = 50;   // 500 events/s: more than anyone reads
+inline constexpr std::uint64_t kFlushMs = 250;
+inline constexpr std::size_t kMaxEventsPerFlush = 25;   // 100 events/s: more than anyone reads
 inline constexpr std::uint64_t kKeepAliveMs = 15'000;   // a comment line, so dead clients are found
 
 // One event as an SSE message: "id: SEQ\nevent: event\ndata: JSON\n\n".

@@ -6,7 +6,7 @@
 const token = document.querySelector('meta[name="peershare-token"]').content;
 const $ = (id) => document.getElementById(id);
 const pings = new Map();          // peer name -> {live, rtt_ms}
-const maxEvents = 200;
+const maxEvents = 100;
 let lastSeq = 0;
 let searchText = "";
 
@@ -140,15 +140,27 @@ function describe(e) {
   return what;
 }
 
+// New events are drawn once per animation frame, newest first; a busy
+// tracker's flood is drawn without the highlight, which would repaint the
+// whole list many times a second.
+let pending = [];
 function addEvent(e, fresh) {
   if (e.seq <= lastSeq) return;
   lastSeq = e.seq;
-  const item = el("li", { class: fresh ? "fresh" : "" },
+  pending.push({ e, fresh });
+  if (pending.length === 1) requestAnimationFrame(drawEvents);
+}
+
+function drawEvents() {
+  const batch = pending.slice(-maxEvents);
+  pending = [];
+  const calm = batch.length <= 3;
+  const items = batch.reverse().map(({ e, fresh }) => el("li", { class: fresh && calm ? "fresh" : "" },
     el("time", { datetime: new Date(e.time * 1000).toISOString() }, clock(e.time)),
     el("span", { class: "kind " + e.kind }, e.kind.replace("_", " ")),
-    el("span", { class: "what" }, describe(e)));
+    el("span", { class: "what" }, describe(e))));
   const list = $("events");
-  list.prepend(item);
+  list.prepend(...items);
   while (list.children.length > maxEvents) list.lastElementChild.remove();
 }
 
@@ -175,8 +187,7 @@ function follow() {
   });
   source.addEventListener("skipped", (message) => {
     const n = JSON.parse(message.data).skipped;
-    $("events").prepend(el("li", {}, el("time", {}, clock(Date.now() / 1000)), el("span", { class: "kind" }, "busy"),
-      el("span", { class: "what" }, n + " events not shown")));
+    addEvent({ seq: lastSeq + 0.5, time: Date.now() / 1000, kind: "busy", peer: n + " events not shown" }, false);
   });
 }
 
