@@ -283,3 +283,28 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
     CHECK(http(port, "/api/v1/peers").status == 200);
     CHECK(tracker.running());
 }
+
+TEST_CASE("--http-listen: a non-loopback address is a warning, off turns it off, a taken explicit one an error") {
+    TempDir dir;
+    const auto start = [&](const std::string& http, const std::string& name) {
+        return std::make_unique<Process>(trackerd_binary(),
+                                         std::vector<std::string>{"--config", "/dev/null", "--listen", "127.0.0.1:0",
+                                                                  "--admin-socket", (dir / (name + ".sock")).string(),
+                                                                  "--http-listen", http},
+                                         dir.path());
+    };
+    const auto logged = [](Process& p, std::string_view text) {
+        return wait_until([&] { return contains(p.errors(), text) || p.exited(); }, kDeadline) &&
+               contains(p.errors(), text);
+    };
+    auto open = start("0.0.0.0:0", "open");
+    CHECK(logged(*open, "is not a loopback address: anyone who reaches it sees the dashboard"));
+    auto off = start("off", "off");
+    CHECK(logged(*off, "listening for peers on"));
+    CHECK_FALSE(contains(off->errors(), "dashboard"));
+
+    TrackerFixture taken;
+    auto clash = start("127.0.0.1:" + std::to_string(taken.http_port()), "clash");
+    CHECK(clash->wait(kDeadline) == 1);
+    CHECK(contains(clash->errors(), "--http-listen: "));
+}
