@@ -1,8 +1,9 @@
-// common/config.hpp — the daemons' TOML config files (DESIGN §6). CLI11 reads
-// them, but it skips lines it does not understand and never says which line
-// holds a bad value; check_config_file reads the file first and names the line
-// of the first mistake. It checks lines and keys only; each value is checked
-// by the same CLI11 declaration that checks it on the command line.
+// common/config.hpp — the daemons' TOML config files (docs/design.md,
+// "Command line and configuration"). CLI11 reads them, but it skips lines it
+// does not understand and never says which line holds a bad value;
+// check_config_file reads the file first and names the line of the first
+// mistake. It checks lines and keys only; each value is checked by the same
+// CLI11 declaration that checks it on the command line.
 #pragma once
 
 #include <functional>

@@ -1,5 +1,6 @@
-// common/framed_connection.hpp — one session over a stream (TCP or Unix
-// socket) in the framing of DESIGN §3. Owned by the loop thread.
+// common/framed_connection.hpp — one session over a stream (TCP or Unix socket)
+// in the framing of docs/design.md, "Protocol layers". Owned by the loop
+// thread.
 //
 // Lifecycle: start() begins reading; every complete frame is parsed into an
 // Envelope and handed to the frame handler. A malformed or oversized frame is

@@ -1,4 +1,4 @@
-// common/paths.cpp — XDG defaults and units.
+// common/paths.cpp — XDG defaults and the host name.
 #include "common/paths.hpp"
 
 #include <unistd.h>
@@ -42,27 +42,6 @@ std::string host_name() {
     if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "peer";
     std::string out(name);
     return out.substr(0, out.find('.'));   // the short name
-}
-
-std::optional<std::uint64_t> parse_rate(std::string_view text) {
-    if (text.empty()) return std::nullopt;
-    std::uint64_t scale = 1;
-    switch (text.back()) {
-        case 'K': case 'k': scale = 1ull << 10; break;
-        case 'M': case 'm': scale = 1ull << 20; break;
-        case 'G': case 'g': scale = 1ull << 30; break;
-        default: break;
-    }
-    if (scale != 1) text.remove_suffix(1);
-    std::size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(std::string(text), &used);
-    } catch (...) {
-        return std::nullopt;
-    }
-    if (used != text.size() || value < 0 || value > 1e15) return std::nullopt;
-    return static_cast<std::uint64_t>(value * static_cast<double>(scale));
 }
 
 }  // namespace peershare::common

@@ -1,11 +1,8 @@
-// common/paths.hpp — default locations shared by peerd and peerctl (DESIGN §6),
-// and the units the command lines accept.
+// common/paths.hpp — default locations shared by peerd and peerctl
+// (docs/design.md, "Command line and configuration").
 #pragma once
 
-#include <cstdint>
-#include <optional>
 #include <string>
-#include <string_view>
 
 namespace peershare::common {
 
@@ -17,8 +14,5 @@ std::string default_state_dir();
 std::string default_peerd_config();
 // The machine's host name, made a valid peer name.
 std::string host_name();
-
-// "0", "500K", "10M", "1.5G" (bytes per second, powers of 1024).
-std::optional<std::uint64_t> parse_rate(std::string_view text);
 
 }  // namespace peershare::common

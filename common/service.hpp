@@ -1,9 +1,10 @@
-// common/service.hpp — what trackerd and peerd share as services (DESIGN §7):
-// reading their command line and config file, the --log-level option, and
-// their signals. SIGHUP re-reads the config file (RELOADING=1 … READY=1 to
-// systemd) and logs one line for what changed and one for what needs a
-// restart; SIGTERM and SIGINT stop (STOPPING=1). Owned by the loop thread: the
-// handlers run on it, between callbacks.
+// common/service.hpp — what trackerd and peerd share as services
+// (docs/design.md, "Services and packaging"): reading their command line and
+// config file, the --log-level option, and their signals. SIGHUP re-reads the
+// config file (RELOADING=1 … READY=1 to systemd) and logs one line for what
+// changed and one for what needs a restart; SIGTERM and SIGINT stop
+// (STOPPING=1). Owned by the loop thread: the handlers run on it, between
+// callbacks.
 #pragma once
 
 #include <functional>

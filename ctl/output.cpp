@@ -66,6 +66,13 @@ std::string local_time(std::int64_t epoch_seconds) {
 
 std::string short_id(std::string_view id) { return std::string(id.substr(0, 12)); }
 
+std::string duration_text(std::uint64_t s) {
+    char text[32];
+    if (s >= 3600) std::snprintf(text, sizeof text, "%lluh%02llum", static_cast<unsigned long long>(s / 3600), static_cast<unsigned long long>(s / 60 % 60));
+    else std::snprintf(text, sizeof text, "%llum%02llus", static_cast<unsigned long long>(s / 60), static_cast<unsigned long long>(s % 60));
+    return text;
+}
+
 void print_json(const nlohmann::json& document) { std::cout << document.dump(2) << "\n"; }
 
 void print_index(const proto::IndexReply& reply, bool json, std::string_view when_empty) {

@@ -1,6 +1,7 @@
-// ctl/output.hpp — what both CLIs share at their edge: exit codes (DESIGN §6),
-// one-line errors, tables for people, JSON for scripts, human sizes and times,
-// and the views both of them print (the index).
+// ctl/output.hpp — what both CLIs share at their edge: exit codes
+// (docs/design.md, "Command line and configuration"), one-line errors, tables
+// for people, JSON for scripts, human sizes and times, and the views both of
+// them print (the index).
 #pragma once
 
 #include <cstdint>
@@ -41,6 +42,7 @@ private:
 std::string human_size(std::uint64_t bytes);   // "1.5 MiB"
 std::string local_time(std::int64_t epoch_seconds);   // "2026-11-26 16:41:02"
 std::string short_id(std::string_view id);   // first 12 hex digits
+std::string duration_text(std::uint64_t seconds);   // "4m05s", "2h07m"
 
 // One JSON document on stdout (--json).
 void print_json(const nlohmann::json& document);

@@ -9,13 +9,18 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <type_traits>
 
 #include "common/paths.hpp"
+#include "common/rate.hpp"
 #include "ctl/output.hpp"
 #include "ctl/progress.hpp"
 #include "ctl/session.hpp"
+#include "ctl/transfers_view.hpp"
 #include "proto/control.hpp"
 #include "proto/names.hpp"
+#include "proto/transfers.hpp"
 
 namespace {
 
@@ -142,10 +147,13 @@ void add_status(CLI::App& app, Globals& g) {
                   << "address    " << (st.address.empty() ? "(unknown until connected)" : st.address) << "\n"
                   << "port       " << st.port << " (HTTP uploads)\n"
                   << "published  " << st.published << " files\n"
-                  << "uploads    " << st.uploads << " active\n";
+                  << "uploads    " << st.uploads << " active, " << ctl::human_size(st.uploaded)
+                  << " served since start\n"
+                  << "memory     " << ctl::human_size(st.fetch_memory_used) << " of "
+                  << ctl::human_size(st.fetch_memory_limit) << " for piece buffers (--fetch-memory)\n";
         for (const auto& t : st.transfers) {
-            std::cout << "fetching   " << t.name << " " << ctl::human_size(t.done) << " of "
-                      << ctl::human_size(t.total) << "\n";
+            std::cout << "transfer   " << t.name << " " << ctl::human_size(t.done) << " of "
+                      << ctl::human_size(t.total) << " (see `peerctl transfers`)\n";
         }
     });
 }
@@ -169,12 +177,111 @@ void add_fetch(CLI::App& app, Globals& g) {
     cmd->add_option("--id", request->id_prefix, "pick the content whose id starts with PREFIX");
     cmd->add_flag("--force", request->force, "overwrite an existing file");
     cmd->add_flag("-q,--quiet", *quiet, "no progress bar");
+    cmd->add_flag("--detach", request->detach,
+                  "return once peerd has accepted the transfer (it goes on in peerd; see `peerctl watch`)");
+    cmd->footer("The download is a transfer owned by peerd: it survives peerctl, and peerd resumes it after a "
+                "restart. Ctrl-C pauses it (resume with `peerctl resume ID` or the same fetch again; discard "
+                "with `peerctl cancel ID`). Fetching again to the same destination continues the transfer.");
     cmd->callback([&g, request, output, quiet] {
         checked_name(request->name);
         request->output = destination(*output, request->name);
         auto s = connect(g);
         ctl::FetchView view(g.json, *quiet);
         view.run(s, *request);
+    });
+}
+
+// A transfer id from the command line: a positive whole number.
+std::uint64_t transfer_id(const std::string& text) {
+    std::size_t used = 0;
+    std::uint64_t id = 0;
+    try {
+        id = std::stoull(text, &used);
+    } catch (...) {
+        used = 0;
+    }
+    if (used != text.size() || text.empty() || text.front() == '-' || id == 0) {
+        throw Failure{ctl::kUsage, "bad transfer id '" + printable(text) + "': want a number from `peerctl transfers`"};
+    }
+    return id;
+}
+
+void add_transfers(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("transfers", "the downloads peerd owns: state, progress, rate, sources, ETA");
+    cmd->footer("States: queued (waiting for a slot, --max-active-fetches), running, waiting (no live holder: "
+                "peerd asks the tracker again and continues by itself), paused, failed (resume tries again), "
+                "done (the record stays until `peerctl cancel ID`, which never removes a fetched file). "
+                "Leftover partial files beside known destinations are listed below the table.");
+    cmd->callback([&g] {
+        auto s = connect(g);
+        ctl::print_transfers(s.request<proto::TransferList>(proto::ListTransfers{}), g.json);
+    });
+}
+
+void add_watch(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("watch", "follow one transfer (or all) with progress bars until it ends");
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "a transfer id (default: every unfinished transfer)");
+    cmd->callback([&g, id] {
+        std::optional<std::uint64_t> which;
+        if (!id->empty()) which = transfer_id(*id);
+        auto s = connect(g);
+        ctl::watch_transfers(s, which, g.json);
+    });
+}
+
+// pause, resume and cancel: one transfer id each.
+template <class Request>
+void add_transfer_action(CLI::App& app, Globals& g, const char* verb, const char* help) {
+    auto* cmd = app.add_subcommand(verb, help);
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "a transfer id from `peerctl transfers`")->required();
+    cmd->callback([&g, id, verb] {
+        const auto n = transfer_id(*id);
+        auto s = connect(g);
+        if constexpr (std::is_same_v<Request, proto::CancelTransfer>) {
+            s.request<proto::Ok>(Request{n});
+            if (g.json) return print_json({{"transfer", n}, {"cancelled", true}});
+            std::cout << "cancelled transfer " << n << "\n";
+        } else {
+            auto t = s.request<proto::TransferInfo>(Request{n});
+            if (g.json) return print_json(t.to_json());
+            std::cout << verb << "d transfer " << n << " ("
+                      << t.name << "): " << t.state << ", " << ctl::done_text(t.done, t.total) << "\n";
+        }
+    });
+}
+
+// A rate given on the command line, in bytes/s; a bad one ends peerctl with exit 2.
+std::uint64_t checked_rate(const std::string& option, const std::string& text) {
+    auto rate = common::parse_rate(text);
+    if (!rate) throw Failure{ctl::kUsage, option + ": " + rate.error().message};
+    return *rate;
+}
+
+void add_limit(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand(
+        "limit",
+        "show the rate limits, or change them until peerd re-reads its config file (SIGHUP, "
+        "`systemctl --user reload peerd`), which sets them from the file again");
+    auto up = std::make_shared<std::string>();
+    auto down = std::make_shared<std::string>();
+    const std::string units =
+        "bytes/s with k, M, G (x1000) or Ki, Mi, Gi (x1024): 500k, 20M, 1G; or bits/s: 20Mbit; "
+        "0 = unlimited";
+    cmd->add_option("--up", *up, "all uploads together: " + units)->type_name("RATE");
+    cmd->add_option("--down", *down, "all downloads together: " + units)->type_name("RATE");
+    cmd->callback([&g, cmd, up, down] {
+        proto::SetLimits change;
+        if (cmd->count("--up") > 0) change.upload_rate = checked_rate("--up", *up);
+        if (cmd->count("--down") > 0) change.download_rate = checked_rate("--down", *down);
+        auto s = connect(g);
+        const auto limits = change.upload_rate || change.download_rate
+                                ? s.request<proto::Limits>(change)
+                                : s.request<proto::Limits>(proto::GetLimits{});
+        if (g.json) return print_json(limits.to_json());
+        std::cout << "upload    " << common::format_rate(limits.upload_rate) << "\n"
+                  << "download  " << common::format_rate(limits.download_rate) << "\n";
     });
 }
 
@@ -194,6 +301,14 @@ int main(int argc, char** argv) {
     add_list(app, g);
     add_search(app, g);
     add_status(app, g);
+    add_transfers(app, g);
+    add_watch(app, g);
+    add_transfer_action<proto::PauseTransfer>(app, g, "pause", "pause a transfer, keeping every verified piece");
+    add_transfer_action<proto::ResumeTransfer>(app, g, "resume", "continue a paused or failed transfer");
+    add_transfer_action<proto::CancelTransfer>(app, g, "cancel",
+                                               "stop a transfer and remove its partial file (a done one is only "
+                                               "forgotten; its file stays)");
+    add_limit(app, g);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

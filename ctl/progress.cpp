@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ctl/output.hpp"
+#include "proto/transfers.hpp"
 
 namespace peershare::ctl {
 namespace {
@@ -16,27 +17,21 @@ namespace {
 constexpr common::Millis kFrameWait{3'600'000};
 constexpr std::uint64_t kStallNoticeMs = 5'000;
 
-// Ctrl-C during a fetch: end the bar's line and leave. Closing our socket is
-// what tells peerd to cancel the download and remove its temporary file.
-void on_interrupt(int) {
-    constexpr char kClearLine[] = "\r\033[K";
-    constexpr char kMessage[] = "peerctl: fetch cancelled\n";
-    if (isatty(STDERR_FILENO)) {
-        [[maybe_unused]] auto cleared = write(STDERR_FILENO, kClearLine, sizeof kClearLine - 1);
-    }
-    [[maybe_unused]] auto n = write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
-    _exit(kFailed);
-}
+// How often the fetch loop looks up from the socket to notice Ctrl-C.
+constexpr common::Millis kPollWait{200};
+
+// Ctrl-C during a fetch: the loop below notices the flag, asks peerd to pause
+// the transfer and says how to go on. (If peerctl dies another way, peerd
+// pauses the transfer when the session closes.) The one piece of process-wide
+// state here: what a signal handler may touch.
+volatile std::sig_atomic_t interrupted = 0;
+void on_interrupt(int) { interrupted = 1; }
 
 std::string rate_text(double bytes_per_s) { return human_size(static_cast<std::uint64_t>(bytes_per_s)) + "/s"; }
 
 std::string eta_text(const proto::Progress& p) {
     if (p.rate < 1 || p.done >= p.total) return "--";
-    const auto s = static_cast<std::uint64_t>(static_cast<double>(p.total - p.done) / p.rate);
-    char text[32];
-    if (s >= 3600) std::snprintf(text, sizeof text, "%lluh%02llum", static_cast<unsigned long long>(s / 3600), static_cast<unsigned long long>(s / 60 % 60));
-    else std::snprintf(text, sizeof text, "%llum%02llus", static_cast<unsigned long long>(s / 60), static_cast<unsigned long long>(s % 60));
-    return text;
+    return duration_text(static_cast<std::uint64_t>(static_cast<double>(p.total - p.done) / p.rate));
 }
 
 }  // namespace
@@ -70,15 +65,27 @@ FetchView::FetchView(bool json, bool quiet)
 
 void FetchView::run(Session& session, proto::FetchFile request) {
     std::signal(SIGINT, on_interrupt);
+    std::optional<proto::TransferAccepted> transfer;
     for (;;) {   // at most twice: once more after the user picks a content
         const auto id = session.client().send(request);
+        auto waited = common::Millis{0};
         for (;;) {
-            auto env = session.client().next(kFrameWait);
+            if (interrupted) interrupt(session, transfer, request);
+            auto env = session.client().next(kPollWait);
+            if (!env && !session.client().closed() && (waited += kPollWait) < kFrameWait) continue;
             if (!env) {
                 clear_line();
                 throw Failure{kUnreachable, "lost peerd during the fetch: " + env.error().message};
             }
             if (env->id != id) continue;
+            waited = common::Millis{0};
+            if (env->type == proto::TransferAccepted::kType) {
+                auto a = proto::TransferAccepted::from_json(env->body);
+                if (!a) throw Session::failure(a.error());
+                transfer = *a;
+                if (request.detach) return detached(*a);
+                continue;
+            }
             if (env->type == proto::Progress::kType) {
                 if (auto p = proto::Progress::from_json(env->body); p && bar_) draw(*p);
                 continue;
@@ -96,6 +103,26 @@ void FetchView::run(Session& session, proto::FetchFile request) {
             return summarize(*done);
         }
     }
+}
+
+void FetchView::interrupt(Session& session, const std::optional<proto::TransferAccepted>& transfer,
+                          const proto::FetchFile& request) {
+    clear_line();
+    if (!transfer) throw Failure{kFailed, "fetch interrupted before it started; nothing was kept"};
+    const auto n = std::to_string(transfer->transfer);
+    auto paused = session.client().request<proto::TransferInfo>(proto::PauseTransfer{transfer->transfer},
+                                                                 kRequestTimeout);
+    if (!paused) throw Failure{kFailed, "interrupted; pausing transfer " + n + " failed: " + paused.error().message};
+    throw Failure{kFailed, "paused transfer " + n + " with " + human_size(paused->done) + " of " +
+                               human_size(paused->total) + " verified: continue with `peerctl resume " + n +
+                               "` (or `peerctl fetch " + request.name + " -o " + transfer->destination +
+                               "`), discard with `peerctl cancel " + n + "`"};
+}
+
+void FetchView::detached(const proto::TransferAccepted& a) {
+    if (json_) return print_json(a.to_json());
+    std::cout << (a.resumed ? "continuing" : "started") << " transfer " << a.transfer << ": " << a.name << " to "
+              << a.destination << " (follow with `peerctl watch " << a.transfer << "`)\n";
 }
 
 void FetchView::draw(const proto::Progress& p) {

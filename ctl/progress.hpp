@@ -4,18 +4,25 @@
 // the one-line summary (or one JSON document).
 #pragma once
 
+#include <optional>
+
 #include "ctl/session.hpp"
 #include "proto/control.hpp"
+#include "proto/transfers.hpp"
 
 namespace peershare::ctl {
 
 class FetchView {
 public:
     FetchView(bool json, bool quiet);
-    // Runs the fetch to its end; throws Failure when it does not succeed.
+    // Runs the fetch to its end (or, detached, until peerd accepts it);
+    // throws Failure when it does not succeed. Ctrl-C pauses the transfer.
     void run(Session& session, proto::FetchFile request);
 
 private:
+    [[noreturn]] void interrupt(Session& session, const std::optional<proto::TransferAccepted>& transfer,
+                                const proto::FetchFile& request);
+    void detached(const proto::TransferAccepted& a);
     void draw(const proto::Progress& p);
     void clear_line();
     // Asks on the terminal which content to fetch; returns its id.

@@ -8,24 +8,34 @@ void Catalog::put(Publication p) {
     auto name = p.name;
     const auto [it, inserted] = by_name_.emplace(std::move(name), std::move(p));
     by_id_.emplace(it->second.id, &it->second);
+    by_path_.emplace(it->second.path, &it->second);
 }
 
 bool Catalog::remove(std::string_view name) {
     auto it = by_name_.find(name);
     if (it == by_name_.end()) return false;
-    forget_id(it->second);
+    forget(it->second);
     by_name_.erase(it);
     return true;
 }
 
-void Catalog::forget_id(const Publication& p) {
-    auto [first, last] = by_id_.equal_range(p.id);
+namespace {
+// Removes the entry of `key` that points at `p`.
+void erase_entry(std::multimap<std::string, const Publication*, std::less<>>& index, const std::string& key,
+                 const Publication& p) {
+    auto [first, last] = index.equal_range(key);
     for (auto it = first; it != last; ++it) {
         if (it->second == &p) {
-            by_id_.erase(it);
+            index.erase(it);
             return;
         }
     }
+}
+}  // namespace
+
+void Catalog::forget(const Publication& p) {
+    erase_entry(by_id_, p.id, p);
+    erase_entry(by_path_, p.path, p);
 }
 
 const Publication* Catalog::by_name(std::string_view name) const {
@@ -42,9 +52,17 @@ const Publication* Catalog::by_id(std::string_view id) const {
     return nullptr;
 }
 
+std::vector<std::string> Catalog::names_of_path(std::string_view path) const {
+    std::vector<std::string> out;
+    auto [first, last] = by_path_.equal_range(path);
+    for (auto it = first; it != last; ++it) out.push_back(it->second->name);
+    return out;
+}
+
 void Catalog::mark_changed(std::string_view path) {
-    for (auto& [name, p] : by_name_) {
-        if (p.path != path || p.changed) continue;
+    for (const auto& name : names_of_path(path)) {
+        auto& p = by_name_.find(name)->second;
+        if (p.changed) continue;
         p.changed = true;
         if (on_changed_) on_changed_(p);
     }

@@ -44,6 +44,9 @@ public:
     const Publication* by_name(std::string_view name) const;
     // A publication with that content id that is not known to have changed.
     const Publication* by_id(std::string_view id) const;
+    // The names published from `path` (an index: a publish asks it, and must
+    // not scan 10,000 publications to answer).
+    std::vector<std::string> names_of_path(std::string_view path) const;
     // Marks every publication of `path` changed (the upload server saw it
     // differ) and tells the observer, which withdraws them from the tracker.
     void mark_changed(std::string_view path);
@@ -51,12 +54,13 @@ public:
     const std::map<std::string, Publication, std::less<>>& all() const { return by_name_; }
 
 private:
-    void forget_id(const Publication& p);
+    void forget(const Publication& p);
 
     std::map<std::string, Publication, std::less<>> by_name_;
     // Content id → its publications (several names may share one content);
     // map nodes do not move, so the pointers stay valid until removal.
     std::multimap<std::string, const Publication*, std::less<>> by_id_;
+    std::multimap<std::string, const Publication*, std::less<>> by_path_;   // likewise
     std::function<void(const Publication&)> on_changed_;
 };
 

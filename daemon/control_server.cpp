@@ -26,7 +26,7 @@ proto::Result<bool> ControlServer::start(const std::string& socket_path) {
 
 void ControlServer::stop() {
     server_.stop();
-    transfers_.clear();
+    followers_.clear();
 }
 
 template <class F>
@@ -35,14 +35,11 @@ void ControlServer::with_session(std::uint64_t session_id, F&& send) {
 }
 
 void ControlServer::on_closed(std::uint64_t session_id) {
-    auto it = transfers_.find(session_id);
-    if (it == transfers_.end()) return;
-    auto transfers = std::move(it->second);
-    transfers_.erase(it);
-    for (auto t : transfers) {
-        log_.info("fetch cancelled: peerctl went away");
-        peer_.cancel_fetch(t);
-    }
+    auto it = followers_.find(session_id);
+    if (it == followers_.end()) return;
+    auto tokens = std::move(it->second);
+    followers_.erase(it);
+    for (auto token : tokens) peer_.transfers().forget_follower(token);
 }
 
 void ControlServer::on_request(Session& s, const proto::Envelope& env) {
@@ -86,6 +83,10 @@ void ControlServer::on_request(Session& s, const proto::Envelope& env) {
         s.conn.send(peer_.status(), env.id);
     } else if (env.type == proto::FetchFile::kType) {
         start_fetch(s, env);
+    } else if (env.type == proto::GetLimits::kType || env.type == proto::SetLimits::kType) {
+        answer_limits(s, env);
+    } else if (on_transfer_request(s, env)) {
+        return;
     } else {
         s.conn.send_error(ErrorCode::bad_request, "unknown message type '" + env.type + "'", env.id);
     }
@@ -100,29 +101,86 @@ void ControlServer::start_fetch(Session& s, const proto::Envelope& env) {
     }
     const auto sid = s.id;
     const auto id = env.id;
-    auto transfer = std::make_shared<std::uint64_t>(0);
-    Peer::FetchCallbacks callbacks;
-    callbacks.progress = [this, sid, id](const proto::Progress& p) {
+    auto token = std::make_shared<std::uint64_t>(0);
+    const auto finished = [this, sid, token] {
+        if (auto it = followers_.find(sid); it != followers_.end()) it->second.erase(*token);
+    };
+    TransferRegistry::Follow follow;
+    follow.choices = [this, sid, id, finished](proto::Choices c) {
+        finished();
+        with_session(sid, [&](Session& live) { live.conn.send(c, id); });
+    };
+    follow.accepted = [this, sid, id, finished, detach = m->detach](const proto::TransferAccepted& a) {
+        if (detach) finished();
+        with_session(sid, [&](Session& live) { live.conn.send(a, id); });
+    };
+    follow.progress = [this, sid, id](const proto::Progress& p) {
         with_session(sid, [&](Session& live) {
             // Progress is advisory: skip it for a reader that is behind.
             if (live.conn.queued_bytes() < 64 * 1024) live.conn.send(p, id);
         });
     };
-    callbacks.choices = [this, sid, id, transfer](proto::Choices c) {
+    follow.done = [this, sid, id, finished](proto::Result<proto::FetchedFile> r) {
+        finished();
         with_session(sid, [&](Session& live) {
-            transfers_[live.id].erase(*transfer);
-            live.conn.send(c, id);
-        });
-    };
-    callbacks.done = [this, sid, id, transfer](proto::Result<proto::FetchedFile> r) {
-        with_session(sid, [&](Session& live) {
-            transfers_[live.id].erase(*transfer);
             if (r) live.conn.send(*r, id);
             else live.conn.send_error(r.error().code, r.error().message, id);
         });
     };
-    *transfer = peer_.fetch(*m, std::move(callbacks));
-    with_session(sid, [&](Session& live) { transfers_[live.id].insert(*transfer); });
+    // The token is known before any callback can run: answers come on later
+    // loop turns (a lookup), never inside fetch().
+    followers_[sid].insert(*token = peer_.transfers().fetch(*m, std::move(follow)));
+}
+
+bool ControlServer::on_transfer_request(Session& s, const proto::Envelope& env) {
+    auto& registry = peer_.transfers();
+    const auto reject = [&](const proto::Error& e) {
+        s.conn.send_error(ErrorCode::bad_request, e.message, env.id);
+        s.conn.close("malformed " + env.type);
+    };
+    const auto answer = [&](const auto& r) {
+        if (r) s.conn.send(*r, env.id);
+        else s.conn.send_error(r.error().code, r.error().message, env.id);
+    };
+    if (env.type == proto::ListTransfers::kType) {
+        if (auto m = proto::ListTransfers::from_json(env.body); !m) return reject(m.error()), true;
+        registry.list([this, sid = s.id, id = env.id](proto::TransferList list) {
+            with_session(sid, [&](Session& live) {
+                live.conn.send_bytes(proto::make_bounded_frame(std::move(list), &proto::TransferList::transfers, id));
+            });
+        });
+    } else if (env.type == proto::PauseTransfer::kType) {
+        auto m = proto::PauseTransfer::from_json(env.body);
+        if (!m) return reject(m.error()), true;
+        answer(registry.pause(m->transfer));
+    } else if (env.type == proto::ResumeTransfer::kType) {
+        auto m = proto::ResumeTransfer::from_json(env.body);
+        if (!m) return reject(m.error()), true;
+        answer(registry.resume(m->transfer));
+    } else if (env.type == proto::CancelTransfer::kType) {
+        auto m = proto::CancelTransfer::from_json(env.body);
+        if (!m) return reject(m.error()), true;
+        auto r = registry.cancel(m->transfer);
+        if (r) s.conn.send(proto::Ok{}, env.id);
+        else s.conn.send_error(r.error().code, r.error().message, env.id);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void ControlServer::answer_limits(Session& s, const proto::Envelope& env) {
+    if (env.type == proto::GetLimits::kType) {
+        s.conn.send(peer_.limits(), env.id);
+        return;
+    }
+    auto m = proto::SetLimits::from_json(env.body);
+    if (!m) {
+        s.conn.send_error(ErrorCode::bad_request, m.error().message, env.id);
+        s.conn.close("malformed set_limits");
+        return;
+    }
+    s.conn.send(peer_.set_limits(*m), env.id);
 }
 
 }  // namespace peershare::peerd

@@ -1,7 +1,8 @@
 // daemon/control_server.hpp — peerd's Unix control socket (mode 0600) for
 // peerctl: one session per connection, hello first (common::LocalServer), then
-// requests that map onto the Peer engine. A fetch streams progress frames on
-// its session, and closing the session (Ctrl-C in peerctl) cancels the fetch.
+// requests that map onto the Peer engine and its transfer registry. A fetch
+// that is followed streams progress frames on its session, and closing the
+// session (Ctrl-C in peerctl) pauses the transfer (daemon/transfers/).
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,10 @@ private:
     void on_request(Session& s, const proto::Envelope& env);
     void on_closed(std::uint64_t session_id);
     void start_fetch(Session& s, const proto::Envelope& env);
+    // list_transfers, pause_transfer, resume_transfer, cancel_transfer; false
+    // if env is none of them.
+    bool on_transfer_request(Session& s, const proto::Envelope& env);
+    void answer_limits(Session& s, const proto::Envelope& env);   // get_limits, set_limits
     // Runs `send` on the session if it still exists (replies come back later).
     template <class F>
     void with_session(std::uint64_t session_id, F&& send);
@@ -35,8 +40,9 @@ private:
     const common::Log& log_;
     Peer& peer_;
     common::LocalServer server_;
-    // Fetches of each session, to cancel if the session goes.
-    std::unordered_map<std::uint64_t, std::set<std::uint64_t>> transfers_;
+    // Follower tokens of each session's fetches, to let go of (and pause
+    // their transfers) if the session goes.
+    std::unordered_map<std::uint64_t, std::set<std::uint64_t>> followers_;
 };
 
 }  // namespace peershare::peerd

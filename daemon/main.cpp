@@ -1,7 +1,8 @@
 // daemon/main.cpp — peerd: parses the command line and config file, starts
 // the peer engine and the control socket on one libuv loop, tells systemd when
-// it is ready, re-reads the config file on SIGHUP (upload limits, log level)
-// and stops cleanly on SIGTERM/SIGINT (state flushed).
+// it is ready, re-reads the config file on SIGHUP (upload slots, rate limits,
+// log level) and stops cleanly on SIGTERM/SIGINT (every queued state write
+// committed).
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@
 #include "common/config.hpp"
 #include "common/log.hpp"
 #include "common/paths.hpp"
+#include "common/rate.hpp"
 #include "common/service.hpp"
 #include "common/uv.hpp"
 #include "daemon/metrics_server.hpp"
@@ -34,8 +36,12 @@ struct Options {
     std::string socket = common::default_peerd_socket();
     std::string state_dir = common::default_state_dir();
     unsigned workers = 4;
+    unsigned max_active_fetches = 4;
+    unsigned max_sources = 0;
     std::size_t max_uploads = 64;
     std::string max_upload_rate = "0";
+    std::string max_download_rate = "0";
+    std::string fetch_memory = "256Mi";
     std::string metrics_listen = "off";   // or an ADDRESS:PORT for GET /metrics
     std::string log_level = "info";
 };
@@ -51,11 +57,18 @@ std::string listen_problem(const std::string& v) {
     auto endpoint = common::parse_endpoint(v);
     return endpoint ? std::string() : endpoint.error().message;
 }
+std::string memory_problem(const std::string& v) {
+    const auto bytes = common::parse_rate(v);
+    if (!bytes) return "expected a size like 64Mi or 1Gi";
+    if (*bytes < peerd::kMinFetchMemory) return "at least 16Mi (one piece of the largest size)";
+    return {};
+}
 // "off" (or "" on the command line: CLI11 reads `key = ""` in a file as no value) turns it off.
 bool is_off(const std::string& v) { return v.empty() || v == "off"; }
 std::string optional_listen_problem(const std::string& v) { return is_off(v) ? std::string() : listen_problem(v); }
 std::string rate_problem(const std::string& v) {
-    return common::parse_rate(v) ? std::string() : "expected a number like 500K, 10M or 0";
+    auto rate = common::parse_rate(v);
+    return rate ? std::string() : rate.error().message;
 }
 
 void add_options(CLI::App& app, Options& o) {
@@ -74,18 +87,37 @@ void add_options(CLI::App& app, Options& o) {
         ->check(host_problem);
     app.add_option("--socket", o.socket, "control socket for peerctl (env PEERD_SOCKET)")
         ->capture_default_str();
-    app.add_option("--state-dir", o.state_dir, "where publications and the peer key are kept")
+    app.add_option("--state-dir", o.state_dir, "where state.db (peer key, publications, transfers) is kept")
         ->capture_default_str();
     app.add_option("--workers", o.workers, "worker threads for hashing and file I/O")
         ->capture_default_str()
         ->check(CLI::Range(1u, 128u));
+    app.add_option("--max-active-fetches", o.max_active_fetches,
+                   "transfers downloading at once; more wait in the queue")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1000u));
+    app.add_option("--max-sources", o.max_sources, "holders one transfer downloads from at once; 0 = all")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 1024u));
     app.add_option("--max-uploads", o.max_uploads, "uploads at once; more get 503 Busy")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
     app.add_option("--max-upload-rate", o.max_upload_rate,
-                   "bytes/s for all uploads, e.g. 10M; 0 = unlimited")
+                   "for all uploads together: bytes/s with k, M, G (x1000) or Ki, Mi, Gi "
+                   "(x1024), e.g. 500k, 20M, 1G, or bits/s: 20Mbit; 0 = unlimited")
+        ->type_name("RATE")
         ->capture_default_str()
         ->check(rate_problem);
+    app.add_option("--max-download-rate", o.max_download_rate,
+                   "for all downloads together, in the same units; `peerctl limit` changes "
+                   "both until the next reload")
+        ->type_name("RATE")
+        ->capture_default_str()
+        ->check(rate_problem);
+    app.add_option("--fetch-memory", o.fetch_memory,
+                   "bytes of piece buffers for all fetches together, e.g. 256Mi or 1Gi (at least 16Mi)")
+        ->capture_default_str()
+        ->check(memory_problem);
     app.add_option("--metrics-listen", o.metrics_listen,
                    "ADDRESS:PORT for Prometheus' GET /metrics (docs/metrics.md), or off")
         ->capture_default_str()
@@ -117,8 +149,21 @@ peerd::PeerConfig make_config(const Options& o) {
     c.advertise = o.advertise;
     c.state_dir = o.state_dir;
     c.workers = o.workers;
+    c.max_active_fetches = o.max_active_fetches;
+    c.max_sources = o.max_sources;
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
+    c.download_rate = *common::parse_rate(o.max_download_rate);
+    c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
     return c;
+}
+
+// Notes a rate option that a reload changes: its text in the file changed, or
+// `peerctl limit` set another rate since (the file wins again on a reload).
+bool note_rate(common::Changes& changed, std::string_view key, const std::string& before,
+               std::uint64_t running, const std::string& after) {
+    if (before != after) return changed.note(key, before, after);
+    if (running == *common::parse_rate(after)) return false;
+    return changed.note(key, common::format_rate(running) + " (set by peerctl)", after);
 }
 
 // Applies what can change without a restart, noting it on `reload` with what
@@ -126,12 +171,21 @@ peerd::PeerConfig make_config(const Options& o) {
 void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Peer& peer) {
     reload.log_level(now.log_level, fresh.log_level);
     auto& changed = reload.changed;
-    bool limits_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
-    limits_changed |= changed.note("max-upload-rate", now.max_upload_rate, fresh.max_upload_rate);
-    if (limits_changed) {
-        now.max_uploads = fresh.max_uploads;
-        now.max_upload_rate = fresh.max_upload_rate;
-        peer.set_upload_limits(make_config(now).uploads);
+    const auto running = peer.limits();
+    bool uploads_changed = changed.note("max-uploads", now.max_uploads, fresh.max_uploads);
+    uploads_changed |= note_rate(changed, "max-upload-rate", now.max_upload_rate,
+                                 running.upload_rate, fresh.max_upload_rate);
+    const bool download_changed = note_rate(changed, "max-download-rate", now.max_download_rate,
+                                            running.download_rate, fresh.max_download_rate);
+    now.max_uploads = fresh.max_uploads;
+    now.max_upload_rate = fresh.max_upload_rate;
+    now.max_download_rate = fresh.max_download_rate;
+    const auto config = make_config(now);
+    if (uploads_changed) peer.set_upload_limits(config.uploads);
+    if (download_changed) peer.set_download_rate(config.download_rate);
+    if (changed.note("fetch-memory", now.fetch_memory, fresh.fetch_memory)) {
+        now.fetch_memory = fresh.fetch_memory;
+        peer.set_fetch_memory(make_config(now).fetch_memory);
     }
     auto& restart = reload.restart;
     restart.note("tracker", now.tracker, fresh.tracker);
@@ -141,6 +195,8 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("socket", now.socket, fresh.socket);
     restart.note("state-dir", now.state_dir, fresh.state_dir);
     restart.note("workers", now.workers, fresh.workers);
+    restart.note("max-active-fetches", now.max_active_fetches, fresh.max_active_fetches);
+    restart.note("max-sources", now.max_sources, fresh.max_sources);
     restart.note("metrics-listen", now.metrics_listen, fresh.metrics_listen);
 }
 

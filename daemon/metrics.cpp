@@ -26,7 +26,7 @@ void PeerMetrics::count_dropped_source(std::string_view why) {
 std::string render_peer_metrics(const PeerMetrics& m, const PeerGauges& g) {
     proto::Exposition out;
     out.counter("peershare_peer_uploaded_bytes_total", "File bytes sent to other peers.",
-                static_cast<double>(m.uploaded_bytes));
+                static_cast<double>(g.uploaded_bytes));
     out.counter("peershare_peer_downloaded_bytes_total", "Piece bytes received from other peers, verified or not.",
                 static_cast<double>(m.downloaded_bytes));
     out.counter("peershare_peer_pieces_verified_total", "Pieces whose SHA-256 matched.",
@@ -37,8 +37,12 @@ std::string render_peer_metrics(const PeerMetrics& m, const PeerGauges& g) {
     for (const auto& [reason, n] : m.sources_dropped) {
         out.sample("peershare_peer_sources_dropped_total", static_cast<double>(n), {{"reason", reason}});
     }
-    out.counter("peershare_peer_rate_limit_waits_total", "Times an upload paused for the upload rate limit.",
-                static_cast<double>(m.rate_limit_waits));
+    out.family("peershare_peer_rate_limit_waits_total", "counter",
+               "Times an upload or a fetch paused for the rate limit, by direction.");
+    out.sample("peershare_peer_rate_limit_waits_total", static_cast<double>(m.upload_rate_limit_waits),
+               {{"direction", "upload"}});
+    out.sample("peershare_peer_rate_limit_waits_total", static_cast<double>(m.download_rate_limit_waits),
+               {{"direction", "download"}});
     out.gauge("peershare_peer_upload_slots_in_use", "Uploads sending a body now.",
               static_cast<double>(g.upload_slots_in_use));
     out.gauge("peershare_peer_upload_slots", "Uploads allowed at once (--max-uploads).",
@@ -48,7 +52,7 @@ std::string render_peer_metrics(const PeerMetrics& m, const PeerGauges& g) {
     out.gauge("peershare_peer_publications", "Files this peer publishes.", static_cast<double>(g.publications));
     out.gauge("peershare_peer_tracker_connected", "1 while the session with the tracker is up, else 0.",
               g.tracker_connected ? 1 : 0);
-    out.family("peershare_peer_transfers", "gauge", "Fetches by state.");
+    out.family("peershare_peer_transfers", "gauge", "Transfers (downloads) by state.");
     for (const auto& [state, n] : g.transfers) {
         out.sample("peershare_peer_transfers", static_cast<double>(n), {{"state", state}});
     }

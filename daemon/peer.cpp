@@ -1,26 +1,42 @@
-// daemon/peer.cpp — publish, unpublish, list, search, status and fetch.
+// daemon/peer.cpp — publish, unpublish, list, search, status and rate limits;
+// the transfers' connections to the tracker link and the state database.
 #include "daemon/peer.hpp"
+
+#include "daemon/state/open_state.hpp"
 
 #include <algorithm>
 #include <ctime>
 #include <set>
+
+#include "common/config.hpp"
+#include "common/rate.hpp"
 
 namespace peershare::peerd {
 
 using proto::Error;
 using proto::ErrorCode;
 
-struct Peer::Transfer {
-    std::string name;
-    std::unique_ptr<Fetch> fetch;   // empty while looking up
-    FetchCallbacks callbacks;
-    std::uint64_t done = 0;
-    std::uint64_t total = 0;
+// The transfer registry persists its records through the state writer.
+class Peer::TransferRows : public TransferStore {
+public:
+    explicit TransferRows(StateWriter& writer) : writer_(writer) {}
+    std::uint64_t next_transfer_id() override { return writer_.next_transfer_id(); }
+    void put_transfer(const TransferRecord& record) override { writer_.put_transfer(record); }
+    void put_transfer_progress(std::uint64_t id, const proto::Bitfield& have, TransferState state,
+                               const std::string& error) override {
+        writer_.put_transfer_progress(id, have, state, error);
+    }
+    void remove_transfer(std::uint64_t id) override { writer_.remove_transfer(id); }
+
+private:
+    StateWriter& writer_;
 };
 
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
-    : loop_(loop), log_(log), config_(std::move(config)), store_(config_.state_dir),
-      uploads_(loop, catalog_, log, config_.uploads) {
+    : loop_(loop), log_(log), config_(std::move(config)),
+      uploads_(loop, catalog_, log, config_.uploads),
+      download_bucket_(config_.download_rate, uv_hrtime),
+      buffers_(std::make_shared<BufferPool>(config_.fetch_memory)) {
     uploads_.count_into(&metrics_);
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
@@ -31,15 +47,18 @@ Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
 Peer::~Peer() { stop(); }
 
 proto::Result<bool> Peer::start() {
-    if (auto ok = store_.open(); !ok) return ok.error();
-    auto key = store_.peer_key();
-    if (!key) return key.error();
-    restore_publications();
+    auto state = open_state(config_.state_dir, log_);
+    if (!state) return state.error();
+    state_ = std::make_unique<StateWriter>(loop_, state->db, state->next_transfer_id, [this](const Error& e) {
+        log_.error("cannot save state: " + e.message);
+    });
+    restore_publications(std::move(state->publications));
     if (auto ok = uploads_.start(config_.listen); !ok) return ok.error();
     link_ = std::make_unique<TrackerLink>(
-        loop_, log_, LinkConfig{config_.tracker, config_.name, *key, uploads_.port(), config_.advertise},
+        loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
     link_->start();
+    start_transfers(std::move(state->transfers));
     return true;
 }
 
@@ -47,36 +66,21 @@ void Peer::stop() {
     serving_.reset();
     for (auto& [id, job] : hashing_) cancel_hash(*job);
     hashing_.clear();
-    auto transfers = std::move(transfers_);
-    transfers_.clear();
-    for (auto& [id, t] : transfers) {
-        if (t->callbacks.done) t->callbacks.done(Error{ErrorCode::unavailable, "peerd is stopping"});
-    }
-    transfers.clear();
+    if (transfers_) transfers_->stop();   // partial files and records stay: the next start resumes
     if (link_) link_->stop();
     uploads_.stop();
-    save_state();
+    if (state_) state_->flush();
 }
 
-void Peer::restore_publications() {
-    auto loaded = store_.load_publications();
-    if (!loaded) {
-        log_.error(loaded.error().message);
-        return;
-    }
-    for (auto& p : *loaded) {
+void Peer::restore_publications(std::vector<Publication> stored) {
+    for (auto& p : stored) {
         // Re-check each file: one that changed while we were down is kept but not served.
         p.changed = !unchanged_since(p.path, stamp_of(p));
         if (p.changed) log_.warning("'" + p.name + "' (" + p.path + ") changed while peerd was down: not served");
         catalog_.put(std::move(p));
     }
-    log_.info("restored " + std::to_string(catalog_.all().size()) + " publications from " + store_.dir());
-}
-
-void Peer::save_state() {
-    if (auto ok = store_.write_publications(StateStore::serialize(catalog_)); !ok) {
-        log_.error("cannot save state: " + ok.error().message);
-    }
+    log_.info("restored " + std::to_string(catalog_.all().size()) + " publications from " + config_.state_dir +
+              "/" + kStateFile);
 }
 
 void Peer::publish(const std::string& path, const std::string& name, PublishDone done) {
@@ -96,38 +100,47 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     p.published_at = static_cast<std::int64_t>(std::time(nullptr));
     // One path is one publication: publishing it under a new name renames it.
     std::vector<Publication> renamed;
-    for (const auto& [other, q] : catalog_.all()) {
-        if (q.path == p.path && other != name) renamed.push_back(q);
+    for (const auto& other : catalog_.names_of_path(p.path)) {
+        if (other != name) renamed.push_back(*catalog_.by_name(other));
     }
     for (const auto& old : renamed) {
         catalog_.remove(old.name);
+        state_->remove_publication(old.name);
         if (link_) link_->withdraw(old.name);
         log_.info("'" + old.name + "' is now published as '" + name + "'");
     }
     catalog_.put(p);
-    save_state();
+    state_->put_publication(p);
     log_.info("published '" + name + "' (" + p.path + ", " + std::to_string(p.size) + " bytes, id " + p.id + ")");
     if (!link_) return done(proto::Published{p.info(), p.path});
     link_->announce(p, [this, p, renamed = std::move(renamed), done](proto::Result<bool> announced) {
-        if (announced) return done(proto::Published{p.info(), p.path});
+        if (announced) {
+            // "Published" promises it survives a crash: answer once its row is committed.
+            return state_->when_written([serving = std::weak_ptr<bool>(serving_), p, done] {
+                if (!serving.expired()) done(proto::Published{p.info(), p.path});
+            });
+        }
         // Refused (a limit of the tracker's): do not keep what nobody can
         // find, and give back the names this publication had taken over.
         const Publication* current = catalog_.by_name(p.name);
-        if (current && current->id == p.id && current->path == p.path) catalog_.remove(p.name);
+        if (current && current->id == p.id && current->path == p.path) {
+            catalog_.remove(p.name);
+            state_->remove_publication(p.name);
+        }
         for (const auto& old : renamed) {
             if (catalog_.by_name(old.name)) continue;   // published again meanwhile
             catalog_.put(old);
+            state_->put_publication(old);
             if (link_) link_->announce(old);
             log_.info("'" + old.name + "' is published again under its old name");
         }
-        save_state();
         done(announced.error());
     });
 }
 
 proto::Result<bool> Peer::unpublish(const std::string& name) {
     if (!catalog_.remove(name)) return Error{ErrorCode::not_found, "this peer does not publish '" + name + "'"};
-    save_state();
+    state_->remove_publication(name);
     if (link_) link_->withdraw(name);
     log_.info("unpublished '" + name + "'");
     return true;
@@ -205,122 +218,85 @@ proto::Status Peer::status() const {
     s.port = uploads_.port();
     s.published = catalog_.all().size();
     s.uploads = uploads_.active_uploads();
-    for (const auto& [id, t] : transfers_) s.transfers.push_back({t->name, t->done, t->total});
+    s.uploaded = uploads_.bytes_uploaded();
+    if (transfers_) s.transfers = transfers_->summary();
+    s.fetch_memory_used = buffers_->used();
+    s.fetch_memory_limit = buffers_->budget();
     return s;
 }
 
 PeerGauges Peer::gauges() const {
     PeerGauges g;
+    g.uploaded_bytes = uploads_.bytes_uploaded();
     g.upload_slots_in_use = uploads_.active_uploads();
     g.upload_slots = uploads_.max_uploads();
     g.upload_connections = uploads_.connection_count();
     g.publications = catalog_.all().size();
     g.tracker_connected = link_ && link_->connected();
-    g.transfers["running"] = transfers_.size();   // the lead's hook: transfer states (issue 8)
+    for (auto state : {TransferState::queued, TransferState::running, TransferState::waiting, TransferState::paused,
+                       TransferState::failed, TransferState::done})
+        g.transfers[std::string(to_string(state))] = 0;   // every state, zero or not
+    if (transfers_) {
+        for (const auto& [state, n] : transfers_->count_by_state()) g.transfers[std::string(to_string(state))] = n;
+    }
     return g;
 }
 
-std::uint64_t Peer::fetch(const proto::FetchFile& request, FetchCallbacks callbacks) {
-    const auto id = next_transfer_++;
-    auto transfer = std::make_unique<Transfer>();
-    transfer->name = request.name;
-    transfer->callbacks = std::move(callbacks);
-    transfers_.emplace(id, std::move(transfer));
-    link_->request(proto::Lookup{request.name}, [this, id, request](proto::Result<proto::Envelope> reply) {
-        if (!transfers_.contains(id)) return;   // cancelled meanwhile
-        auto holders = reply ? proto::expect<proto::Holders>(*reply) : proto::Result<proto::Holders>(reply.error());
-        if (!holders) {
-            auto done = std::move(transfers_.at(id)->callbacks.done);
-            end_transfer(id);
-            return done(holders.error());
-        }
-        start_transfer(id, request, holders->holders);
-    });
-    return id;
-}
-
-void Peer::start_transfer(std::uint64_t transfer_id, const proto::FetchFile& request,
-                          const std::vector<proto::Holder>& all_holders) {
-    Transfer& t = *transfers_.at(transfer_id);
-    const auto fail = [&](ErrorCode code, std::string message) {
-        auto done = std::move(t.callbacks.done);
-        end_transfer(transfer_id);
-        done(Error{code, std::move(message)});
-    };
-    std::vector<proto::Holder> holders;
-    bool only_self = false;
-    for (const auto& h : all_holders) {
-        if (h.peer == config_.name) {   // never download from ourselves
-            only_self = true;
-            continue;
-        }
-        if (!request.from.empty() && h.peer != request.from) continue;
-        if (!h.id.starts_with(request.id_prefix)) continue;
-        holders.push_back(h);
-    }
-    if (holders.empty()) {
-        std::string why = "no live peer offers '" + request.name + "'";
-        if (!request.from.empty()) why += " from " + request.from;
-        if (!request.id_prefix.empty()) why += " with id " + request.id_prefix + "…";
-        if (only_self && all_holders.size() == 1) why = "'" + request.name + "' is published only by this peer";
-        return fail(ErrorCode::not_found, why + "; see `peerctl search`");
-    }
-    std::set<std::string> ids;
-    for (const auto& h : holders) ids.insert(h.id);
-    if (ids.size() > 1) {
-        auto choices = std::move(t.callbacks.choices);
-        end_transfer(transfer_id);
-        return choices(proto::Choices{request.name, holders});
-    }
-    FetchRequest fr;
-    fr.name = request.name;
-    fr.id = holders.front().id;
-    fr.size = holders.front().size;
-    fr.piece_size = holders.front().piece_size;
-    fr.destination = request.output;
-    fr.force = request.force;
-    fr.metrics = &metrics_;
-    for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
-    t.total = fr.size;
-    t.fetch = std::make_unique<Fetch>(
-        loop_, log_, fr,
-        [this, transfer_id](const FetchProgress& p) {
-            auto it = transfers_.find(transfer_id);
-            if (it == transfers_.end()) return;
-            it->second->done = p.done;
-            proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
-            for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.why});
-            if (it->second->callbacks.progress) it->second->callbacks.progress(msg);
-        },
-        [this, transfer_id, fr](proto::Result<FetchResult> result) {
-            auto it = transfers_.find(transfer_id);
-            if (it == transfers_.end()) return;
-            auto done = std::move(it->second->callbacks.done);
-            // The Fetch may not be destroyed inside its own callback chain by us
-            // before we are done reading `result`; keep it until return.
-            auto fetch = std::move(it->second->fetch);
-            transfers_.erase(it);
-            if (!result) return done(result.error());
-            link_->notify(proto::Fetched{fr.name, fr.id, result->sources_used});
-            log_.info("fetched '" + fr.name + "' to " + result->path);
-            done(proto::FetchedFile{fr.name, result->path, result->bytes, fr.id, result->seconds,
-                                    result->sources_used});
+void Peer::start_transfers(std::vector<TransferRecord> stored) {
+    transfer_rows_ = std::make_unique<TransferRows>(*state_);
+    RegistryHooks hooks;
+    hooks.lookup = [this](const std::string& name,
+                          std::function<void(proto::Result<std::vector<proto::Holder>>)> done) {
+        link_->request(proto::Lookup{name}, [done = std::move(done)](proto::Result<proto::Envelope> reply) {
+            if (!reply) return done(reply.error());
+            auto holders = proto::expect<proto::Holders>(*reply);
+            if (!holders) return done(holders.error());
+            done(std::move(holders->holders));
         });
-    t.fetch->start();
+    };
+    hooks.make_fetch = [this](FetchRequest request, Fetch::Callbacks callbacks) {
+        request.metrics = &metrics_;
+        return std::make_unique<Fetch>(loop_, log_, std::move(request), std::move(callbacks), buffers_,
+                                       &download_bucket_);
+    };
+    hooks.completed = [this](const TransferRecord& r, const std::vector<std::string>& sources) {
+        link_->notify(proto::Fetched{r.name, r.content_id, sources});
+    };
+    transfers_ = std::make_unique<TransferRegistry>(
+        loop_, log_, RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources}, *transfer_rows_,
+        std::move(hooks));
+    transfers_->restore(std::move(stored));   // read and checked by open_state
 }
 
-void Peer::cancel_fetch(std::uint64_t transfer) {
-    auto it = transfers_.find(transfer);
-    if (it == transfers_.end()) return;
-    it->second->callbacks = {};   // the requester is gone: nobody to tell
-    end_transfer(transfer);       // destroying the Fetch cancels it and removes its temporary file
+void Peer::set_fetch_memory(std::uint64_t bytes) {
+    config_.fetch_memory = bytes;
+    buffers_->set_budget(bytes);
 }
-
-void Peer::end_transfer(std::uint64_t transfer_id) { transfers_.erase(transfer_id); }
 
 void Peer::set_upload_limits(UploadLimits limits) {
     config_.uploads = limits;
     uploads_.set_limits(limits);
+}
+
+void Peer::set_download_rate(std::uint64_t bytes_per_s) {
+    config_.download_rate = bytes_per_s;
+    download_bucket_.set_rate(bytes_per_s);
+}
+
+proto::Limits Peer::limits() const { return {config_.uploads.max_rate, config_.download_rate}; }
+
+proto::Limits Peer::set_limits(const proto::SetLimits& change) {
+    const auto before = limits();
+    if (change.upload_rate) set_upload_limits({config_.uploads.max_uploads, *change.upload_rate});
+    if (change.download_rate) set_download_rate(*change.download_rate);
+    const auto after = limits();
+    using common::format_rate;
+    common::Changes changed;
+    changed.note("upload", format_rate(before.upload_rate), format_rate(after.upload_rate));
+    changed.note("download", format_rate(before.download_rate), format_rate(after.download_rate));
+    log_.info("rate limits set by peerctl: " + changed.summary() +
+              " (a reload applies the config file again)");
+    return after;
 }
 
 }  // namespace peershare::peerd

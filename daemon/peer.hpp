@@ -1,7 +1,7 @@
 // daemon/peer.hpp — the peer engine: what peerctl's commands do. Owns the
-// catalog, the persisted state, the tracker link, the upload server and the
-// running fetches; everything lives on the loop thread. The control server
-// and main are thin layers over it.
+// catalog, the state database's writer (daemon/state/), the tracker link, the
+// upload server and the transfers (daemon/transfers/); everything lives on
+// the loop thread. The control server and main are thin layers over it.
 #pragma once
 
 #include <uv.h>
@@ -14,16 +14,21 @@
 
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/token_bucket.hpp"
 #include "daemon/catalog.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "daemon/hasher.hpp"
 #include "daemon/metrics.hpp"
-#include "daemon/state_store.hpp"
+#include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
+#include "daemon/transfers/registry.hpp"
 #include "daemon/upload_server.hpp"
 #include "proto/control.hpp"
 
 namespace peershare::peerd {
+
+inline constexpr std::uint64_t kDefaultFetchMemory = 256ull << 20;
+inline constexpr std::uint64_t kMinFetchMemory = 16ull << 20;  // the largest piece
 
 struct PeerConfig {
     std::string name;
@@ -32,7 +37,11 @@ struct PeerConfig {
     std::string advertise;
     std::string state_dir;
     unsigned workers = 4;
+    unsigned max_active_fetches = 4;   // transfers downloading at once
+    unsigned max_sources = 0;          // holders per transfer, 0 = all
     UploadLimits uploads;
+    std::uint64_t download_rate = 0;   // bytes/s for all transfers together, 0 = unlimited
+    std::uint64_t fetch_memory = kDefaultFetchMemory;  // bytes of piece buffers, all fetches
 };
 
 class Peer {
@@ -40,13 +49,6 @@ public:
     using PublishDone = std::function<void(proto::Result<proto::Published>)>;
     using SearchDone = std::function<void(proto::Result<proto::IndexReply>)>;
     using ListDone = std::function<void(proto::Publications)>;
-    // A fetch answers with exactly one of: choices, a fetched file, an error.
-    struct FetchCallbacks {
-        std::function<void(const proto::Progress&)> progress;
-        std::function<void(proto::Choices)> choices;
-        std::function<void(proto::Result<proto::FetchedFile>)> done;
-    };
-
     Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config);
     ~Peer();
 
@@ -61,44 +63,57 @@ public:
     void list(ListDone done);
     void search(const std::string& text, SearchDone done);
     proto::Status status() const;
+    // The downloads: fetch, pause, resume, cancel, list (valid after start()).
+    TransferRegistry& transfers() { return *transfers_; }
     // For /metrics (--metrics-listen): the counters, and the gauges as of now.
     const PeerMetrics& metrics() const { return metrics_; }
     PeerGauges gauges() const;
-    // Returns a transfer id for cancel_fetch.
-    std::uint64_t fetch(const proto::FetchFile& request, FetchCallbacks callbacks);
-    void cancel_fetch(std::uint64_t transfer);
 
     std::uint16_t upload_port() const { return uploads_.port(); }
     // New limits for the upload server (SIGHUP); requests already served keep going.
     void set_upload_limits(UploadLimits limits);
+    // A new budget for the fetches' piece buffers (SIGHUP); buffers out stay out.
+    void set_fetch_memory(std::uint64_t bytes);
+
+    // Rate limits (bytes/s, 0 = unlimited) as they are now, and a change from
+    // peerctl (validated by proto::SetLimits), logged in one line; returns the
+    // limits after it. A later SIGHUP sets them from the config file again.
+    proto::Limits limits() const;
+    proto::Limits set_limits(const proto::SetLimits& change);
+    void set_download_rate(std::uint64_t bytes_per_s);   // SIGHUP
+    // The one bucket every transfer receives through (loop thread only).
+    common::TokenBucket& download_bucket() { return download_bucket_; }
 
 private:
     proto::Publications publications() const;
 
-    struct Transfer;
+    class TransferRows;
 
-    void restore_publications();
+    void restore_publications(std::vector<Publication> stored);
+    void start_transfers(std::vector<TransferRecord> stored);
     void finish_publish(proto::Result<Publication> hashed, const std::string& name, const PublishDone& done);
-    void save_state();
-    void start_transfer(std::uint64_t transfer_id, const proto::FetchFile& request,
-                        const std::vector<proto::Holder>& holders);
-    void end_transfer(std::uint64_t transfer_id);
 
     uv_loop_t* loop_;
     const common::Log& log_;
     PeerConfig config_;
     PeerMetrics metrics_;   // before uploads_ and the fetches, which count into it
     Catalog catalog_;
-    StateStore store_;
+    // Every change to the catalog is written through it, one row each, from
+    // the worker pool; null until start().
+    std::unique_ptr<StateWriter> state_;
     UploadServer uploads_;
+    common::TokenBucket download_bucket_;
     std::unique_ptr<TrackerLink> link_;
     std::map<std::uint64_t, std::shared_ptr<HashJob>> hashing_;
     // Expires when the Peer stops: a list still in the pool then (it may
     // finish after the Peer and the control server are gone) answers nobody.
     std::shared_ptr<bool> serving_ = std::make_shared<bool>(true);
     std::uint64_t next_hash_ = 1;
-    std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;
-    std::uint64_t next_transfer_ = 1;
+    // Every fetch's piece buffers, within config_.fetch_memory; shared with
+    // the engines, which may outlive the Peer by a work item.
+    std::shared_ptr<BufferPool> buffers_;
+    std::unique_ptr<TransferRows> transfer_rows_;       // the registry's view of state_
+    std::unique_ptr<TransferRegistry> transfers_;
 };
 
 }  // namespace peershare::peerd

@@ -651,7 +651,7 @@ private:
         self->offset_ += sent;
         self->remaining_ -= sent;
         self->sent_ += sent;
-        if (self->server_ && self->server_->metrics_) self->server_->metrics_->uploaded_bytes += sent;
+        if (self->server_) self->server_->bytes_uploaded_ += sent;
         self->arm_timer(kSendStallTimeoutMs);   // progress
         if (self->remaining_ == 0) {
             set_cork(self->sock_fd_, false);   // flush the tail now
@@ -795,7 +795,12 @@ private:
 // ---------------------------------------------------------------------------
 
 UploadServer::UploadServer(uv_loop_t* loop, Catalog& catalog, const common::Log& log, UploadLimits limits)
-    : loop_(loop), catalog_(catalog), log_(log), limits_(limits), rate_timer_(loop) {
+    : loop_(loop),
+      catalog_(catalog),
+      log_(log),
+      limits_(limits),
+      rate_timer_(loop),
+      bucket_(limits.max_rate, uv_hrtime) {
     rate_timer_.get()->data = this;
 }
 
@@ -811,8 +816,6 @@ proto::Result<bool> UploadServer::start(const common::Endpoint& listen) {
     auto listener = common::listen_tcp(loop_, listen, on_connection, this);
     if (!listener) return listener.error();
     listener_ = std::make_unique<common::Tcp>(std::move(*listener));
-    tokens_ = bucket_capacity();
-    tokens_at_ms_ = uv_now(loop_);
     return true;
 }
 
@@ -835,8 +838,7 @@ std::size_t UploadServer::active_uploads() const { return slots_in_use_; }
 
 void UploadServer::set_limits(UploadLimits limits) {
     limits_ = limits;
-    refill();
-    tokens_ = std::min(tokens_, bucket_capacity());
+    bucket_.set_rate(limits.max_rate);
     if (!token_waiters_.empty()) serve_token_waiters();   // a higher (or no) rate may free them now
 }
 
@@ -880,40 +882,21 @@ void UploadServer::release_slot() {
     if (slots_in_use_ > 0) --slots_in_use_;
 }
 
-// About 100 ms of the rate, so a burst after a pause stays short.
-std::uint64_t UploadServer::bucket_capacity() const {
-    return std::max<std::uint64_t>(limits_.max_rate / 10, kMinRateGrant);
-}
-
-void UploadServer::refill() {
-    const std::uint64_t now = uv_now(loop_);
-    if (now <= tokens_at_ms_) return;
-    // Past the capacity's worth of time the bucket is full anyway; capping the
-    // interval at one second keeps the product from overflowing.
-    const std::uint64_t elapsed = std::min<std::uint64_t>(now - tokens_at_ms_, 1000);
-    const std::uint64_t rate = limits_.max_rate;
-    const std::uint64_t added = rate / 1000 * elapsed + rate % 1000 * elapsed / 1000;
-    tokens_ = std::min(bucket_capacity(), tokens_ + added);
-    tokens_at_ms_ = now;
-}
+// A waiting upload is woken once the smallest rate-limited sendfile
+// (kMinRateGrant) can go, so sendfile(2) calls stay large.
+bool UploadServer::grant_ready() const { return bucket_.wait_ns(kMinRateGrant) == 0; }
 
 std::uint64_t UploadServer::grant(std::uint64_t want) {
-    if (limits_.max_rate == 0) return want;
+    if (bucket_.rate() == 0) return want;
     if (!token_waiters_.empty() && !serving_waiters_) return 0;   // first come, first served
-    refill();
-    if (tokens_ < std::min(want, kMinRateGrant)) return 0;
-    const std::uint64_t n = std::min(want, tokens_);
-    tokens_ -= n;
-    return n;
+    if (bucket_.wait_ns(std::min(want, kMinRateGrant)) > 0) return 0;
+    return bucket_.take(want);
 }
 
-void UploadServer::refund(std::uint64_t unused) {
-    if (limits_.max_rate == 0 || unused == 0) return;
-    tokens_ = std::min(bucket_capacity(), tokens_ + unused);
-}
+void UploadServer::refund(std::uint64_t unused) { bucket_.give_back(unused); }
 
 void UploadServer::wait_for_tokens(std::uint64_t connection_id) {
-    if (metrics_) ++metrics_->rate_limit_waits;
+    if (metrics_) ++metrics_->upload_rate_limit_waits;
     token_waiters_.push_back(connection_id);
     if (!uv_is_active(rate_timer_.handle())) {
         uv_timer_start(
@@ -930,10 +913,7 @@ void UploadServer::wait_for_tokens(std::uint64_t connection_id) {
 void UploadServer::serve_token_waiters() {
     serving_waiters_ = true;
     for (std::size_t turns = token_waiters_.size(); turns > 0 && !token_waiters_.empty(); --turns) {
-        if (limits_.max_rate != 0) {
-            refill();
-            if (tokens_ < kMinRateGrant) break;
-        }
+        if (!grant_ready()) break;
         const auto id = token_waiters_.front();
         token_waiters_.pop_front();
         if (auto it = connections_.find(id); it != connections_.end()) it->second->on_tokens();

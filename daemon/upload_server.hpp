@@ -1,7 +1,8 @@
-// daemon/upload_server.hpp — the peer's HTTP/1.1 data plane (DESIGN §3):
-// GET/HEAD /v1/files/<id> with single byte ranges and GET /v1/files/<id>/pieces,
-// for the files of the Catalog only, by content id. Owned by the loop thread;
-// no locks. Opening, fstat and sendfile(2) run in libuv's worker pool.
+// daemon/upload_server.hpp — the peer's HTTP/1.1 data plane (docs/design.md,
+// "Protocol layers"): GET/HEAD /v1/files/<id> with single byte ranges and GET
+// /v1/files/<id>/pieces, for the files of the Catalog only, by content id.
+// Owned by the loop thread; no locks. Opening, fstat and sendfile(2) run in
+// libuv's worker pool.
 //
 // Every connection keeps bounded state (one request being parsed, a few
 // pipelined ones, one response in flight). File bodies go out with sendfile(2)
@@ -24,6 +25,7 @@
 
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "common/token_bucket.hpp"
 #include "common/uv.hpp"
 #include "daemon/catalog.hpp"
 #include "daemon/metrics.hpp"
@@ -45,6 +47,7 @@ inline constexpr std::uint64_t kSendStallTimeoutMs = 60'000;      // a body the 
 inline constexpr std::uint64_t kLingerMs = 2'000;                 // draining input before a close
 inline constexpr std::uint64_t kRateTickMs = 10;                  // token bucket refill period
 inline constexpr std::uint64_t kMinRateGrant = 16u << 10;         // smallest rate-limited sendfile
+static_assert(kMinRateGrant <= common::TokenBucket::kMinBurst, "a grant must fit in the bucket");
 
 class UploadServer {
 public:
@@ -57,10 +60,13 @@ public:
     void stop();                          // closes listener and every connection
     std::uint16_t port() const;
     std::size_t active_uploads() const;   // responses with a body in progress
-    void set_limits(UploadLimits);        // applied to new requests (SIGHUP reload later)
+    void set_limits(UploadLimits);        // slots: new requests; rate: from now on
+    const UploadLimits& limits() const { return limits_; }
     std::size_t connection_count() const { return connections_.size(); }
+    // File bytes sent to downloaders since start (bodies only, not headers).
+    std::uint64_t bytes_uploaded() const { return bytes_uploaded_; }
     std::size_t max_uploads() const { return limits_.max_uploads; }
-    // Counts bytes sent and rate-limit waits into `metrics` (which outlives this).
+    // Counts rate-limit waits into `metrics` (which outlives this).
     void count_into(PeerMetrics* metrics) { metrics_ = metrics; }
 
 private:
@@ -75,14 +81,13 @@ private:
     bool take_slot();
     void release_slot();
 
-    // Token bucket over every upload. grant() returns how many of `want`
-    // bytes may go now (0: call wait_for_tokens); refund() returns unsent ones.
+    // The rate limit over every upload (bucket_). grant() returns how many of
+    // `want` bytes may go now (0: call wait_for_tokens); refund() returns unsent ones.
     std::uint64_t grant(std::uint64_t want);
     void refund(std::uint64_t unused);
     void wait_for_tokens(std::uint64_t connection_id);
-    void refill();
     void serve_token_waiters();
-    std::uint64_t bucket_capacity() const;
+    bool grant_ready() const;   // tokens for the smallest grant are there now
 
     uv_loop_t* loop_;
     Catalog& catalog_;
@@ -94,9 +99,9 @@ private:
     // and its work in the pool); this map only finds them.
     std::unordered_map<std::uint64_t, Connection*> connections_;
     std::uint64_t next_connection_ = 1;
+    std::uint64_t bytes_uploaded_ = 0;
     std::size_t slots_in_use_ = 0;
-    std::uint64_t tokens_ = 0;
-    std::uint64_t tokens_at_ms_ = 0;
+    common::TokenBucket bucket_;
     bool serving_waiters_ = false;
     std::deque<std::uint64_t> token_waiters_;   // connection ids, first come first served
     PeerMetrics* metrics_ = nullptr;

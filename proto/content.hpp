@@ -1,8 +1,9 @@
-// proto/content.hpp — content ids and piece hashing (DESIGN §4). A file is
-// cut into pieces of a fixed size chosen from its length; its content id is
-// the SHA-256 over the piece size (8 bytes, big-endian) followed by the
-// SHA-256 of every piece in order. Peers serve the piece list; a downloader
-// checks it against the id, then every piece against the list.
+// proto/content.hpp — content ids and piece hashing (docs/design.md,
+// "Integrity and names"). A file is cut into pieces of a fixed size chosen from
+// its length; its content id is the SHA-256 over the piece size (8 bytes,
+// big-endian) followed by the SHA-256 of every piece in order. Peers serve the
+// piece list; a downloader checks it against the id, then every piece against
+// the list.
 #pragma once
 
 #include <openssl/evp.h>

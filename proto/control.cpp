@@ -90,7 +90,9 @@ Result<Transfer> Transfer::from_json(const json& j) {
 json Status::to_json() const {
     return {{"name", name}, {"tracker", tracker}, {"connected", connected}, {"tracker_error", tracker_error},
             {"address", address}, {"port", port}, {"published", published}, {"uploads", uploads},
-            {"transfers", list_json(transfers)}};
+            {"uploaded", uploaded},
+            {"transfers", list_json(transfers)}, {"fetch_memory_used", fetch_memory_used},
+            {"fetch_memory_limit", fetch_memory_limit}};
 }
 Result<Status> Status::from_json(const json& j) {
     FieldReader r(j);
@@ -103,12 +105,16 @@ Result<Status> Status::from_json(const json& j) {
     m.port = static_cast<std::uint16_t>(r.number("port", 0, 65535));
     m.published = r.optional_number("published", 0, kMaxU64);
     m.uploads = r.optional_number("uploads", 0, kMaxU64);
+    m.uploaded = r.optional_number("uploaded", 0, kMaxU64);
     m.transfers = r.list<Transfer>("transfers", kMaxListedItems);
+    m.fetch_memory_used = r.optional_number("fetch_memory_used", 0, kMaxU64);
+    m.fetch_memory_limit = r.optional_number("fetch_memory_limit", 0, kMaxU64);
     return finish(r, std::move(m));
 }
 
 json FetchFile::to_json() const {
-    return {{"name", name}, {"output", output}, {"from", from}, {"id_prefix", id_prefix}, {"force", force}};
+    return {{"name", name}, {"output", output}, {"from", from}, {"id_prefix", id_prefix}, {"force", force},
+            {"detach", detach}};
 }
 Result<FetchFile> FetchFile::from_json(const json& j) {
     FieldReader r(j);
@@ -118,6 +124,7 @@ Result<FetchFile> FetchFile::from_json(const json& j) {
     m.from = r.optional_text("from", kMaxNameBytes);
     m.id_prefix = r.optional_text("id_prefix", kContentIdHexLen);
     m.force = r.flag("force", false);
+    m.detach = r.flag("detach", false);
     return finish(r, std::move(m));
 }
 
@@ -131,7 +138,7 @@ Result<Choices> Choices::from_json(const json& j) {
 }
 
 json SourceStatus::to_json() const {
-    json j = {{"peer", peer}, {"bytes", bytes}, {"rate", rate}, {"dropped", dropped}};
+    json j = {{"peer", peer}, {"bytes", bytes}, {"rate", rate}, {"dropped", dropped}, {"stalled", stalled}};
     if (!why.empty()) j["why"] = why;
     return j;
 }
@@ -142,6 +149,7 @@ Result<SourceStatus> SourceStatus::from_json(const json& j) {
     m.bytes = r.number("bytes", 0, kMaxU64);
     m.rate = r.real("rate", 0, 1e15);
     m.dropped = r.flag("dropped", false);
+    m.stalled = r.flag("stalled", false);
     m.why = r.optional_text("why", kMaxMessageText);
     return finish(r, std::move(m));
 }
@@ -174,6 +182,42 @@ Result<FetchedFile> FetchedFile::from_json(const json& j) {
     m.id = r.content_id("content_id");
     m.seconds = r.real("seconds", 0, 1e9);
     m.sources = r.name_list("sources", 1024);
+    return finish(r, std::move(m));
+}
+
+Result<GetLimits> GetLimits::from_json(const json& j) {
+    return finish(FieldReader(j), GetLimits{});
+}
+
+json Limits::to_json() const {
+    return {{"upload_rate", upload_rate}, {"download_rate", download_rate}};
+}
+Result<Limits> Limits::from_json(const json& j) {
+    FieldReader r(j);
+    Limits m;
+    m.upload_rate = r.number("upload_rate", 0, kMaxRate);
+    m.download_rate = r.number("download_rate", 0, kMaxRate);
+    return finish(r, std::move(m));
+}
+
+json SetLimits::to_json() const {
+    json j = json::object();
+    if (upload_rate) j["upload_rate"] = *upload_rate;
+    if (download_rate) j["download_rate"] = *download_rate;
+    return j;
+}
+Result<SetLimits> SetLimits::from_json(const json& j) {
+    FieldReader r(j);
+    SetLimits m;
+    const auto rate = [&](const char* key) -> std::optional<std::uint64_t> {
+        if (!j.is_object() || !j.contains(key)) return std::nullopt;
+        return r.number(key, 0, kMaxRate);
+    };
+    m.upload_rate = rate("upload_rate");
+    m.download_rate = rate("download_rate");
+    if (!m.upload_rate && !m.download_rate) {
+        r.fail("set_limits needs upload_rate, download_rate or both");
+    }
     return finish(r, std::move(m));
 }
 

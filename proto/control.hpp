@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,18 +86,24 @@ struct Status {
     std::uint16_t port = 0;      // upload port
     std::uint64_t published = 0;
     std::uint64_t uploads = 0;   // active
+    std::uint64_t uploaded = 0;  // file bytes served to other peers since peerd started
     std::vector<Transfer> transfers;
+    std::uint64_t fetch_memory_used = 0;   // bytes of piece buffers held by fetches now
+    std::uint64_t fetch_memory_limit = 0;  // bytes: --fetch-memory
     json to_json() const;
     static Result<Status> from_json(const json& j);
 };
 
-struct FetchFile {               // → Choices | Progress* then FetchedFile | error
+// → Choices | error, or TransferAccepted then (unless detach) Progress* and
+// FetchedFile | error. A following client that goes away pauses the transfer.
+struct FetchFile {
     static constexpr std::string_view kType = "fetch";
     std::string name;
     std::string output;          // absolute destination path
     std::string from;            // only this holder, if set
     std::string id_prefix;       // only contents whose id starts so, if set
     bool force = false;
+    bool detach = false;         // answer TransferAccepted and stop; the transfer goes on in peerd
     json to_json() const;
     static Result<FetchFile> from_json(const json& j);
 };
@@ -114,6 +121,7 @@ struct SourceStatus {
     std::uint64_t bytes = 0;
     double rate = 0;
     bool dropped = false;
+    bool stalled = false;        // sent nothing for 5 s with requests outstanding
     std::string why;
     json to_json() const;
     static Result<SourceStatus> from_json(const json& j);
@@ -140,6 +148,31 @@ struct FetchedFile {
     std::vector<std::string> sources;
     json to_json() const;
     static Result<FetchedFile> from_json(const json& j);
+};
+
+// ---- rate limits (docs/protocol.md §10.9) ------------------------------------
+// Rates are bytes per second, 0 = unlimited, at most kMaxRate (proto/limits.hpp).
+
+struct GetLimits {               // → Limits
+    static constexpr std::string_view kType = "get_limits";
+    json to_json() const { return json::object(); }
+    static Result<GetLimits> from_json(const json& j);
+};
+
+struct Limits {
+    static constexpr std::string_view kType = "limits";
+    std::uint64_t upload_rate = 0;     // all uploads together
+    std::uint64_t download_rate = 0;   // all transfers together
+    json to_json() const;
+    static Result<Limits> from_json(const json& j);
+};
+
+struct SetLimits {               // → Limits (as they are after the change)
+    static constexpr std::string_view kType = "set_limits";
+    std::optional<std::uint64_t> upload_rate;     // unchanged if absent
+    std::optional<std::uint64_t> download_rate;   // at least one of the two is present
+    json to_json() const;
+    static Result<SetLimits> from_json(const json& j);
 };
 
 }  // namespace peershare::proto

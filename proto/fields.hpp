@@ -20,7 +20,8 @@ class FieldReader {
 public:
     explicit FieldReader(const json& object);
 
-    std::string name(const char* key);        // a file or peer name (DESIGN §4)
+    // A file or peer name (docs/design.md, "Integrity and names").
+    std::string name(const char* key);
     std::string content_id(const char* key);
     std::string peer_key(const char* key);
     std::string text(const char* key, std::size_t max_bytes);   // any UTF-8, bounded

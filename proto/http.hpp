@@ -1,7 +1,8 @@
 // proto/http.hpp — the pure parts of HTTP shared by every server of ours:
 // which file a request path names and what a Range header asks for (the data
-// plane, DESIGN §3), and the status line and headers of a response. Parsing
-// the HTTP message itself is http-parser's job (proto/http_request.hpp).
+// plane, docs/design.md, "Protocol layers"), and the status line and headers
+// of a response. Parsing the HTTP message itself is http-parser's job
+// (proto/http_request.hpp); this only interprets values.
 #pragma once
 
 #include <cstdint>

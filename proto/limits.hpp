@@ -29,6 +29,8 @@ inline constexpr std::size_t kEventHistory = 1'000;
 inline constexpr std::uint64_t kMaxFileSize = 1ull << 50;   // 1 PiB
 inline constexpr std::uint64_t kMinPieceSize = 16u << 10;
 inline constexpr std::uint64_t kMaxPieceSize = 16u << 20;
+// The largest rate limit (bytes/s): 1 TB/s; 0 means unlimited.
+inline constexpr std::uint64_t kMaxRate = 1'000'000'000'000;
 
 inline constexpr std::uint32_t kHelloTimeoutMs = 5'000;     // a connection must say hello by then
 inline constexpr std::uint32_t kDefaultHeartbeatS = 10;

@@ -1,7 +1,8 @@
-// proto/messages.hpp — every message of the session protocol (DESIGN §3,
-// docs/protocol.md) as a struct. Each has kType, to_json() and a validating
-// from_json(), so a handler never sees an unchecked field. A frame's JSON is
-// the message's fields plus "type" and, for requests and their replies, "id".
+// proto/messages.hpp — every message of the session protocol (docs/design.md,
+// "Protocol layers"; docs/protocol.md) as a struct. Each has kType, to_json()
+// and a validating from_json(), so a handler never sees an unchecked field. A
+// frame's JSON is the message's fields plus "type" and, for requests and their
+// replies, "id".
 #pragma once
 
 #include <cstdint>

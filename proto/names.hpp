@@ -1,5 +1,6 @@
 // proto/names.hpp — validation of every identifier that enters from outside:
-// file and peer names (DESIGN §4), content ids, peer keys.
+// file and peer names (docs/design.md, "Integrity and names"), content ids,
+// peer keys.
 #pragma once
 
 #include <optional>

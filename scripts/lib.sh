@@ -6,14 +6,18 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 
 # Build and run dependencies, from Debian's archive. The second line is for
 # the man pages and the package and its tests: help2man, cpack's DEB generator
-# (dpkg-shlibdeps, file), lintian, systemd-analyze, /bin/kill (ExecReload=),
-# man (systemd-analyze verify looks up Documentation=) and ip (the multi-host
-# test in network namespaces). The third: promtool (in prometheus) checks both
-# daemons' /metrics; chromium and the machine's npm (playwright-core, from
-# tests/browser/package-lock.json) run the dashboard's browser test.
+# (dpkg-shlibdeps, file), lintian, systemd-analyze, ps, man (systemd-analyze
+# verify looks up Documentation=), ip (the multi-host test in network
+# namespaces) and nginx (the HTTP server the fetch engine's unit tests
+# download from); the third for the system test, which boots a Debian root it
+# makes with debootstrap under systemd-nspawn. The fourth: promtool (in
+# prometheus) checks both daemons' /metrics; chromium and the machine's npm
+# (playwright-core, from tests/browser/package-lock.json) run the dashboard's
+# browser test.
 DEPS=(cmake g++ make pkg-config libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev
-      libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev curl
-      help2man dpkg-dev file lintian systemd procps man-db iproute2
+      libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev libsqlite3-dev curl
+      help2man dpkg-dev file lintian systemd procps man-db iproute2 nginx-light
+      debootstrap systemd-container
       prometheus chromium)
 
 # Installs the packages given that are not installed yet (apt-get update once).

@@ -38,6 +38,7 @@ _peershare_ctl() {
     case $prev in
         --socket | -o | --output) _filedir; return ;;
         --from | --id | --timeout) return ;;
+        --up | --down) COMPREPLY=($(compgen -W "0 500k 1M 5M 20M 1G 20Mbit 100Mbit" -- "$cur")); return ;;
     esac
 
     if [[ $cur == -* ]]; then

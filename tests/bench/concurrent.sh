@@ -46,23 +46,6 @@ BENCH_NAME=concurrent.sh
 source "$ROOT/tests/bench/lib.sh"
 sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s + 0 }'; }
 
-# Stops a process we started and drops it from PIDS.
-stop_process() {
-    local keep=() pid
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
-    PIDS=("${keep[@]}")
-}
-
-# The value of KEY in a file of "key value" lines (the last one).
-value_of() {
-    local v
-    v=$(awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -n1)
-    [ -n "$v" ] || die "no '$1' in $2"
-    echo "$v"
-}
-
 # proc_kb PID FIELD: VmRSS or VmHWM of a process, in kB.
 proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }

@@ -1,5 +1,5 @@
-# tests/bench/lib.sh — what the benchmark scripts (fetch.sh, concurrent.sh)
-# share: a temp dir and the processes started, cleaned up on exit; `key value`
+# tests/bench/lib.sh — what the benchmark scripts (fetch.sh, concurrent.sh,
+# state.sh) share: a temp dir and the processes started, cleaned up on exit; `key value`
 # output and summary rows; arithmetic on timings; waiting with a deadline; and
 # starting nginx, trackerd and peerds on loopback.
 # The sourcing script sets BENCH_NAME, TRACKERD, PEERD and PEERCTL first.
@@ -21,6 +21,23 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Stops a process we started and drops it from PIDS.
+stop_process() {
+    local keep=() pid
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    for pid in "${PIDS[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+    PIDS=("${keep[@]}")
+}
+
+# The value of KEY in a file of "key value" lines (the last one).
+value_of() {
+    local v
+    v=$(awk -v k="$1" '$1 == k { print $2 }' "$2" | tail -n1)
+    [ -n "$v" ] || die "no '$1' in $2"
+    echo "$v"
+}
 
 row() { SUMMARY+=("$1|$2|$3|$4"); }
 kv() { echo "$1 $2"; }

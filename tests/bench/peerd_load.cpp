@@ -1,6 +1,6 @@
 // tests/bench/peerd_load.cpp — load generators for peerd's benchmarks
-// (DESIGN §8, driven by tests/bench/concurrent.sh; benchmarks, never tests).
-// Three modes, each printing `key value` lines:
+// (docs/design.md, "Tests and benchmarks"; driven by tests/bench/concurrent.sh;
+// benchmarks, never tests). Three modes, each printing `key value` lines:
 //   http     N concurrent GETs of one URL with libcurl's multi interface on
 //            one thread: bodies are discarded but counted, and a transfer
 //            counts as completed only with status 200 and exactly the
@@ -12,6 +12,12 @@
 //   spawn    commands run R times each, interleaved so that noise from the
 //            rest of the machine falls on all of them alike, timed from spawn
 //            to exit: `peerctl list` as a user sees it, and its references.
+//   publish  N small files made in a directory and published one after the
+//            other over one control session (tests/bench/state.sh, and test
+//            item 7 in tests/integration/test_state.cpp), each timed, while a
+//            second thread GETs a URL of the same peerd every few ms: what
+//            a publish costs as the publications grow, and whether serving
+//            waits on it.
 // Everything is bounded by a deadline; a failure says what failed and exits 1.
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -27,8 +33,12 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/client.hpp"
@@ -330,6 +340,99 @@ int run_control(const ControlOptions& o) {
     return 0;
 }
 
+// ---- publish: the cost of a publish as the publications grow ----
+
+struct PublishOptions {
+    std::string socket;
+    std::string dir;               // made if missing; the files go here
+    std::uint32_t count = 10'000;
+    std::string url;               // GET while publishing
+    std::uint32_t idle_requests = 200;   // GETs before publishing: the floor
+    std::uint32_t interval_ms = 5;       // between GETs while publishing
+};
+
+std::size_t discard_body(char*, std::size_t size, std::size_t n, void*) { return size * n; }
+
+// One GET of `url` on a fresh connection; its seconds, or nullopt unless 200.
+std::optional<double> time_get(CURL* easy) {
+    const auto t0 = Clock::now();
+    if (curl_easy_perform(easy) != CURLE_OK) return std::nullopt;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) return std::nullopt;
+    return seconds_since(t0);
+}
+
+std::unique_ptr<CURL, EasyDeleter> make_getter(const std::string& url) {
+    std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
+    curl_easy_setopt(easy.get(), CURLOPT_URL, url.c_str());
+    curl_easy_setopt(easy.get(), CURLOPT_WRITEFUNCTION, discard_body);
+    curl_easy_setopt(easy.get(), CURLOPT_FORBID_REUSE, 1L);   // a new connection each time, as a peer's fetch
+    curl_easy_setopt(easy.get(), CURLOPT_TIMEOUT_MS, 30'000L);
+    return easy;
+}
+
+// The median of samples[from, to) in ms.
+double window_median_ms(const std::vector<double>& samples, std::size_t from, std::size_t to) {
+    return percentile({samples.begin() + static_cast<std::ptrdiff_t>(from),
+                       samples.begin() + static_cast<std::ptrdiff_t>(std::min(to, samples.size()))},
+                      0.5) *
+           1e3;
+}
+
+int run_publish(const PublishOptions& o) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(o.dir, ec);
+    std::vector<std::string> paths;
+    for (std::uint32_t i = 0; i < o.count; ++i) {
+        paths.push_back(o.dir + "/f" + std::to_string(i));
+        std::ofstream(paths.back()) << "file " << i << "\n";
+    }
+    auto session = open_session(o.socket);
+    if (!session) return fail(session.error().message);
+    auto getter = make_getter(o.url);
+    std::vector<double> idle;
+    for (std::uint32_t i = 0; i < o.idle_requests; ++i) {
+        auto t = time_get(getter.get());
+        if (!t) return fail("GET " + o.url + " failed before publishing");
+        idle.push_back(*t);
+    }
+    std::atomic<bool> publishing{true};
+    std::vector<double> busy;
+    std::uint32_t http_errors = 0;
+    std::thread prober([&] {   // owns busy and http_errors until joined
+        while (publishing.load()) {
+            if (auto t = time_get(getter.get())) busy.push_back(*t);
+            else ++http_errors;
+            std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms));
+        }
+    });
+    std::vector<double> publishes;
+    std::string error;
+    for (std::uint32_t i = 0; i < o.count && error.empty(); ++i) {
+        const auto t0 = Clock::now();
+        auto reply = (*session)->request<proto::Published>(proto::PublishFile{paths[i], "f" + std::to_string(i)},
+                                                           kControlTimeout);
+        if (!reply) error = "publish " + paths[i] + ": " + reply.error().message;
+        publishes.push_back(seconds_since(t0));
+    }
+    publishing = false;
+    prober.join();
+    if (!error.empty()) return fail(error);
+    const std::size_t n = publishes.size();
+    std::printf("publish_count %zu\n", n);
+    std::printf("publish_first100_median_ms %.3f\n", window_median_ms(publishes, 0, 100));
+    if (n >= 1000) std::printf("publish_at1000_median_ms %.3f\n", window_median_ms(publishes, 900, 1000));
+    std::printf("publish_last100_median_ms %.3f\n", window_median_ms(publishes, n > 100 ? n - 100 : 0, n));
+    print_latency("publish", publishes, "ms", 1e3);
+    print_latency("http_idle", idle, "ms", 1e3);
+    std::printf("http_busy_requests %zu\n", busy.size());
+    std::printf("http_busy_errors %u\n", http_errors);
+    print_latency("http_busy", busy, "ms", 1e3);
+    return 0;
+}
+
 // ---- spawn: whole processes, interleaved ----
 
 struct Command {
@@ -424,6 +527,19 @@ int main(int argc, char** argv) {
     s->add_option("--command", specs, "NAME=PROGRAM ARG... (absolute PROGRAM), repeatable")->required();
     s->add_option("--runs", runs, "runs of each command")->capture_default_str()->check(CLI::Range(1u, 100'000u));
 
+    PublishOptions publish;
+    auto* p = app.add_subcommand("publish", "publish N small files, timing each, while GETting a URL");
+    p->add_option("--socket", publish.socket, "peerd's control socket")->required();
+    p->add_option("--dir", publish.dir, "where to make the files")->required();
+    p->add_option("--count", publish.count, "files to publish")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1'000'000u));
+    p->add_option("--url", publish.url, "what to GET from the same peerd meanwhile")->required();
+    p->add_option("--idle-requests", publish.idle_requests, "GETs before publishing")->capture_default_str();
+    p->add_option("--interval-ms", publish.interval_ms, "pause between GETs while publishing")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 10'000u));
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -431,6 +547,7 @@ int main(int argc, char** argv) {
     }
     if (*h) return run_http(http);
     if (*c) return run_control(control);
+    if (*p) return run_publish(publish);
     std::vector<Command> commands;
     for (const auto& spec : specs) {
         auto cmd = parse_command(spec);

@@ -1,11 +1,11 @@
-// tests/bench/tracker_load.cpp — load generator for trackerd (DESIGN §8, run
-// by `scripts/bench tracker`; a benchmark, never a test). One libuv loop
-// drives N simulated peers over the real protocol (proto/): each says hello,
-// then publishes M files whose names are each shared by a few peers with the
-// same content id, so the tracker's interning matters. Then L of those peers
-// keep K lookups in flight for a fixed time. Prints `key value` lines: time to
-// accept N peers, publish rate, the tracker's RSS (read from /proc/PID/status),
-// lookups per second and latency percentiles.
+// tests/bench/tracker_load.cpp — load generator for trackerd (docs/design.md,
+// "Tests and benchmarks"; run by `scripts/bench tracker`; a benchmark, never a
+// test). One libuv loop drives N simulated peers over the real protocol
+// (proto/): each says hello, then publishes M files whose names are each shared
+// by a few peers with the same content id, so the tracker's interning matters.
+// Then L of those peers keep K lookups in flight for a fixed time. Prints `key
+// value` lines: time to accept N peers, publish rate, the tracker's RSS (read
+// from /proc/PID/status), lookups per second and latency percentiles.
 //
 // Every reply is checked cheaply (its top-level type and id, in order) and one
 // lookup reply in kValidateEvery is parsed and checked in full. Any error

@@ -1,6 +1,7 @@
 // tests/integration/test_peer_metrics.cpp — peerd's --metrics-listen (issue
 // 12): /metrics passes `promtool check metrics`, and its counters move as a
-// scripted publish and fetch happen between two real peerds.
+// scripted publish and fetch happen between two real peerds (the fetch under
+// a download limit, so that it waits for it).
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -50,7 +51,9 @@ TEST_CASE("peerd's /metrics passes promtool, and its counters move with a publis
     TrackerFixture tracker;
     const PeerFixture::Options with_metrics{{"--metrics-listen", "127.0.0.1:0"}};
     auto alpha = start_peer("alpha", tracker.endpoint(), tracker.dir().path(), with_metrics);
-    auto beta = start_peer("beta", tracker.endpoint(), tracker.dir().path(), with_metrics);
+    // 3 MiB at 16 MB/s: about 0.2 s, longer than the bucket's burst, so the fetch waits.
+    const PeerFixture::Options limited{{"--metrics-listen", "127.0.0.1:0", "--max-download-rate", "16M"}};
+    auto beta = start_peer("beta", tracker.endpoint(), tracker.dir().path(), limited);
     const auto alpha_port = metrics_port(*alpha);
     const auto beta_port = metrics_port(*beta);
 
@@ -78,7 +81,14 @@ TEST_CASE("peerd's /metrics passes promtool, and its counters move with a publis
     CHECK(metric(down, "peershare_peer_downloaded_bytes_total") == kSize);
     CHECK(metric(down, "peershare_peer_pieces_verified_total") >= 1);
     CHECK(metric(down, "peershare_peer_pieces_rejected_total") == 0);
-    CHECK(metric(down, "peershare_peer_transfers{state=\"running\"}") == 0);
+    CHECK(metric(down, "peershare_peer_rate_limit_waits_total{direction=\"download\"}") >= 1);
+    CHECK(metric(up, "peershare_peer_rate_limit_waits_total{direction=\"upload\"}") == 0);
+    // The transfer is kept, done; every state is named.
+    CHECK(metric(down, "peershare_peer_transfers{state=\"done\"}") == 1);
+    for (const char* state : {"queued", "running", "waiting", "paused", "failed"}) {
+        CAPTURE(state);
+        CHECK(metric(down, std::string("peershare_peer_transfers{state=\"") + state + "\"}") == 0);
+    }
     CHECK(metric(down, "process_resident_memory_bytes") > 1e6);
 
     // Only GET /metrics is served.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# tests/packaging/test_package.sh — the Debian package (DESIGN §7, issue 4):
-# cpack builds it from this build, `dpkg-deb` shows the files and control
-# fields operators rely on, lintian finds no errors, and the programs of the
-# package, unpacked with `dpkg -x` into a throwaway root, run: --version, then
-# a tracker and two peers on loopback (temp dirs, ports the kernel picks)
-# publish a file on one peer and fetch it on the other, bytes compared.
+# tests/packaging/test_package.sh — the Debian package (docs/design.md,
+# "Services and packaging"; issue 4): cpack builds it from this build,
+# `dpkg-deb` shows the files and control fields operators rely on, the
+# maintainer scripts manage the services, lintian finds no errors, and the
+# programs of the package, unpacked with `dpkg -x` into a throwaway root, run:
+# --version, then a tracker and two peers on loopback (temp dirs, ports the
+# kernel picks) publish a file on one peer and fetch it on the other, bytes
+# compared.
 #   test_package.sh BUILD_DIR VERSION
 set -euo pipefail
 
@@ -45,9 +47,13 @@ depends=$(dpkg-deb -f "$deb" Depends)
 for lib in adduser libc6 libuv1 libssl3 libcurl4 libsystemd0 libhttp-parser; do
     grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp" ./conffiles ./postinst
+dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp" ./conffiles ./postinst ./prerm ./postrm
 grep -qx /etc/peershare/tracker.conf "$tmp/conffiles" || fail "tracker.conf is not a conffile"
 grep -q "addgroup --quiet --system tracker" "$tmp/postinst" || fail "postinst does not create the group tracker"
+# What the services go through (tried under a booted systemd by test_system.sh).
+grep -q "deb-systemd-invoke try-restart 'tracker.service'" "$tmp/postinst" || fail "postinst does not restart the tracker on upgrade"
+grep -q "deb-systemd-invoke stop 'tracker.service'" "$tmp/prerm" || fail "prerm does not stop the tracker"
+grep -q "deb-systemd-helper purge 'tracker.service'" "$tmp/postrm" || fail "postrm does not forget the tracker's links on purge"
 echo "ok: dpkg-deb -c lists binaries, units, configuration, man pages, completion; Depends: $depends"
 
 if command -v lintian >/dev/null; then

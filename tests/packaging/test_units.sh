@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# tests/packaging/test_units.sh — the systemd units (DESIGN §7, issue 4):
-# `systemd-analyze verify` is clean for both, and tracker.service's exposure
-# under `systemd-analyze security --offline=true` is at most 1.5.
-# verify wants every ExecStart= binary and Documentation= man page to exist,
-# so it reads copies of the units whose ExecStart= names this build's binaries,
-# with MANPATH at this build's man pages.
+# tests/packaging/test_units.sh — the systemd units (docs/design.md,
+# "Services and packaging"; issue 4): `systemd-analyze verify` is clean for
+# both, and tracker.service's exposure under `systemd-analyze security
+# --offline=true` is at most 1.5. verify wants every ExecStart= binary and
+# Documentation= man page to exist, so it reads copies of the units whose
+# ExecStart= names this build's binaries, with MANPATH at this build's man
+# pages.
 #   test_units.sh SOURCE_DIR TRACKERD PEERD MAN_DIR
 set -euo pipefail
 

@@ -2,6 +2,8 @@
 // content id for the upload server (several names may share one content).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "daemon/catalog.hpp"
 
 using namespace peershare::peerd;
@@ -45,4 +47,22 @@ TEST_CASE("catalog: by_id finds a publication of that content that has not chang
         CHECK(c.by_id("22") == nullptr);
         CHECK_FALSE(c.remove("c"));
     }
+}
+
+TEST_CASE("catalog: names_of_path finds every name of a path, and forgets removed and replaced ones") {
+    Catalog c;
+    c.put(pub("a", "/f/x", "11"));
+    c.put(pub("b", "/f/x", "11"));
+    c.put(pub("c", "/f/y", "22"));
+    auto names = c.names_of_path("/f/x");
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"a", "b"});
+    c.remove("a");
+    CHECK(c.names_of_path("/f/x") == std::vector<std::string>{"b"});
+    c.put(pub("b", "/f/z", "33"));   // published again from another path
+    CHECK(c.names_of_path("/f/x").empty());
+    CHECK(c.names_of_path("/f/z") == std::vector<std::string>{"b"});
+    c.mark_changed("/f/y");
+    CHECK(c.by_name("c")->changed);
+    CHECK_FALSE(c.by_name("b")->changed);
 }

@@ -1,9 +1,12 @@
-// tests/unit/test_fetch.cpp — the download engine (daemon/fetch.hpp) against
+// tests/unit/test_fetch.cpp — the download engine (daemon/fetch/engine.hpp) against
 // real HTTP servers: each test starts nginx in a temp dir on a free loopback
 // port, serving generated files and their piece lists at the peer paths
 // (/v1/files/<id>, /v1/files/<id>/pieces), some of them corrupt, lying, busy
-// or slow. The Fetch runs on a common::Loop in the test thread; tests wait for
-// conditions with a deadline, never sleep. Without nginx the tests are skipped.
+// or slow, and counting the pieces asked of them (an access log). Paused and
+// resumed fetches start from partial files the tests write or leave. The Fetch
+// runs on a common::Loop in the test thread; tests wait for conditions with a
+// deadline, never sleep. Without nginx they fail, saying so: scripts/lib.sh
+// installs it (nginx-light in DEPS).
 #include <curl/curl.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -29,8 +32,9 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/token_bucket.hpp"
 #include "common/uv.hpp"
-#include "daemon/fetch.hpp"
+#include "daemon/fetch/engine.hpp"
 #include "proto/content.hpp"
 #include "proto/hex.hpp"
 
@@ -42,7 +46,9 @@ using peershare::peerd::Fetch;
 using peershare::peerd::FetchProgress;
 using peershare::peerd::FetchRequest;
 using peershare::peerd::FetchResult;
+using peershare::peerd::partial_path_for;
 using peershare::peerd::Source;
+using peershare::proto::Bitfield;
 using peershare::proto::ErrorCode;
 using peershare::proto::json;
 using peershare::proto::PieceList;
@@ -67,14 +73,12 @@ std::string nginx_binary() {
     return {};
 }
 
-// Skips the calling test case (with a message) when nginx is not installed.
-#define REQUIRE_NGINX()                                                  \
-    do {                                                                 \
-        if (nginx_binary().empty()) {                                    \
-            MESSAGE("nginx is not installed: skipping the fetch tests"); \
-            return;                                                      \
-        }                                                                \
-    } while (0)
+// Fails the calling test case when nginx is not installed (never passes
+// by returning early).
+#define REQUIRE_NGINX()                                                                      \
+    REQUIRE_MESSAGE(!nginx_binary().empty(),                                                 \
+                    "nginx is not installed: run scripts/test, which installs it (scripts/lib.sh " \
+                    "DEPS: nginx-light)")
 
 struct TempDir {
     fs::path path;
@@ -100,15 +104,17 @@ std::string read_file(const fs::path& p) {
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Names in `dir` that look like our temporary files.
+// Names in `dir` that look like our partial files.
 std::vector<std::string> temp_files_in(const fs::path& dir) {
     std::vector<std::string> found;
     for (const auto& e : fs::directory_iterator(dir)) {
         const auto name = e.path().filename().string();
-        if (name.find(".peershare-part-") != std::string::npos) found.push_back(name);
+        if (name.find(".peershare-part") != std::string::npos) found.push_back(name);
     }
     return found;
 }
+
+fs::path partial_of(const fs::path& destination) { return partial_path_for(destination.string()); }
 
 // A file to serve: its bytes, piece list and content id.
 struct Content {
@@ -175,6 +181,9 @@ struct NginxOptions {
     bool busy = false;       // every request gets 503 with Retry-After: 1
 };
 
+// Every request nginx answered, as "URI STATUS" lines.
+constexpr std::string_view kLogFormat = "log_format uris '$uri $status';\n";
+
 // nginx lets a response's first second of data through at once, so a slow
 // source is one with pieces twice the rate: each piece takes about a second.
 constexpr std::uint64_t kSlowPiece = 32 * 1024;
@@ -200,6 +209,8 @@ public:
     Nginx& operator=(const Nginx&) = delete;
 
     std::uint16_t port() const { return port_; }
+    // SIGSTOP: connections are still accepted (by the kernel), never answered.
+    void freeze() { ::kill(pid_, SIGSTOP); }
     Source source(std::string peer) const { return {std::move(peer), "127.0.0.1", port_}; }
 
     // Serves `bytes` under c.id and the piece list (c's, or `list` if given).
@@ -209,6 +220,14 @@ public:
                    (list ? *list : c.list.to_json()).dump());
     }
     void serve(const Content& c) { serve(c, c.bytes); }
+    // Serves the file but no piece list (its URL answers 404).
+    void serve_without_list(const Content& c) { write_file(dir_.path / "files" / c.id, c.bytes); }
+
+    // How many requests for the file's bytes (not its piece list) were answered.
+    std::size_t piece_requests(const Content& c) const { return count_lines("/v1/files/" + c.id + " "); }
+    std::size_t list_requests(const Content& c) const {
+        return count_lines("/v1/files/" + c.id + "/pieces ");
+    }
 
 private:
     void try_start(std::uint16_t port) {
@@ -231,7 +250,8 @@ private:
             d + "/nginx.pid;\nerror_log " + d +
             "/error.log warn;\n"
             "events { worker_connections 256; }\n"
-            "http {\n access_log off;\n sendfile on;\n keepalive_requests 100000;\n"
+            "http {\n " + std::string(kLogFormat) + " access_log " + d +
+            "/access.log uris;\n sendfile on;\n keepalive_requests 100000;\n"
             " default_type application/octet-stream;\n" +
             (options_.limit_rate.empty() ? "" : " limit_rate " + options_.limit_rate + ";\n") +
             " client_body_temp_path " + d + "/tmp/body;\n proxy_temp_path " + d +
@@ -285,6 +305,15 @@ private:
         ::waitpid(pid, nullptr, 0);
     }
 
+    // nginx writes a log line when it has answered: the counts are final
+    // once the fetch has its answer.
+    std::size_t count_lines(const std::string& prefix) const {
+        std::ifstream in(dir_.path / "access.log");
+        std::size_t n = 0;
+        for (std::string line; std::getline(in, line);) n += line.starts_with(prefix) ? 1 : 0;
+        return n;
+    }
+
     NginxOptions options_;
     TempDir dir_;
     pid_t pid_ = -1;
@@ -300,6 +329,7 @@ FetchRequest request_for(const Content& c, const fs::path& destination,
     r.piece_size = c.list.piece_size;
     r.sources = std::move(sources);
     r.destination = destination.string();
+    r.partial_path = partial_path_for(r.destination);
     return r;
 }
 
@@ -309,33 +339,49 @@ FetchRequest request_for(const Content& c, const fs::path& destination,
 struct Run {
     std::optional<Result<FetchResult>> result;
     std::vector<FetchProgress> progress;
+    std::vector<Bitfield> durable;   // every DurableFn report, in order
+    std::vector<PieceList> lists;    // every PieceListFn call
     bool destroyed = false;
     int done_calls = 0;
+    int durable_after_done = 0;
 };
 
 Run run_fetch(FetchRequest request,
-              std::function<bool(Fetch&, const FetchProgress&)> on_progress = {}) {
+              std::function<bool(Fetch&, const FetchProgress&)> on_progress = {},
+              std::function<bool(Fetch&, const Run&)> on_durable = {}) {
     Run run;
     static const Log log("test_fetch", LogLevel::warning);
     Loop loop;
     std::unique_ptr<Fetch> fetch;
-    fetch = std::make_unique<Fetch>(
-        loop.get(), log, std::move(request),
-        [&](const FetchProgress& p) {
-            run.progress.push_back(p);
-            if (on_progress && on_progress(*fetch, p)) run.destroyed = true;
-        },
-        [&](Result<FetchResult> r) {
-            ++run.done_calls;
-            run.result.emplace(std::move(r));
-            fetch.reset();  // the owner may destroy the Fetch inside DoneFn
-        });
+    Fetch::Callbacks callbacks;
+    callbacks.progress = [&](const FetchProgress& p) {
+        run.progress.push_back(p);
+        if (on_progress && on_progress(*fetch, p)) run.destroyed = true;
+    };
+    callbacks.piece_list = [&](const PieceList& l) { run.lists.push_back(l); };
+    callbacks.durable = [&](const Bitfield& have) {
+        if (run.done_calls > 0) ++run.durable_after_done;
+        run.durable.push_back(have);
+        if (on_durable && on_durable(*fetch, run)) run.destroyed = true;
+    };
+    callbacks.done = [&](Result<FetchResult> r) {
+        ++run.done_calls;
+        run.result.emplace(std::move(r));
+        fetch.reset();  // the owner may destroy the Fetch inside DoneFn
+    };
+    fetch = std::make_unique<Fetch>(loop.get(), log, std::move(request), std::move(callbacks));
     fetch->start();
     const auto deadline = Clock::now() + kDeadline;
     while (!run.result && !run.destroyed && Clock::now() < deadline) loop.run(UV_RUN_ONCE);
     if (run.destroyed) fetch.reset();
     REQUIRE_MESSAGE((run.result || run.destroyed), "the fetch did not finish in time");
     return run;  // ~Loop runs the loop until every handle and work item is done
+}
+
+Fetch::Callbacks only_done(Fetch::DoneFn done) {
+    Fetch::Callbacks c;
+    c.done = std::move(done);
+    return c;
 }
 
 // The error message of a failed result, for REQUIRE_MESSAGE (evaluated even on success).
@@ -459,7 +505,10 @@ TEST_CASE("fetch: a destination that appears during the fetch is never clobbered
     REQUIRE_FALSE(run.result->ok());
     CHECK(run.result->error().message.find("exists; use --force") != std::string::npos);
     CHECK(read_file(dest) == "someone else's");
-    CHECK(temp_files_in(out.path).empty());
+    // Every verified byte stays in the partial file, reported durable.
+    CHECK(read_file(partial_of(dest)) == c.bytes);
+    REQUIRE_FALSE(run.durable.empty());
+    CHECK(run.durable.back().all());
 }
 
 TEST_CASE("fetch: a corrupt source is caught at the piece and the file completes from a good one") {
@@ -569,7 +618,7 @@ TEST_CASE("fetch: a busy source is waited for while another one serves") {
     CHECK(run.result->value().sources_used == std::vector<std::string>{"alice"});
 }
 
-TEST_CASE("fetch: when every source is bad the fetch fails and leaves nothing behind") {
+TEST_CASE("fetch: when every source is bad the fetch fails as 'no source left' and keeps the partial file") {
     REQUIRE_NGINX();
     Nginx corrupt, liar;
     TempDir out;
@@ -589,8 +638,13 @@ TEST_CASE("fetch: when every source is bad the fetch fails and leaves nothing be
     CHECK(message.find("mallory: ") != std::string::npos);
     CHECK(message.find("trudy: ") != std::string::npos);
     CHECK(message.find("ghost: cannot connect") != std::string::npos);
+    CHECK(peershare::peerd::no_source_left(run.result->error()));
+    CHECK_FALSE(peershare::peerd::cancelled(run.result->error()));
     CHECK_FALSE(fs::exists(dest));
+    CHECK(fs::file_size(partial_of(dest)) == c.bytes.size());
+    REQUIRE(peershare::peerd::remove_partial(partial_of(dest)).ok());
     CHECK(temp_files_in(out.path).empty());
+    CHECK(peershare::peerd::remove_partial(partial_of(dest)).ok());  // absent is fine
 }
 
 TEST_CASE("fetch: bad requests fail cleanly") {
@@ -602,24 +656,51 @@ TEST_CASE("fetch: bad requests fail cleanly") {
         REQUIRE_FALSE(run.result->ok());
         CHECK(run.result->error().code == ErrorCode::not_found);
     }
-    SUBCASE("a source address that is not an IP literal") {
+    SUBCASE("a source address that is neither a name nor an IP literal") {
         auto run = run_fetch(request_for(c, out.path / "f", {{"evil", "example.com/x?", 80}}));
         REQUIRE(run.result);
         REQUIRE_FALSE(run.result->ok());
-        CHECK(run.result->error().message.find("evil: not an IP address") != std::string::npos);
+        CHECK(run.result->error().message.find("evil: not a host name or IP address") != std::string::npos);
+        CHECK(peershare::peerd::no_source_left(run.result->error()));
     }
     SUBCASE("a directory that does not exist") {
         auto run =
             run_fetch(request_for(c, out.path / "no" / "such" / "f", {{"a", "127.0.0.1", 1}}));
         REQUIRE(run.result);
         REQUIRE_FALSE(run.result->ok());
-        CHECK(run.result->error().message.find("cannot create a temporary file") !=
+        CHECK(run.result->error().message.find("cannot create the partial file") !=
               std::string::npos);
+    }
+    SUBCASE("a bitfield of the wrong size") {
+        auto req = request_for(c, out.path / "f", {{"a", "127.0.0.1", 1}});
+        req.have = Bitfield(2);
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().code == ErrorCode::bad_request);
+    }
+    SUBCASE("a piece list that is not the content's") {
+        auto req = request_for(c, out.path / "f", {{"a", "127.0.0.1", 1}});
+        req.pieces = c.list.pieces;
+        req.pieces[0][0] ^= 1;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().message.find("does not match its content id") !=
+              std::string::npos);
+    }
+    SUBCASE("a partial file path that is not absolute") {
+        auto req = request_for(c, out.path / "f", {{"a", "127.0.0.1", 1}});
+        req.partial_path = "f.part";
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_FALSE(run.result->ok());
+        CHECK(run.result->error().code == ErrorCode::bad_request);
     }
     CHECK(temp_files_in(out.path).empty());
 }
 
-TEST_CASE("fetch: cancel and destruction remove the temporary file") {
+TEST_CASE("fetch: cancel and destruction keep the partial file; remove_partial removes it") {
     REQUIRE_NGINX();
     Nginx slow(kSlow);
     TempDir out;
@@ -640,7 +721,13 @@ TEST_CASE("fetch: cancel and destruction remove the temporary file") {
         REQUIRE(run.result);
         REQUIRE_FALSE(run.result->ok());
         CHECK(run.result->error().message == "cancelled");
+        CHECK(peershare::peerd::cancelled(run.result->error()));
+        CHECK_FALSE(peershare::peerd::no_source_left(run.result->error()));
         CHECK(run.done_calls == 1);
+        // What was verified before the cancel is reported durable before DoneFn.
+        REQUIRE_FALSE(run.durable.empty());
+        CHECK(run.durable.back().count() * kSlowPiece >= run.progress.back().done);
+        CHECK(run.durable_after_done == 0);
     }
     SUBCASE("destroying the Fetch") {
         auto run = run_fetch(request_for(c, dest, {slow.source("alice")}),
@@ -654,6 +741,8 @@ TEST_CASE("fetch: cancel and destruction remove the temporary file") {
     }
     CHECK(saw_temp);
     CHECK_FALSE(fs::exists(dest));
+    CHECK(fs::file_size(partial_of(dest)) == c.bytes.size());
+    REQUIRE(peershare::peerd::remove_partial(partial_of(dest)).ok());
     CHECK(temp_files_in(out.path).empty());
 }
 
@@ -664,11 +753,11 @@ TEST_CASE("fetch: cancel before start still answers once") {
     const auto c = make_content(10, 81);
     int calls = 0;
     std::optional<Result<FetchResult>> result;
-    Fetch fetch(loop.get(), log, request_for(c, out.path / "f", {{"a", "127.0.0.1", 1}}), {},
-                [&](Result<FetchResult> r) {
+    Fetch fetch(loop.get(), log, request_for(c, out.path / "f", {{"a", "127.0.0.1", 1}}),
+                only_done([&](Result<FetchResult> r) {
                     ++calls;
                     result.emplace(std::move(r));
-                });
+                }));
     fetch.cancel();
     fetch.start();
     fetch.cancel();
@@ -681,16 +770,25 @@ TEST_CASE("fetch: cancel before start still answers once") {
     CHECK(calls == 1);
 }
 
-TEST_CASE("fetch: destroying or cancelling at any point leaves a whole file or nothing") {
+TEST_CASE("fetch: destroying or cancelling at any point leaves a whole file or a partial one") {
     REQUIRE_NGINX();
     Nginx server;
     TempDir out;
     const auto c = make_content(6 * 1024 * 1024 + 99, 91);
     server.serve(c);
     static const Log log("test_fetch", LogLevel::warning);
-    const auto whole_or_nothing = [&](const fs::path& dest) {
+    // Either the file is in place, or its partial file (of the full size) is
+    // there: never both.
+    const auto whole_or_partial = [&](const fs::path& dest) {
+        const auto partial = partial_of(dest);
+        if (fs::exists(dest)) {
+            CHECK(read_file(dest) == c.bytes);
+            CHECK_FALSE(fs::exists(partial));
+        } else if (fs::exists(partial)) {
+            CHECK(fs::file_size(partial) == c.bytes.size());
+        }
+        REQUIRE(peershare::peerd::remove_partial(partial).ok());
         CHECK(temp_files_in(out.path).empty());
-        if (fs::exists(dest)) CHECK(read_file(dest) == c.bytes);
     };
     // Loop turns before the interruption: every one from "not even prepared"
     // to "done" (such a fetch takes some 10 to 30 turns on loopback).
@@ -704,16 +802,13 @@ TEST_CASE("fetch: destroying or cancelling at any point leaves a whole file or n
                 Loop loop;
                 std::optional<Result<FetchResult>> result;
                 auto fetch = std::make_unique<Fetch>(
-                    loop.get(), log, request_for(c, dest, {server.source("alice")}), nullptr,
-                    [&](Result<FetchResult> r) { result.emplace(std::move(r)); });
+                    loop.get(), log, request_for(c, dest, {server.source("alice")}),
+                    only_done([&](Result<FetchResult> r) { result.emplace(std::move(r)); }));
                 fetch->start();
                 for (int i = 0; i < turns && !result; ++i) loop.run(UV_RUN_ONCE);
-                const bool preparing =
-                    turns == 0;  // the temporary file is being created in the pool
                 fetch.reset();
-                if (!preparing) CHECK(temp_files_in(out.path).empty());  // gone at once
             }  // ~Loop: work items still in the pool come back and are freed
-            whole_or_nothing(dest);
+            whole_or_partial(dest);
         }
     }
     SUBCASE("cancel") {
@@ -723,11 +818,11 @@ TEST_CASE("fetch: destroying or cancelling at any point leaves a whole file or n
             Loop loop;
             int calls = 0;
             std::optional<Result<FetchResult>> result;
-            Fetch fetch(loop.get(), log, request_for(c, dest, {server.source("alice")}), nullptr,
-                        [&](Result<FetchResult> r) {
+            Fetch fetch(loop.get(), log, request_for(c, dest, {server.source("alice")}),
+                        only_done([&](Result<FetchResult> r) {
                             ++calls;
                             result.emplace(std::move(r));
-                        });
+                        }));
             fetch.start();
             for (int i = 0; i < turns && !result; ++i) loop.run(UV_RUN_ONCE);
             fetch.cancel();
@@ -741,7 +836,7 @@ TEST_CASE("fetch: destroying or cancelling at any point leaves a whole file or n
                 CHECK(result->error().message == "cancelled");
                 CHECK_FALSE(fs::exists(dest));
             }
-            whole_or_nothing(dest);
+            whole_or_partial(dest);
         }
     }
 }
@@ -761,4 +856,285 @@ TEST_CASE("fetch: a directory in the way is refused even with force") {
     CHECK(run.result->error().message.find("is a directory") != std::string::npos);
     CHECK(fs::is_directory(out.path / "dir"));
     CHECK(temp_files_in(out.path).empty());
+}
+
+// ---- pause, resume, adopt ----
+
+namespace {
+
+// Writes `bytes` as a partial file for c at `path`, with the pieces in
+// `garbage` overwritten by other bytes.
+void write_partial(const fs::path& path, const Content& c, const std::vector<std::uint64_t>& garbage) {
+    std::string bytes = c.bytes;
+    for (const auto i : garbage) {
+        const auto at = i * c.list.piece_size;
+        const auto len = peershare::proto::piece_length(c.list.size, c.list.piece_size, i);
+        for (std::uint64_t k = 0; k < len; ++k) bytes[at + k] = static_cast<char>(bytes[at + k] ^ 0xa5);
+    }
+    write_file(path, bytes);
+}
+
+// A fetch that continues one before it: the piece list and the pieces it reported.
+FetchRequest resumed(const Content& c, const fs::path& destination, Source source, Bitfield have) {
+    auto r = request_for(c, destination, {std::move(source)});
+    r.pieces = c.list.pieces;
+    r.have = std::move(have);
+    return r;
+}
+
+// Each report holds every piece of the one before.
+bool only_grows(const std::vector<Bitfield>& reports) {
+    for (std::size_t k = 1; k < reports.size(); ++k) {
+        for (std::uint64_t i = 0; i < reports[k].size(); ++i) {
+            if (reports[k - 1].test(i) && !reports[k].test(i)) return false;
+        }
+    }
+    return true;
+}
+
+Bitfield all_pieces(const Content& c) {
+    Bitfield b(c.list.pieces.size());
+    for (std::uint64_t i = 0; i < b.size(); ++i) b.set(i);
+    return b;
+}
+
+}  // namespace
+
+TEST_CASE("partial_path_for: a hidden, stable name beside the destination") {
+    CHECK(partial_path_for("/data/film.mkv") == "/data/.film.mkv.peershare-part");
+    CHECK(partial_path_for("/film.mkv") == "/.film.mkv.peershare-part");
+    CHECK(partial_path_for("/data/film.mkv") == partial_path_for("/data/film.mkv"));
+    const auto long_name = partial_path_for("/d/" + std::string(300, 'x'));
+    CHECK(long_name.size() - 3 <= NAME_MAX);
+    CHECK(long_name.ends_with(".peershare-part"));
+}
+
+TEST_CASE("fetch: a paused fetch resumes from the pieces it reported durable") {
+    REQUIRE_NGINX();
+    Nginx slow(kSlow), fast;
+    TempDir out;
+    const auto c = make_content(16 * kSlowPiece, 101, kSlowPiece);
+    slow.serve(c);
+    fast.serve_without_list(c);  // the second fetch carries the piece list
+    const auto dest = out.path / "f";
+
+    // Paused (the Fetch destroyed) once some pieces are durable.
+    auto first = run_fetch(request_for(c, dest, {slow.source("slow")}), {},
+                           [](Fetch&, const Run& r) { return r.durable.back().count() > 0; });
+    REQUIRE(first.destroyed);
+    REQUIRE(first.lists.size() == 1);
+    CHECK(first.lists[0].pieces == c.list.pieces);
+    const Bitfield have = first.durable.back();
+    REQUIRE(have.count() > 0);
+    REQUIRE_FALSE(have.all());
+    CHECK(only_grows(first.durable));
+    CHECK_FALSE(fs::exists(dest));
+    REQUIRE(fs::exists(partial_of(dest)));
+
+    auto second = run_fetch(resumed(c, dest, fast.source("fast"), have));
+    REQUIRE(second.result);
+    REQUIRE_MESSAGE(second.result->ok(), failure_of(*second.result));
+    CHECK(read_file(dest) == c.bytes);
+    CHECK(temp_files_in(out.path).empty());
+    CHECK(second.lists.empty());  // the request carried the list
+    CHECK(fast.list_requests(c) == 0);
+    CHECK(fast.piece_requests(c) == c.list.pieces.size() - have.count());
+    REQUIRE_FALSE(second.durable.empty());
+    CHECK(only_grows(second.durable));
+    CHECK(second.durable.back().all());
+    CHECK(second.durable_after_done == 0);
+    CHECK(second.progress.back().sources[0].bytes ==
+          c.bytes.size() - have.count() * kSlowPiece);
+}
+
+TEST_CASE("fetch: a claimed piece that is wrong on disk is found and fetched again") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(40 * 16 * 1024 + 5, 111, 16 * 1024);  // 41 pieces
+    server.serve_without_list(c);
+    const auto dest = out.path / "f";
+    write_partial(partial_of(dest), c, {2, 40});
+
+    auto req = request_for(c, dest, {server.source("alice")});
+    req.pieces = c.list.pieces;
+    req.have = all_pieces(c);
+    auto run = run_fetch(req);
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(dest) == c.bytes);
+    CHECK(server.piece_requests(c) == 2);
+    REQUIRE(run.durable.size() >= 2);
+    auto expected = all_pieces(c);
+    expected.reset(2);
+    expected.reset(40);
+    CHECK(run.durable.front() == expected);  // the two bad claims are withdrawn
+    CHECK(run.durable.back().all());
+}
+
+TEST_CASE("fetch: a partial file with no record is adopted: its good pieces are kept") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(30 * 16 * 1024, 121, 16 * 1024);
+    server.serve(c);
+    const auto dest = out.path / "f";
+    write_partial(partial_of(dest), c, {0, 7, 8, 29});
+
+    SUBCASE("the piece list from the source") {
+        auto req = request_for(c, dest, {server.source("alice")});
+        req.adopt = true;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(read_file(dest) == c.bytes);
+        CHECK(run.lists.size() == 1);
+        CHECK(server.piece_requests(c) == 4);
+    }
+    SUBCASE("a file of another size is made the right size, and checked") {
+        std::filesystem::resize_file(partial_of(dest), c.bytes.size() / 2);
+        auto req = request_for(c, dest, {server.source("alice")});
+        req.adopt = true;
+        req.pieces = c.list.pieces;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(read_file(dest) == c.bytes);
+        CHECK(server.piece_requests(c) == 3 + 15);  // 0, 7 and 8 bad; 15 to 29 cut off
+    }
+}
+
+TEST_CASE("fetch: after 'no source left', a new fetch with a fresh source continues") {
+    REQUIRE_NGINX();
+    Nginx bad, good;
+    TempDir out;
+    const auto c = make_content(64 * 16 * 1024, 131, 16 * 1024);
+    bad.serve(c, corrupted(c, 4));  // every fourth piece wrong: dropped after three of them
+    good.serve(c);
+    const auto dest = out.path / "f";
+
+    auto first = run_fetch(request_for(c, dest, {bad.source("mallory")}));
+    REQUIRE(first.result);
+    REQUIRE_FALSE(first.result->ok());
+    CHECK(peershare::peerd::no_source_left(first.result->error()));
+    REQUIRE(fs::exists(partial_of(dest)));
+    const Bitfield have = first.durable.empty() ? Bitfield(c.list.pieces.size()) : first.durable.back();
+    for (std::uint64_t i = 0; i < have.size(); i += 4) CHECK_FALSE(have.test(i));  // never a bad one
+
+    auto second = run_fetch(resumed(c, dest, good.source("alice"), have));
+    REQUIRE(second.result);
+    REQUIRE_MESSAGE(second.result->ok(), failure_of(*second.result));
+    CHECK(read_file(dest) == c.bytes);
+    CHECK(good.piece_requests(c) == c.list.pieces.size() - have.count());
+}
+
+TEST_CASE("fetch: a source that sends nothing is marked stalled and its pieces go to another") {
+    REQUIRE_NGINX();
+    Nginx frozen, slow(kSlow);
+    TempDir out;
+    // From the slow source alone: 6 rounds of about a second, longer than the stall delay.
+    const auto c = make_content(24 * kSlowPiece, 141, kSlowPiece);
+    frozen.serve(c);
+    slow.serve(c);
+    frozen.freeze();
+    auto req = request_for(c, out.path / "f", {frozen.source("frozen"), slow.source("slow")});
+    req.pieces = c.list.pieces;  // no piece list to wait for: both are asked for pieces at once
+    auto run = run_fetch(req);
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    bool seen_stalled = false;
+    for (const auto& p : run.progress) {
+        const auto* f = source_named(p, "frozen");
+        REQUIRE(f);
+        CHECK_FALSE(f->dropped);
+        seen_stalled = seen_stalled || f->stalled;
+        CHECK_FALSE(source_named(p, "slow")->stalled);
+    }
+    CHECK(seen_stalled);
+    CHECK(source_named(run.progress.back(), "slow")->bytes == c.bytes.size());
+}
+
+TEST_CASE("fetch: max_sources asks only that many sources; the next replaces a dropped one") {
+    REQUIRE_NGINX();
+    Nginx a, b, c3;
+    TempDir out;
+    const auto c = make_content(32 * 16 * 1024, 151, 16 * 1024);
+    for (auto* n : {&a, &b, &c3}) n->serve(c);
+    SUBCASE("the first one only") {
+        auto req = request_for(c, out.path / "f", {a.source("a"), b.source("b"), c3.source("c")});
+        req.max_sources = 1;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(run.result->value().sources_used == std::vector<std::string>{"a"});
+        CHECK(b.piece_requests(c) + b.list_requests(c) + c3.piece_requests(c) + c3.list_requests(c) == 0);
+    }
+    SUBCASE("a dead first source gives way to the next") {
+        auto req = request_for(c, out.path / "f",
+                               {{"ghost", "127.0.0.1", free_port()}, b.source("b"), c3.source("c")});
+        req.max_sources = 1;
+        auto run = run_fetch(req);
+        REQUIRE(run.result);
+        REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+        CHECK(run.result->value().sources_used == std::vector<std::string>{"b"});
+        CHECK(c3.piece_requests(c) == 0);
+    }
+}
+
+TEST_CASE("fetch: a source given by host name is contacted; an unspecified address never is") {
+    REQUIRE_NGINX();
+    Nginx server, other;
+    TempDir out;
+    const auto c = make_content(20 * 16 * 1024, 161, 16 * 1024);
+    server.serve(c);
+    other.serve(c);
+    // 0.0.0.0 would reach this machine's own listeners: refused before connecting.
+    auto run = run_fetch(request_for(
+        c, out.path / "f", {{"zero", "0.0.0.0", other.port()}, {"named", "localhost", server.port()}}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    CHECK(run.result->value().sources_used == std::vector<std::string>{"named"});
+    const auto* zero = source_named(run.progress.back(), "zero");
+    REQUIRE(zero);
+    CHECK(zero->dropped);
+    CHECK(zero->why.find("0.0.0.0 is an unspecified address") != std::string::npos);
+    CHECK(other.piece_requests(c) + other.list_requests(c) == 0);
+}
+
+TEST_CASE("fetch: received bytes are taken from the download limit's bucket") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(4u << 20, 171, 256 * 1024);
+    server.serve(c);
+    // The bucket's clock is ours: it moves half a second per progress tick, so
+    // what may have arrived at each tick is known exactly.
+    constexpr std::uint64_t kRate = 1u << 20;
+    constexpr std::uint64_t kCredit = 64 * 1024;  // one write on credit (curl's buffer)
+    std::uint64_t now_ns = 0;
+    peershare::common::TokenBucket bucket(kRate, [&] { return now_ns; });
+    static const Log log("test_fetch", LogLevel::warning);
+    Loop loop;
+    std::optional<Result<FetchResult>> result;
+    std::uint64_t over = 0;  // bytes verified beyond what the bucket allowed
+    Fetch::Callbacks callbacks;
+    callbacks.progress = [&](const FetchProgress& p) {
+        const std::uint64_t allowed = kRate * now_ns / 1'000'000'000 + bucket.burst() + kCredit;
+        if (p.done > allowed) over = std::max(over, p.done - allowed);
+        now_ns += 500'000'000;
+    };
+    callbacks.done = [&](Result<FetchResult> r) { result.emplace(std::move(r)); };
+    Fetch fetch(loop.get(), log, request_for(c, out.path / "f", {server.source("alice")}),
+                std::move(callbacks), nullptr, &bucket);
+    fetch.start();
+    const auto deadline = Clock::now() + kDeadline;
+    while (!result && Clock::now() < deadline) loop.run(UV_RUN_ONCE);
+    REQUIRE(result);
+    REQUIRE_MESSAGE(result->ok(), failure_of(*result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    CHECK(over == 0);
+    // It could not have finished before the bucket had paid for nearly all of it.
+    CHECK(kRate * now_ns / 1'000'000'000 + bucket.burst() + kCredit >= c.bytes.size());
 }

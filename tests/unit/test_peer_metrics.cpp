@@ -22,21 +22,23 @@ TEST_CASE("the reasons a fetch drops a source become a handful of labels") {
 
 TEST_CASE("peerd's page has every counter, by reason where there is one") {
     PeerMetrics m;
-    m.uploaded_bytes = 10;
     m.downloaded_bytes = 20;
     m.pieces_verified = 3;
     m.pieces_rejected = 1;
-    m.rate_limit_waits = 2;
+    m.upload_rate_limit_waits = 2;
+    m.download_rate_limit_waits = 5;
     m.count_dropped_source("busy (HTTP 503) 10 times in a row");
     m.count_dropped_source("busy (HTTP 503) 10 times in a row");
     PeerGauges g;
+    g.uploaded_bytes = 10;
     g.upload_slots = 64;
     g.tracker_connected = true;
     g.transfers["running"] = 1;
     const auto page = render_peer_metrics(m, g);
     for (const char* line : {"peershare_peer_uploaded_bytes_total 10\n", "peershare_peer_downloaded_bytes_total 20\n",
                              "peershare_peer_pieces_verified_total 3\n", "peershare_peer_pieces_rejected_total 1\n",
-                             "peershare_peer_rate_limit_waits_total 2\n",
+                             "peershare_peer_rate_limit_waits_total{direction=\"upload\"} 2\n",
+                             "peershare_peer_rate_limit_waits_total{direction=\"download\"} 5\n",
                              "peershare_peer_sources_dropped_total{reason=\"busy\"} 2\n",
                              "peershare_peer_upload_slots 64\n", "peershare_peer_tracker_connected 1\n",
                              "peershare_peer_transfers{state=\"running\"} 1\n"}) {

@@ -1,0 +1,73 @@
+// daemon/fetch/http_source.hpp — one peer the engine downloads from over
+// HTTP/1.1 (docs/protocol.md §11): its URLs, its state, and the verdict on
+// each answer it gives. The verdict is a pure function of the answer, so
+// every rule (404 drops, 503 waits for Retry-After, a short body strikes,
+// ...) is unit-tested without a socket (tests/unit/test_http_source.cpp).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "proto/content.hpp"
+#include "proto/errors.hpp"
+
+namespace peershare::peerd {
+
+inline constexpr unsigned kRequestsPerSource = 4;  // HTTP requests in flight per source
+inline constexpr unsigned kMaxStrikes = 3;       // failures before a source is dropped
+inline constexpr unsigned kMaxBusyAnswers = 10;  // 503s in a row before a source is dropped
+inline constexpr std::uint64_t kMaxRetryAfterMs = 30'000;
+inline constexpr std::uint64_t kDefaultRetryAfterMs = 1'000;
+
+// What came back for one request, as curl saw it.
+struct Answer {
+    bool listing = false;         // the piece list, not a piece
+    int curl_code = 0;            // CURLcode; 0: the transfer completed
+    std::string curl_error;       // curl's words for curl_code
+    bool connected = false;       // a connection was made
+    long status = 0;              // HTTP status; 0: none
+    std::int64_t retry_after_s = 0;  // Retry-After of a 503, in seconds; ≤ 0: none
+    bool overflow = false;        // more body than asked for (the write callback stopped it)
+    std::uint64_t piece = 0;      // pieces: which
+    std::uint64_t received = 0;   // pieces: body bytes kept
+    std::uint64_t expected = 0;   // pieces: bytes asked for
+    bool whole_file = false;      // pieces: the range is the whole file, so a 200 will do
+    unsigned busy_before = 0;     // 503s in a row from this source before this answer
+};
+
+struct Verdict {
+    enum class Kind {
+        ok,           // a piece (to verify) or a piece list (to check)
+        retry_after,  // busy: ask nothing of it for wait_ms
+        strike,       // a failure; kMaxStrikes of them drop the source
+        drop,         // never ask it again
+    };
+    Kind kind = Kind::ok;
+    std::uint64_t wait_ms = 0;  // retry_after
+    std::string why;            // strike, drop: one line for the log and the user
+};
+
+// The verdict on an answer (a pure function).
+Verdict judge(const Answer& a);
+
+// The verdict on a piece list's body (after judge() said ok): the list, or
+// why the source is dropped. Checks it against the content id, size and piece size.
+proto::Result<proto::PieceList> judge_piece_list(const std::string& body, const std::string& id,
+                                                 std::uint64_t size, std::uint64_t piece_size);
+
+// "http://HOST:PORT" for an IPv4 or IPv6 literal (with an optional zone) or
+// a DNS name (RFC 1123 labels of letters, digits and hyphens, at most 253
+// bytes), nullopt for anything else: nothing from the network changes the
+// request's path or reaches curl's URL parser unchecked.
+std::optional<std::string> base_url(const std::string& host, std::uint16_t port);
+
+// Why the engine will not connect to `address` ("224.0.0.1 is a multicast
+// address"): an unspecified, multicast or broadcast (255.255.255.255) IPv4 or
+// IPv6 address, also IPv4-mapped; nullopt for any other IP address. Whatever
+// a name resolves to passes here before a socket is opened.
+std::optional<std::string> refused_address(const sockaddr* address);
+
+}  // namespace peershare::peerd

@@ -1,0 +1,46 @@
+// daemon/transfers/holder_choice.cpp — see holder_choice.hpp.
+#include "daemon/transfers/holder_choice.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <set>
+
+namespace peershare::peerd {
+
+HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,
+                            const HolderFilter& filter) {
+    std::vector<proto::Holder> holders;
+    bool only_self = false;
+    for (const auto& h : all) {
+        if (h.peer == filter.self) {
+            only_self = true;
+            continue;
+        }
+        if (!filter.from.empty() && h.peer != filter.from) continue;
+        if (!h.id.starts_with(filter.id_prefix)) continue;
+        if (!filter.content_id.empty() && h.id != filter.content_id) continue;
+        holders.push_back(h);
+    }
+    if (holders.empty()) {
+        std::string why = "no live peer offers '" + name + "'";
+        if (!filter.from.empty()) why += " from " + filter.from;
+        if (!filter.id_prefix.empty()) why += " with id " + filter.id_prefix + "…";
+        if (only_self && all.size() == 1) why = "'" + name + "' is published only by this peer";
+        return proto::Error{proto::ErrorCode::not_found, why + "; see `peerctl search`"};
+    }
+    std::set<std::string> ids;
+    for (const auto& h : holders) ids.insert(h.id);
+    if (ids.size() > 1) return proto::Choices{name, std::move(holders)};
+    return holders;
+}
+
+std::uint64_t lookup_backoff_ms(unsigned attempts, double jitter) {
+    constexpr std::uint64_t kFirstMs = 1'000, kMaxMs = 60'000;
+    std::uint64_t wait = kFirstMs;
+    for (unsigned i = 1; i < attempts && wait < kMaxMs; ++i) wait *= 2;
+    wait = std::min(wait, kMaxMs);
+    assert(jitter >= 0.0 && jitter <= 1.0);
+    return wait + static_cast<std::uint64_t>(static_cast<double>(wait) * 0.1 * jitter);
+}
+
+}  // namespace peershare::peerd

@@ -1,0 +1,580 @@
+// daemon/transfers/registry.cpp — see registry.hpp.
+#include "daemon/transfers/registry.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cassert>
+#include <chrono>
+
+#include "common/pool.hpp"
+#include "common/uv.hpp"
+#include "daemon/fetch/partial_file.hpp"
+#include "daemon/transfers/holder_choice.hpp"
+#include "daemon/transfers/leftovers.hpp"
+#include "proto/content.hpp"
+
+namespace peershare::peerd {
+
+using proto::Error;
+using proto::ErrorCode;
+
+struct TransferRegistry::Transfer {
+    TransferRegistry* owner = nullptr;
+    TransferRecord rec;
+    std::unique_ptr<Fetch> fetch;
+    std::uint64_t generation = 0;        // bumps whenever a run starts or stops: late answers are ignored
+    std::vector<proto::Holder> holders;  // from a lookup just made, for the next run
+    std::vector<Follower> followers;
+    FetchProgress last;                  // the engine's latest progress while running
+    std::unique_ptr<common::Timer> retry;  // while waiting: the next lookup
+    unsigned lookups_failed = 0;
+    bool fresh = false;    // created in this run of peerd and holds no verified piece yet
+    bool adopt = false;    // its partial file was left by someone else: verify every piece
+    // The Fetch was asked to stop (pause, cancel, waiting): it makes what it
+    // verified durable and reports it, then DoneFn. No new Fetch on the same
+    // partial file until then.
+    bool stopping = false;
+    bool cancelled = false;   // forget it (and remove the partial file) once stopped
+};
+
+namespace {
+
+std::int64_t now_s() {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+bool unfinished(TransferState s) {
+    return s == TransferState::queued || s == TransferState::running || s == TransferState::waiting;
+}
+
+// Verified bytes in the partial file according to the record.
+std::uint64_t held_bytes(const TransferRecord& r) {
+    if (r.state == TransferState::done) return r.size;
+    std::uint64_t bytes = 0;
+    for (std::uint64_t i = 0; i < r.have.size(); ++i)
+        if (r.have.test(i)) bytes += proto::piece_length(r.size, r.piece_size, i);
+    return bytes;
+}
+
+proto::Progress to_message(const FetchProgress& p) {
+    proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
+    for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.stalled, s.why});
+    return msg;
+}
+
+std::string label(const TransferRecord& r) { return "transfer " + std::to_string(r.id) + " ('" + r.name + "')"; }
+
+}  // namespace
+
+TransferRegistry::TransferRegistry(uv_loop_t* loop, const common::Log& log, RegistryConfig config,
+                                   TransferStore& store, RegistryHooks hooks)
+    : loop_(loop), log_(log), config_(std::move(config)), store_(store), hooks_(std::move(hooks)) {
+    assert(config_.max_active >= 1);
+}
+
+TransferRegistry::~TransferRegistry() { stop(); }
+
+TransferRegistry::Transfer* TransferRegistry::find(std::uint64_t id) {
+    auto it = transfers_.find(id);
+    return it == transfers_.end() ? nullptr : it->second.get();
+}
+
+TransferRegistry::Transfer* TransferRegistry::by_destination(const std::string& destination) {
+    for (auto& [id, t] : transfers_)
+        if (t->rec.destination == destination) return t.get();
+    return nullptr;
+}
+
+unsigned TransferRegistry::active() const {
+    unsigned n = 0;
+    for (const auto& [id, t] : transfers_) n += t->rec.state == TransferState::running;
+    return n;
+}
+
+void TransferRegistry::restore(std::vector<TransferRecord> records) {
+    unsigned resumed = 0;
+    for (auto& rec : records) {
+        auto t = std::make_unique<Transfer>();
+        t->owner = this;
+        const auto held = std::to_string(held_bytes(rec)) + " of " + std::to_string(rec.size) + " bytes verified";
+        if (unfinished(rec.state)) {
+            rec.state = TransferState::queued;
+            ++resumed;
+            log_.info(label(rec) + ": resuming with " + held);
+        } else if (rec.state != TransferState::done) {
+            log_.info(label(rec) + ": kept " + std::string(to_string(rec.state)) + " with " + held);
+        }
+        t->rec = std::move(rec);
+        transfers_.emplace(t->rec.id, std::move(t));
+    }
+    if (!records.empty())
+        log_.info("transfers: " + std::to_string(records.size()) + " restored, " + std::to_string(resumed) +
+                  " continue");
+    pump();
+}
+
+std::uint64_t TransferRegistry::fetch(const proto::FetchFile& request, Follow follow) {
+    const auto token = next_token_++;
+    if (Transfer* t = by_destination(request.output)) {
+        if (t->cancelled) {
+            follow.done(Error{ErrorCode::unavailable, label(t->rec) + " to " + request.output +
+                                                          " is being cancelled; try again in a moment"});
+            return token;
+        }
+        if (t->rec.state == TransferState::done) {
+            forget(t->rec.id, false);   // a done record gives way to a new fetch to the same path
+        } else if (t->rec.name != request.name) {
+            follow.done(Error{ErrorCode::bad_request,
+                              request.output + " is the destination of " + label(t->rec) +
+                                  "; cancel it (`peerctl cancel " + std::to_string(t->rec.id) +
+                                  "`) or fetch to another path with -o"});
+            return token;
+        } else if (t->rec.state == TransferState::running || t->rec.state == TransferState::queued) {
+            attach(*t, request, token, std::move(follow));
+            return token;
+        }
+        // A waiting, paused or failed transfer continues if its content is
+        // still offered; the lookup below decides.
+    }
+    hooks_.lookup(request.name, [this, alive = std::weak_ptr<bool>(alive_), request, token,
+                                 follow = std::move(follow)](proto::Result<std::vector<proto::Holder>> r) mutable {
+        if (alive.expired()) return;
+        if (gone_tokens_.erase(token)) return;   // the asker left meanwhile: start nothing
+        Transfer* existing = by_destination(request.output);
+        if (existing && (existing->cancelled || existing->rec.state == TransferState::done)) existing = nullptr;
+        if (existing) {
+            // Its content still offered (or nothing is): continue it. Another
+            // content under the name: a new transfer takes its place and
+            // adopts its partial file (pieces that match are kept).
+            const bool offered = r && std::any_of(r->begin(), r->end(), [&](const proto::Holder& h) {
+                return h.id == existing->rec.content_id && h.peer != config_.self;
+            });
+            const bool other = r && std::holds_alternative<std::vector<proto::Holder>>(choose_holders(
+                                        request.name, *r, {config_.self, request.from, request.id_prefix, ""}));
+            if (offered || !other || existing->fetch) return attach(*existing, request, token, std::move(follow));
+            log_.info(label(existing->rec) + ": its content is no longer offered; a new transfer replaces it");
+            end_followers(*existing, Error{ErrorCode::unavailable, label(existing->rec) + " replaced"});
+            forget(existing->rec.id, false);
+        }
+        if (!r) return follow.done(r.error());
+        auto choice = choose_holders(request.name, *r, {config_.self, request.from, request.id_prefix, ""});
+        if (auto* e = std::get_if<Error>(&choice)) return follow.done(*e);
+        if (auto* c = std::get_if<proto::Choices>(&choice)) return follow.choices(std::move(*c));
+        auto holders = std::get<std::vector<proto::Holder>>(std::move(choice));
+        auto adopt = std::make_shared<bool>(false);
+        const auto rc = common::run_in_pool(
+            loop_, [adopt, dest = request.output] { *adopt = take_leftover(dest); },
+            [this, alive, adopt, request, token, holders = std::move(holders), follow = std::move(follow)]() mutable {
+                if (alive.expired()) return;
+                if (gone_tokens_.erase(token)) return;
+                if (Transfer* t = by_destination(request.output);
+                    t && t->rec.state != TransferState::done && !t->cancelled) {
+                    return attach(*t, request, token, std::move(follow));   // raced with another fetch
+                }
+                create(request, std::move(holders), *adopt, token, std::move(follow));
+            });
+        if (rc != 0) follow.done(Error{ErrorCode::internal, "cannot queue work: " + common::uv_error(rc)});
+    });
+    return token;
+}
+
+void TransferRegistry::create(const proto::FetchFile& request, std::vector<proto::Holder> holders, bool adopt,
+                              std::uint64_t token, Follow follow) {
+    assert(!holders.empty());
+    if (Transfer* old = by_destination(request.output)) forget(old->rec.id, false);   // a done one
+    auto t = std::make_unique<Transfer>();
+    t->owner = this;
+    TransferRecord& rec = t->rec;
+    rec.id = store_.next_transfer_id();
+    rec.name = request.name;
+    rec.content_id = holders.front().id;
+    rec.size = holders.front().size;
+    rec.piece_size = holders.front().piece_size;
+    rec.destination = request.output;
+    rec.partial_path = partial_path_for(request.output);
+    for (const auto& h : holders) rec.sources.push_back({h.peer, h.address, h.port});
+    rec.from = request.from;
+    rec.id_prefix = request.id_prefix;
+    rec.force = request.force;
+    rec.state = TransferState::queued;
+    rec.created_at = rec.updated_at = now_s();
+    t->holders = std::move(holders);
+    t->fresh = true;
+    t->adopt = adopt;
+    store_.put_transfer(rec);
+    log_.info(label(rec) + ": queued to " + rec.destination + (adopt ? " (adopting a leftover partial file)" : ""));
+    Transfer& ref = *t;
+    transfers_.emplace(rec.id, std::move(t));
+    follow.accepted(accepted(ref, false));
+    if (!request.detach) ref.followers.push_back({token, false, std::move(follow)});
+    pump();
+}
+
+void TransferRegistry::attach(Transfer& t, const proto::FetchFile& request, std::uint64_t token, Follow follow) {
+    follow.accepted(accepted(t, true));
+    const auto id = t.rec.id;
+    if (!request.detach) t.followers.push_back({token, false, std::move(follow)});
+    if (t.rec.state == TransferState::paused || t.rec.state == TransferState::failed) {
+        (void)resume(id);
+    } else if (t.rec.state == TransferState::waiting) {
+        lookup_again(id);
+    }
+}
+
+void TransferRegistry::forget_follower(std::uint64_t token) {
+    for (auto& [id, t] : transfers_) {
+        auto& fs = t->followers;
+        for (auto it = fs.begin(); it != fs.end(); ++it) {
+            if (it->token != token) continue;
+            fs.erase(it);
+            if (unfinished(t->rec.state)) {
+                log_.info(label(t->rec) + ": paused, the peerctl that followed it went away");
+                (void)pause(id);
+            }
+            return;
+        }
+    }
+    gone_tokens_.insert(token);   // still looking up: create nothing for it
+    // Bounded: a token is erased when its lookup answers, which it always does.
+}
+
+void TransferRegistry::pump() {
+    // By id, since starting one may change the map (a lookup can answer at once).
+    std::vector<std::uint64_t> queued;
+    for (const auto& [id, t] : transfers_)
+        if (t->rec.state == TransferState::queued) queued.push_back(id);
+    for (auto id : queued) {
+        if (active() >= config_.max_active) return;
+        if (Transfer* t = find(id); t && t->rec.state == TransferState::queued && !t->fetch) run(*t);
+    }
+}
+
+void TransferRegistry::run(Transfer& t) {
+    set_state(t, TransferState::running);
+    const auto generation = ++t.generation;
+    if (!t.holders.empty()) {
+        auto holders = std::move(t.holders);
+        t.holders.clear();
+        return start_fetch(t, holders);
+    }
+    hooks_.lookup(t.rec.name, [this, alive = std::weak_ptr<bool>(alive_), id = t.rec.id,
+                               generation](proto::Result<std::vector<proto::Holder>> r) {
+        if (alive.expired()) return;
+        Transfer* t = find(id);
+        if (!t || t->generation != generation || t->rec.state != TransferState::running) return;
+        if (!r) return enter_waiting(*t, r.error().message);
+        auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
+        if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return start_fetch(*t, *holders);
+        enter_waiting(*t, "no live holder of this content");
+    });
+}
+
+void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>& holders) {
+    TransferRecord& rec = t.rec;
+    rec.sources.clear();
+    for (const auto& h : holders) rec.sources.push_back({h.peer, h.address, h.port});
+    FetchRequest fr;
+    fr.name = rec.name;
+    fr.id = rec.content_id;
+    fr.size = rec.size;
+    fr.piece_size = rec.piece_size;
+    fr.destination = rec.destination;
+    fr.force = rec.force;
+    fr.partial_path = rec.partial_path;
+    fr.pieces = rec.pieces;
+    fr.have = rec.have;
+    fr.adopt = t.adopt;
+    fr.max_sources = config_.max_sources;
+    for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
+    const auto id = rec.id;
+    Fetch::Callbacks callbacks;
+    callbacks.progress = [this, id](const FetchProgress& p) {
+        Transfer* t = find(id);
+        if (!t || t->stopping) return;
+        t->last = p;
+        const auto msg = to_message(p);
+        for (auto& f : t->followers)
+            if (f.follow.progress) f.follow.progress(msg);
+    };
+    callbacks.piece_list = [this, id](const proto::PieceList& list) {
+        Transfer* t = find(id);
+        if (!t) return;
+        t->rec.pieces = list.pieces;
+        if (t->rec.have.size() != list.pieces.size()) t->rec.have = proto::Bitfield(list.pieces.size());
+        store_.put_transfer(t->rec);
+    };
+    callbacks.durable = [this, id](const proto::Bitfield& have) {
+        Transfer* t = find(id);
+        if (!t) return;
+        t->rec.have = have;
+        if (!have.none()) t->fresh = false;
+        t->adopt = false;   // what was adopted has been verified
+        t->rec.updated_at = now_s();
+        store_.put_transfer_progress(t->rec.id, t->rec.have, t->rec.state, t->rec.error);
+    };
+    callbacks.done = [this, id](proto::Result<FetchResult> result) { on_done(id, std::move(result)); };
+    t.fetch = hooks_.make_fetch(std::move(fr), std::move(callbacks));
+    t.fetch->start();
+}
+
+void TransferRegistry::on_done(std::uint64_t id, proto::Result<FetchResult> result) {
+    Transfer* t = find(id);
+    if (!t) return;
+    // Destroyed on return: the engine allows its owner to drop it in DoneFn.
+    auto fetch = std::move(t->fetch);
+    t->last = {};
+    TransferRecord& rec = t->rec;
+    const bool was_stopping = std::exchange(t->stopping, false);
+    if (result) {   // also when a pause came too late: the file is in place
+        for (std::uint64_t i = 0; i < rec.have.size(); ++i) rec.have.set(i);
+        set_state(*t, TransferState::done);
+        log_.info(label(rec) + ": done, " + rec.destination);
+        if (hooks_.completed) hooks_.completed(rec, result->sources_used);
+        end_followers(*t, proto::FetchedFile{rec.name, result->path, result->bytes, rec.content_id, result->seconds,
+                                             result->sources_used});
+        if (t->cancelled) forget(id, false);   // cancelled too late: the file stays, the record goes
+        return pump();
+    }
+    const Error error = result.error();
+    if (t->cancelled) {
+        forget(id, true);
+        return pump();
+    }
+    if (was_stopping || cancelled(error)) return pump();   // paused or waiting: already said
+    if (no_source_left(error)) {
+        enter_waiting(*t, error.message);
+        return pump();
+    }
+    if (t->fresh && rec.have.none()) {
+        // It never held a verified piece: forget it, as a fetch that never started.
+        log_.info(label(rec) + ": failed before any piece, forgotten: " + error.message);
+        end_followers(*t, error);
+        forget(id, !t->adopt);
+        return pump();
+    }
+    log_.warning(label(rec) + ": failed: " + error.message);
+    set_state(*t, TransferState::failed, error.message);
+    end_followers(*t, Error{error.code, error.message + " (" + label(rec) + " is kept: `peerctl resume " +
+                                            std::to_string(id) + "` tries again, `peerctl cancel " +
+                                            std::to_string(id) + "` discards it)"});
+    pump();
+}
+
+void TransferRegistry::enter_waiting(Transfer& t, const std::string& why) {
+    stop_fetch(t);
+    if (t.rec.state != TransferState::waiting) log_.info(label(t.rec) + ": waiting for a holder: " + why);
+    set_state(t, TransferState::waiting, why);
+    const auto id = t.rec.id;
+    end_followers(t, Error{ErrorCode::unavailable,
+                           "no live holder of '" + t.rec.name + "' right now (" + why + "); transfer " +
+                               std::to_string(id) +
+                               " is kept and continues by itself when one returns (see `peerctl transfers`)"});
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    const auto wait = lookup_backoff_ms(++t.lookups_failed, jitter(rng_));
+    if (!t.retry) {
+        t.retry = std::make_unique<common::Timer>(loop_);
+    }
+    t.retry->get()->data = &t;
+    uv_timer_start(
+        t.retry->get(),
+        [](uv_timer_t* timer) {
+            auto* tr = static_cast<Transfer*>(timer->data);
+            if (tr) tr->owner->lookup_again(tr->rec.id);
+        },
+        wait, 0);
+    pump();
+}
+
+void TransferRegistry::lookup_again(std::uint64_t id) {
+    Transfer* t = find(id);
+    if (!t || t->rec.state != TransferState::waiting) return;
+    if (t->retry) uv_timer_stop(t->retry->get());
+    const auto generation = ++t->generation;
+    hooks_.lookup(t->rec.name, [this, alive = std::weak_ptr<bool>(alive_), id,
+                                generation](proto::Result<std::vector<proto::Holder>> r) {
+        if (alive.expired()) return;
+        Transfer* t = find(id);
+        if (!t || t->generation != generation || t->rec.state != TransferState::waiting) return;
+        if (r) {
+            auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
+            if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) {
+                t->holders = std::move(*holders);
+                t->lookups_failed = 0;
+                log_.info(label(t->rec) + ": holders found (" + std::to_string(t->holders.size()) + "), continuing");
+                set_state(*t, TransferState::queued);
+                return pump();
+            }
+        }
+        // Still nobody: wait longer.
+        enter_waiting(*t, r ? "no live holder of this content" : r.error().message);
+    });
+}
+
+void TransferRegistry::set_state(Transfer& t, TransferState state, std::string error) {
+    t.rec.state = state;
+    t.rec.error = std::move(error);
+    t.rec.updated_at = now_s();
+    if (state != TransferState::waiting && t.retry) uv_timer_stop(t.retry->get());
+    store_.put_transfer_progress(t.rec.id, t.rec.have, t.rec.state, t.rec.error);
+}
+
+void TransferRegistry::stop_fetch(Transfer& t) {
+    ++t.generation;   // a lookup still on its way is ignored
+    t.last = {};
+    if (!t.fetch || t.stopping) return;
+    t.stopping = true;
+    t.fetch->cancel();   // DoneFn (on_done) follows once what it verified is durable
+}
+
+void TransferRegistry::end_followers(Transfer& t, const proto::Result<proto::FetchedFile>& outcome) {
+    auto followers = std::move(t.followers);
+    t.followers.clear();
+    for (auto& f : followers)
+        if (f.follow.done) f.follow.done(outcome);
+}
+
+void TransferRegistry::forget(std::uint64_t id, bool remove_partial) {
+    auto it = transfers_.find(id);
+    if (it == transfers_.end()) return;
+    store_.remove_transfer(id);
+    assert(!it->second->fetch);   // no engine left on the partial file
+    if (remove_partial) {
+        auto removed = std::make_shared<proto::Result<bool>>(true);
+        common::run_in_pool(
+            loop_, [removed, path = it->second->rec.partial_path] { *removed = peerd::remove_partial(path); },
+            [this, removed, alive = std::weak_ptr<bool>(alive_)] {
+                if (!*removed && !alive.expired()) log_.warning(removed->error().message);
+            });
+    }
+    transfers_.erase(it);
+}
+
+proto::Result<proto::TransferInfo> TransferRegistry::pause(std::uint64_t id) {
+    Transfer* t = find(id);
+    if (!t || t->cancelled) return Error{ErrorCode::not_found, "no transfer " + std::to_string(id) + "; see `peerctl transfers`"};
+    if (t->rec.state == TransferState::done) return Error{ErrorCode::bad_request, label(t->rec) + " is done"};
+    if (t->rec.state != TransferState::paused) {
+        stop_fetch(*t);
+        set_state(*t, TransferState::paused);
+        const auto done = held_bytes(t->rec);
+        log_.info(label(t->rec) + ": paused");
+        end_followers(*t, Error{ErrorCode::unavailable,
+                                label(t->rec) + " paused with " + std::to_string(done) + " of " +
+                                    std::to_string(t->rec.size) + " bytes: continue with `peerctl resume " +
+                                    std::to_string(id) + "`, discard with `peerctl cancel " + std::to_string(id) +
+                                    "`"});
+        pump();
+    }
+    return info(*t);
+}
+
+proto::Result<proto::TransferInfo> TransferRegistry::resume(std::uint64_t id) {
+    Transfer* t = find(id);
+    if (!t || t->cancelled) return Error{ErrorCode::not_found, "no transfer " + std::to_string(id) + "; see `peerctl transfers`"};
+    switch (t->rec.state) {
+    case TransferState::paused:
+    case TransferState::failed:
+        log_.info(label(t->rec) + ": resumed");
+        t->lookups_failed = 0;
+        set_state(*t, TransferState::queued);
+        pump();
+        break;
+    case TransferState::waiting:
+        lookup_again(id);
+        break;
+    default:
+        break;
+    }
+    return info(*t);
+}
+
+proto::Result<bool> TransferRegistry::cancel(std::uint64_t id) {
+    Transfer* t = find(id);
+    if (!t || t->cancelled) return Error{ErrorCode::not_found, "no transfer " + std::to_string(id) + "; see `peerctl transfers`"};
+    const bool finished = t->rec.state == TransferState::done;
+    log_.info(label(t->rec) + (finished ? ": forgotten" : ": cancelled, partial file removed"));
+    end_followers(*t, Error{ErrorCode::unavailable, label(t->rec) + " cancelled"});
+    if (!t->fetch) {
+        forget(id, !finished);
+    } else {
+        // The record goes now; the partial file once the engine has stopped.
+        t->cancelled = true;
+        store_.remove_transfer(id);
+        stop_fetch(*t);
+    }
+    pump();
+    return true;
+}
+
+void TransferRegistry::list(std::function<void(proto::TransferList)> done) {
+    proto::TransferList out;
+    std::set<std::string> dirs, owned;
+    for (const auto& [id, t] : transfers_) {
+        if (t->cancelled) continue;
+        out.transfers.push_back(info(*t));
+        owned.insert(t->rec.partial_path);
+        const auto slash = t->rec.destination.rfind('/');
+        dirs.insert(slash == 0 ? "/" : t->rec.destination.substr(0, slash));
+    }
+    auto leftovers = std::make_shared<std::vector<proto::Leftover>>();
+    auto reply = std::make_shared<proto::TransferList>(std::move(out));
+    const auto rc = common::run_in_pool(
+        loop_, [leftovers, dirs = std::move(dirs), owned = std::move(owned)] { *leftovers = find_leftovers(dirs, owned); },
+        [alive = std::weak_ptr<bool>(alive_), leftovers, reply, done = std::move(done)] {
+            if (alive.expired()) return;
+            reply->leftovers = std::move(*leftovers);
+            done(std::move(*reply));
+        });
+    if (rc != 0) done(std::move(*reply));
+}
+
+std::vector<proto::Transfer> TransferRegistry::summary() const {
+    std::vector<proto::Transfer> out;
+    for (const auto& [id, t] : transfers_)
+        if (unfinished(t->rec.state) && !t->cancelled) out.push_back({t->rec.name, info(*t).done, t->rec.size});
+    return out;
+}
+
+std::map<TransferState, std::size_t> TransferRegistry::count_by_state() const {
+    std::map<TransferState, std::size_t> out;
+    for (const auto& [id, t] : transfers_)
+        if (!t->cancelled) ++out[t->rec.state];
+    return out;
+}
+
+proto::TransferInfo TransferRegistry::info(const Transfer& t) const {
+    proto::TransferInfo i;
+    i.id = t.rec.id;
+    i.name = t.rec.name;
+    i.content_id = t.rec.content_id;
+    i.state = std::string(to_string(t.rec.state));
+    i.error = t.rec.error;
+    i.total = t.rec.size;
+    i.done = t.fetch ? t.last.done : held_bytes(t.rec);
+    if (t.fetch && t.last.total == 0) i.done = held_bytes(t.rec);   // no progress report yet
+    i.rate = t.fetch ? t.last.rate : 0;
+    if (i.rate >= 1 && i.done < i.total)
+        i.eta_s = static_cast<std::int64_t>(static_cast<double>(i.total - i.done) / i.rate);
+    i.destination = t.rec.destination;
+    if (t.fetch) i.sources = to_message(t.last).sources;
+    i.created_at = t.rec.created_at;
+    return i;
+}
+
+proto::TransferAccepted TransferRegistry::accepted(const Transfer& t, bool resumed) const {
+    return {t.rec.id, t.rec.name, t.rec.destination, resumed, held_bytes(t.rec), t.rec.size};
+}
+
+void TransferRegistry::stop() {
+    if (!alive_) return;
+    alive_.reset();
+    for (auto& [id, t] : transfers_) {
+        t->fetch.reset();   // abrupt: the last second of pieces may be fetched again after the restart
+        t->followers.clear();
+        t->retry.reset();
+    }
+}
+
+}  // namespace peershare::peerd

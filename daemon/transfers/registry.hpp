@@ -1,0 +1,163 @@
+// daemon/transfers/registry.hpp — the transfers peerd owns: every download
+// is a transfer that is queued, run, paused, resumed, cancelled and listed
+// here, independent of any peerctl process, and persisted so that it comes
+// back after a stop, SIGKILL or reboot (docs/design.md, "The life of a
+// transfer").
+//
+// States: queued (waiting for one of max_active slots) → running (looking up
+// holders, then a Fetch) → done; running → waiting (no live holder: ask the
+// tracker again with backoff up to 60 s, continue by itself) → queued; any
+// unfinished state → paused (by `peerctl pause`, or Ctrl-C in the peerctl that
+// follows it) → queued on resume; running → failed (with the reason; resumable).
+// A new transfer that fails before it holds a single verified piece is
+// forgotten (record and partial file), as a fetch that never started.
+//
+// Persistence goes through TransferStore (the state database's writer); the
+// registry calls it on the loop thread and never waits for it.
+//
+// Threads: loop thread only. File-system work (leftover scans, removing a
+// partial file) runs in the worker pool.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/log.hpp"
+#include "daemon/fetch/engine.hpp"
+#include "daemon/transfer_record.hpp"
+#include "proto/control.hpp"
+#include "proto/transfers.hpp"
+
+namespace peershare::peerd {
+
+// Where the registry persists records. Calls return at once; the writes
+// happen later, in order.
+class TransferStore {
+public:
+    virtual ~TransferStore() = default;
+    // A fresh id, never given before by this database.
+    virtual std::uint64_t next_transfer_id() = 0;
+    // The whole row (insert or replace).
+    virtual void put_transfer(const TransferRecord& record) = 0;
+    // The frequent update: the durable bitfield, state and error (coalesced).
+    virtual void put_transfer_progress(std::uint64_t id, const proto::Bitfield& have, TransferState state,
+                                       const std::string& error) = 0;
+    virtual void remove_transfer(std::uint64_t id) = 0;
+};
+
+struct RegistryConfig {
+    std::string self;             // this peer's name
+    unsigned max_active = 4;      // transfers running at once (--max-active-fetches)
+    unsigned max_sources = 0;     // per transfer, 0 = every holder (--max-sources)
+};
+
+// What the registry needs from the rest of peerd.
+struct RegistryHooks {
+    // Asks the tracker who holds `name`; `done` gets the holders or an error.
+    std::function<void(const std::string& name,
+                       std::function<void(proto::Result<std::vector<proto::Holder>>)> done)>
+        lookup;
+    // A transfer completed: the verified file is at record.destination.
+    std::function<void(const TransferRecord& record, const std::vector<std::string>& sources_used)> completed;
+    // Makes the engine for a request (with the daemon's shared buffer pool
+    // and download limit); not started.
+    std::function<std::unique_ptr<Fetch>(FetchRequest, Fetch::Callbacks)> make_fetch;
+};
+
+class TransferRegistry {
+public:
+    // One client's view of a fetch: exactly one of `choices` and `done` ends
+    // it; `accepted` comes first when a transfer exists, then progress (~4/s)
+    // unless the request was detached.
+    struct Follow {
+        std::function<void(proto::Choices)> choices;
+        std::function<void(const proto::TransferAccepted&)> accepted;
+        std::function<void(const proto::Progress&)> progress;
+        std::function<void(proto::Result<proto::FetchedFile>)> done;
+    };
+
+    TransferRegistry(uv_loop_t* loop, const common::Log& log, RegistryConfig config, TransferStore& store,
+                     RegistryHooks hooks);
+    ~TransferRegistry();
+    TransferRegistry(const TransferRegistry&) = delete;
+    TransferRegistry& operator=(const TransferRegistry&) = delete;
+
+    // At start, before serving: the records of the state database. Unfinished
+    // ones (queued, running, waiting) continue by themselves; paused, failed
+    // and done ones stay as they are.
+    void restore(std::vector<TransferRecord> records);
+
+    // `peerctl fetch`. Returns a follower token for forget_follower.
+    std::uint64_t fetch(const proto::FetchFile& request, Follow follow);
+    // The client behind `token` went away. If it was following a transfer
+    // that is still unfinished, the transfer is paused (Ctrl-C in peerctl).
+    void forget_follower(std::uint64_t token);
+
+    proto::Result<proto::TransferInfo> pause(std::uint64_t id);
+    proto::Result<proto::TransferInfo> resume(std::uint64_t id);
+    proto::Result<bool> cancel(std::uint64_t id);
+    // Every transfer, and the leftover partial files beside their destinations
+    // (scanned in the pool).
+    void list(std::function<void(proto::TransferList)> done);
+    // Unfinished transfers as name/done/total (peerctl status).
+    std::vector<proto::Transfer> summary() const;
+    // How many transfers are in each state now (peerd's /metrics); states
+    // with none are absent. Cancelled transfers on their way out are not
+    // counted.
+    std::map<TransferState, std::size_t> count_by_state() const;
+
+    // Stops every Fetch (keeping partial files) and persists each state; the
+    // registry answers nothing after this.
+    void stop();
+
+private:
+    struct Transfer;
+    struct Follower {
+        std::uint64_t token = 0;
+        bool detached = false;
+        Follow follow;
+    };
+
+    Transfer* find(std::uint64_t id);
+    Transfer* by_destination(const std::string& destination);
+    void create(const proto::FetchFile& request, std::vector<proto::Holder> holders, bool adopt,
+                std::uint64_t token, Follow follow);
+    void attach(Transfer& t, const proto::FetchFile& request, std::uint64_t token, Follow follow);
+    void pump();
+    void run(Transfer& t);
+    void start_fetch(Transfer& t, const std::vector<proto::Holder>& holders);
+    void on_done(std::uint64_t id, proto::Result<FetchResult> result);
+    void enter_waiting(Transfer& t, const std::string& why);
+    void lookup_again(std::uint64_t id);
+    void set_state(Transfer& t, TransferState state, std::string error = {});
+    void stop_fetch(Transfer& t);
+    void end_followers(Transfer& t, const proto::Result<proto::FetchedFile>& outcome);
+    void forget(std::uint64_t id, bool remove_partial);
+    proto::TransferInfo info(const Transfer& t) const;
+    proto::TransferAccepted accepted(const Transfer& t, bool resumed) const;
+    unsigned active() const;
+
+    uv_loop_t* loop_;
+    const common::Log& log_;
+    RegistryConfig config_;
+    TransferStore& store_;
+    RegistryHooks hooks_;
+    std::map<std::uint64_t, std::unique_ptr<Transfer>> transfers_;   // by id, oldest first
+    std::uint64_t next_token_ = 1;
+    // Followers that went away while their fetch was still looking up.
+    std::set<std::uint64_t> gone_tokens_;
+    std::mt19937_64 rng_{std::random_device{}()};
+    // Expires with the registry: callbacks from the pool or the tracker that
+    // come back later answer nobody.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace peershare::peerd

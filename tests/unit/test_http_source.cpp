@@ -1,0 +1,162 @@
+// tests/unit/test_http_source.cpp — the verdict on a source's answer
+// (daemon/fetch/http_source.hpp): a pure function, fed answers by hand.
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <doctest/doctest.h>
+
+#include "daemon/fetch/http_source.hpp"
+#include "proto/hex.hpp"
+
+using namespace peershare::peerd;
+using Kind = Verdict::Kind;
+
+namespace {
+
+Answer piece_answer(long status, std::uint64_t received, std::uint64_t expected = 100) {
+    Answer a;
+    a.status = status;
+    a.connected = true;
+    a.piece = 7;
+    a.received = received;
+    a.expected = expected;
+    return a;
+}
+
+}  // namespace
+
+TEST_CASE("verdict: a whole piece in a 206 is ok; a short one is a strike") {
+    CHECK(judge(piece_answer(206, 100)).kind == Kind::ok);
+    const auto v = judge(piece_answer(206, 60));
+    CHECK(v.kind == Kind::strike);
+    CHECK(v.why == "sent 60 of 100 bytes of piece 7");
+}
+
+TEST_CASE("verdict: a 200 is ok only for a range that is the whole file") {
+    auto a = piece_answer(200, 100);
+    CHECK(judge(a).kind == Kind::drop);
+    CHECK(judge(a).why == "does not honour Range requests (HTTP 200)");
+    a.whole_file = true;
+    CHECK(judge(a).kind == Kind::ok);
+}
+
+TEST_CASE("verdict: 404 drops, 500 strikes") {
+    CHECK(judge(piece_answer(404, 0)).kind == Kind::drop);
+    const auto v = judge(piece_answer(500, 0));
+    CHECK(v.kind == Kind::strike);
+    CHECK(v.why == "answered HTTP 500 for a piece");
+}
+
+TEST_CASE("verdict: 503 waits for Retry-After, clamped, and drops after too many in a row") {
+    auto a = piece_answer(503, 0);
+    auto v = judge(a);
+    CHECK(v.kind == Kind::retry_after);
+    CHECK(v.wait_ms == kDefaultRetryAfterMs);
+    a.retry_after_s = 3;
+    CHECK(judge(a).wait_ms == 3000);
+    a.retry_after_s = 3600;
+    CHECK(judge(a).wait_ms == kMaxRetryAfterMs);
+    a.busy_before = kMaxBusyAnswers - 1;
+    v = judge(a);
+    CHECK(v.kind == Kind::drop);
+    CHECK(v.why == "busy (HTTP 503) 10 times in a row");
+}
+
+TEST_CASE("verdict: transport failures") {
+    auto a = piece_answer(0, 0);
+    a.curl_code = CURLE_COULDNT_CONNECT;
+    a.curl_error = "Connection refused";
+    a.connected = false;
+    CHECK(judge(a).kind == Kind::drop);
+    CHECK(judge(a).why == "cannot connect: Connection refused");
+    a.curl_code = CURLE_OPERATION_TIMEDOUT;
+    CHECK(judge(a).kind == Kind::drop);  // never connected: a connect timeout
+    a.connected = true;
+    CHECK(judge(a).kind == Kind::strike);  // a stall once connected
+    a.curl_code = CURLE_WRITE_ERROR;
+    a.overflow = true;
+    CHECK(judge(a).why == "sent more bytes than asked for");
+    a.listing = true;
+    CHECK(judge(a).why == "sent a piece list too long for the file");
+    // The write callback stopped an error answer's body: its status decides.
+    a.overflow = false;
+    a.status = 404;
+    CHECK(judge(a).kind == Kind::drop);
+    CHECK(judge(a).why == "does not have this file (HTTP 404)");
+}
+
+TEST_CASE("verdict: a piece list must be 200 and match the content") {
+    Answer a;
+    a.listing = true;
+    a.status = 200;
+    CHECK(judge(a).kind == Kind::ok);
+    a.status = 403;
+    CHECK(judge(a).why == "answered HTTP 403 for the piece list");
+
+    peershare::proto::PieceList list{20000, 16384, {}};
+    list.pieces.push_back({});
+    list.pieces.push_back({});
+    const auto id = peershare::proto::to_hex(list.content_id());
+    CHECK(judge_piece_list(list.to_json().dump(), id, 20000, 16384).ok());
+    CHECK(judge_piece_list("[1,2]", id, 20000, 16384).error().message ==
+          "sent a piece list that is not a JSON object");
+    CHECK(judge_piece_list(list.to_json().dump(), std::string(64, 'a'), 20000, 16384)
+              .error()
+              .message.starts_with("sent a bad piece list"));
+    CHECK(judge_piece_list(list.to_json().dump(), id, 20000, 32768)
+              .error()
+              .message.starts_with("sent the piece list of another file"));
+}
+
+TEST_CASE("base_url: IP literals and zones, nothing that could change the path") {
+    CHECK(base_url("127.0.0.1", 80) == "http://127.0.0.1:80");
+    CHECK(base_url("::1", 8080) == "http://[::1]:8080");
+    CHECK(base_url("fe80::1%eth0", 1) == "http://[fe80::1%25eth0]:1");
+    CHECK_FALSE(base_url("127.0.0.1", 0));
+    CHECK_FALSE(base_url("127.0.0.1%eth0", 1));
+    CHECK_FALSE(base_url("fe80::1%eth0/x", 1));
+    CHECK_FALSE(base_url("example.com/x?", 80));
+    CHECK_FALSE(base_url("a b", 80));
+}
+
+TEST_CASE("base_url: DNS names of letters, digits and hyphens") {
+    CHECK(base_url("localhost", 7070) == "http://localhost:7070");
+    CHECK(base_url("host1.lan", 1) == "http://host1.lan:1");
+    CHECK(base_url("a-b.example.org.", 1) == "http://a-b.example.org.:1");
+    CHECK_FALSE(base_url("-a.lan", 1));
+    CHECK_FALSE(base_url("a-.lan", 1));
+    CHECK_FALSE(base_url("a..lan", 1));
+    CHECK_FALSE(base_url("a_b.lan", 1));
+    CHECK_FALSE(base_url("user@host", 1));
+    CHECK_FALSE(base_url(std::string(64, 'a') + ".lan", 1));
+    CHECK_FALSE(base_url("", 1));
+}
+
+namespace {
+
+std::optional<std::string> refused(const char* ip) {
+    sockaddr_storage ss{};
+    if (inet_pton(AF_INET, ip, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr) == 1) {
+        ss.ss_family = AF_INET;
+    } else {
+        REQUIRE(inet_pton(AF_INET6, ip, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr) == 1);
+        ss.ss_family = AF_INET6;
+    }
+    return refused_address(reinterpret_cast<const sockaddr*>(&ss));
+}
+
+}  // namespace
+
+TEST_CASE("refused_address: never unspecified, multicast or broadcast, whatever a name resolved to") {
+    CHECK_FALSE(refused("127.0.0.1"));
+    CHECK_FALSE(refused("192.168.1.255"));  // a subnet's broadcast cannot be known here
+    CHECK_FALSE(refused("::1"));
+    CHECK_FALSE(refused("2001:db8::1"));
+    CHECK(refused("0.0.0.0") == "0.0.0.0 is an unspecified address");
+    CHECK(refused("224.0.0.1") == "224.0.0.1 is a multicast address");
+    CHECK(refused("239.255.255.250") == "239.255.255.250 is a multicast address");
+    CHECK(refused("255.255.255.255") == "255.255.255.255 is a broadcast address");
+    CHECK(refused("::") == ":: is an unspecified address");
+    CHECK(refused("ff02::1") == "ff02::1 is a multicast address");
+    CHECK(refused("::ffff:224.0.0.1") == "::ffff:224.0.0.1 is a multicast address");
+    CHECK_FALSE(refused("::ffff:127.0.0.1"));
+}

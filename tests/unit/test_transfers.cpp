@@ -1,0 +1,135 @@
+// tests/unit/test_transfers.cpp — the pure parts of peerd's transfers
+// (daemon/transfers/): which holders a fetch may use, the waiting backoff,
+// partial-file names and leftovers; and the transfer control messages.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "daemon/transfers/holder_choice.hpp"
+#include "daemon/transfers/leftovers.hpp"
+#include "proto/transfers.hpp"
+
+using namespace peershare;
+using peershare::peerd::choose_holders;
+namespace fs = std::filesystem;
+
+namespace {
+
+proto::Holder holder(std::string peer, std::string id) {
+    return {std::move(peer), "127.0.0.1", 7000, 100, std::move(id), 262144, 0};
+}
+
+const std::string kA(64, 'a'), kB(64, 'b');
+
+struct ScratchDir {
+    ScratchDir() {
+        char tmpl[] = "/tmp/peershare-unit-XXXXXX";
+        path = mkdtemp(tmpl);
+    }
+    ~ScratchDir() { fs::remove_all(path); }
+    fs::path path;
+};
+
+void touch(const fs::path& p, std::size_t bytes) {
+    std::ofstream out(p, std::ios::binary);
+    out << std::string(bytes, 'x');
+}
+
+}  // namespace
+
+TEST_CASE("holders: self, --from, --id and the chosen content filter; several contents are choices") {
+    const std::vector<proto::Holder> all{holder("me", kA), holder("h1", kA), holder("h2", kB)};
+    auto choices = choose_holders("f", all, {"me", "", "", ""});
+    REQUIRE(std::holds_alternative<proto::Choices>(choices));
+    CHECK(std::get<proto::Choices>(choices).holders.size() == 2);
+
+    auto one = choose_holders("f", all, {"me", "", "bb", ""});
+    REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(one));
+    CHECK(std::get<0>(one).front().peer == "h2");
+
+    auto from = choose_holders("f", all, {"me", "h1", "", ""});
+    REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(from));
+    CHECK(std::get<0>(from).size() == 1);
+
+    auto content = choose_holders("f", all, {"me", "", "", kB});
+    REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(content));
+    CHECK(std::get<0>(content).front().id == kB);
+
+    auto nobody = choose_holders("f", all, {"me", "h9", "", ""});
+    REQUIRE(std::holds_alternative<proto::Error>(nobody));
+    CHECK(std::get<proto::Error>(nobody).code == proto::ErrorCode::not_found);
+    CHECK(std::get<proto::Error>(nobody).message.find("from h9") != std::string::npos);
+
+    auto only_self = choose_holders("f", {holder("me", kA)}, {"me", "", "", ""});
+    REQUIRE(std::holds_alternative<proto::Error>(only_self));
+    CHECK(std::get<proto::Error>(only_self).message.find("only by this peer") != std::string::npos);
+}
+
+TEST_CASE("waiting backoff: 1 s doubling to 60 s, jitter at most 10 %") {
+    using peershare::peerd::lookup_backoff_ms;
+    CHECK(lookup_backoff_ms(1, 0) == 1'000);
+    CHECK(lookup_backoff_ms(2, 0) == 2'000);
+    CHECK(lookup_backoff_ms(6, 0) == 32'000);
+    CHECK(lookup_backoff_ms(7, 0) == 60'000);
+    CHECK(lookup_backoff_ms(1000, 0) == 60'000);
+    CHECK(lookup_backoff_ms(1000, 1) == 66'000);
+    CHECK(lookup_backoff_ms(1, 0.5) == 1'050);
+}
+
+TEST_CASE("partial files: a stable name beside the destination; leftovers found and adopted") {
+    using namespace peershare::peerd;
+    CHECK(partial_path_for("/home/u/in/report.pdf") == "/home/u/in/.report.pdf.peershare-part");
+    ScratchDir dir;
+    const auto dest = dir.path / "movie.mkv";
+    CHECK_FALSE(take_leftover(dest.string()));
+
+    // An older peerd's temporary name is renamed to the stable one and adopted.
+    touch(dir.path / ".movie.mkv.peershare-part-Ab12Cd", 10);
+    touch(dir.path / "unrelated.txt", 3);
+    touch(dir.path / ".other.iso.peershare-part", 7);
+    CHECK(take_leftover(dest.string()));
+    CHECK(fs::exists(partial_path_for(dest.string())));
+    CHECK_FALSE(fs::exists(dir.path / ".movie.mkv.peershare-part-Ab12Cd"));
+    CHECK(take_leftover(dest.string()));   // the stable one is there now
+
+    const auto found = find_leftovers({dir.path.string()}, {partial_path_for(dest.string())});
+    REQUIRE(found.size() == 1);
+    CHECK(found.front().path == (dir.path / ".other.iso.peershare-part").string());
+    CHECK(found.front().size == 7);
+    CHECK(find_leftovers({(dir.path / "missing").string()}, {}).empty());
+}
+
+TEST_CASE("transfer messages round trip and reject bad ids") {
+    proto::TransferInfo t;
+    t.id = 7;
+    t.name = "report";
+    t.content_id = kA;
+    t.state = "running";
+    t.done = 10;
+    t.total = 100;
+    t.rate = 5.5;
+    t.eta_s = 16;
+    t.destination = "/tmp/report";
+    t.sources = {{"h1", 10, 5.5, false, true, ""}};
+    auto back = proto::TransferInfo::from_json(t.to_json());
+    REQUIRE(back);
+    CHECK(back->to_json() == t.to_json());
+    t.eta_s = -1;
+    CHECK_FALSE(t.to_json().contains("eta_s"));
+    CHECK(proto::TransferInfo::from_json(t.to_json())->eta_s == -1);
+
+    proto::TransferList list{{t}, {{"/tmp/.x.peershare-part", 3}}, false};
+    auto list_back = proto::TransferList::from_json(list.to_json());
+    REQUIRE(list_back);
+    CHECK(list_back->leftovers.size() == 1);
+
+    CHECK(proto::PauseTransfer::from_json({{"transfer", 3}}));
+    CHECK_FALSE(proto::PauseTransfer::from_json({{"transfer", 0}}));
+    CHECK_FALSE(proto::CancelTransfer::from_json({{"transfer", "3"}}));
+    CHECK_FALSE(proto::ResumeTransfer::from_json(nlohmann::json::object()));
+    proto::TransferAccepted a{4, "report", "/tmp/report", true, 1, 2};
+    auto a_back = proto::TransferAccepted::from_json(a.to_json());
+    REQUIRE(a_back);
+    CHECK(a_back->resumed);
+}
