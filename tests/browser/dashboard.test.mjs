@@ -113,7 +113,9 @@ try {
     .waitFor({ timeout: 3000 });
   console.log("ok: ping shows " + await page.textContent('#peers tr[data-peer="alice"] td:nth-child(5)'));
 
-  // Search filters the index.
+  // Search filters the index (once it shows dave's publish: the page
+  // refreshes the index at most once a second while publishes come in).
+  await page.locator("#index tbody tr").filter({ hasText: "new-release.tar.gz" }).waitFor({ timeout: 2000 });
   const all = await page.locator("#index tbody tr").count();
   await page.fill("#search", "song");
   const rows = page.locator("#index tbody tr");

@@ -7,6 +7,11 @@ const token = document.querySelector('meta[name="peershare-token"]').content;
 const $ = (id) => document.getElementById(id);
 const pings = new Map();          // peer name -> {live, rtt_ms}
 const maxEvents = 100;
+// Rows drawn per table: the API's documents hold up to 2,000 peers or names,
+// and a table that long costs the browser a full layout at every change of
+// the page (measured: Chromium took more CPU than the tracker under load).
+// Search narrows the index; the count says how many there are.
+const maxRows = 100;
 let lastSeq = 0;
 let searchText = "";
 
@@ -95,7 +100,7 @@ function renderReachable(name) {
 
 async function refreshPeers() {
   const doc = await getJSON("/api/v1/peers");
-  const rows = doc.peers.map((p) => {
+  const rows = doc.peers.slice(0, maxRows).map((p) => {
     const button = el("button", { type: "button", "aria-label": "ping " + p.name }, "Ping");
     button.addEventListener("click", () => ping(p.name, button));
     const since = el("span", { title: new Date(p.since * 1000).toLocaleString() }, ago(p.since));
@@ -111,7 +116,13 @@ async function refreshPeers() {
   });
   $("peers").tBodies[0].replaceChildren(...rows);
   $("peers-empty").hidden = rows.length > 0;
-  $("peers-count").textContent = doc.peers.length + (doc.truncated ? "+" : "");
+  $("peers-count").textContent = shownOf(rows.length, doc.peers.length, doc.truncated);
+}
+
+// "12", or "100 of 2000+" when only the first rows are drawn.
+function shownOf(shown, total, truncated) {
+  const all = total + (truncated ? "+" : "");
+  return shown < total ? shown + " of " + all : all;
 }
 
 // ---- index -----------------------------------------------------------------
@@ -120,7 +131,7 @@ async function refreshIndex() {
   const text = searchText;
   const doc = await getJSON("/api/v1/files" + (text ? "?text=" + encodeURIComponent(text) : ""));
   if (text !== searchText) return;   // a newer search is on its way
-  const rows = doc.files.map((f) => el("tr", {},
+  const rows = doc.files.slice(0, maxRows).map((f) => el("tr", {},
     el("td", { class: "name" }, f.name),
     el("td", { class: "num" }, humanSize(f.size)),
     el("td", { class: "mono hide-narrow", title: f.id }, f.id.slice(0, 12)),
@@ -128,7 +139,7 @@ async function refreshIndex() {
   $("index").tBodies[0].replaceChildren(...rows);
   $("index-empty").hidden = rows.length > 0;
   $("index-empty").textContent = text ? "No name contains “" + text + "”." : "Nothing published.";
-  $("index-count").textContent = doc.files.length + (doc.truncated ? "+" : "");
+  $("index-count").textContent = shownOf(rows.length, doc.files.length, doc.truncated);
 }
 
 // ---- events ----------------------------------------------------------------
@@ -164,16 +175,30 @@ function drawEvents() {
   while (list.children.length > maxEvents) list.lastElementChild.remove();
 }
 
-// Coalesces refreshes that many events in a row would each ask for.
-function debounce(fn, ms) {
-  let timer = null;
+// Coalesces the refreshes that many events in a row would each ask for: one
+// run `delay` ms after the first call, then at most one every `interval` ms
+// while calls keep coming (a flood of joins refreshes once a second, not at
+// every batch of the stream).
+function throttle(fn, delay, interval) {
+  let timer = null, last = -Infinity;
   return () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => fn().catch(() => {}), ms);
+    if (timer !== null) return;
+    const wait = Math.max(delay, last + interval - performance.now());
+    timer = setTimeout(() => {
+      timer = null;
+      last = performance.now();
+      fn().catch(() => {});
+    }, wait);
   };
 }
-const peersSoon = debounce(refreshPeers, 100);
-const indexSoon = debounce(refreshIndex, 150);
+const peersSoon = throttle(refreshPeers, 100, 1000);
+const indexSoon = throttle(refreshIndex, 150, 1000);
+// Typing: the index for the text typed last, 150 ms after the last key.
+let searchTimer = null;
+function searchSoon() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => refreshIndex().catch(() => {}), 150);
+}
 
 function follow() {
   const source = new EventSource("/api/v1/events/stream");
@@ -256,7 +281,7 @@ async function refreshHistory() {
 async function start() {
   $("search").addEventListener("input", (event) => {
     searchText = event.target.value.trim();
-    indexSoon();
+    searchSoon();
   });
   const history = await getJSON("/api/v1/events");
   for (const e of history.events) addEvent(e, false);
