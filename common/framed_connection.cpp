@@ -60,6 +60,7 @@ void FramedConnection::flush_batch() {
 }
 
 bool FramedConnection::write_now(std::string bytes) {
+    if (counters_) counters_->bytes_out += bytes.size();
     auto request = std::make_unique<WriteRequest>();
     request->bytes = std::move(bytes);
     uv_buf_t buf = uv_buf_init(request->bytes.data(), static_cast<unsigned>(request->bytes.size()));
@@ -129,6 +130,7 @@ void FramedConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
     } else if (nread < 0) {
         self->abort("read failed: " + uv_error(static_cast<int>(nread)));
     } else if (nread > 0) {
+        if (self->counters_) self->counters_->bytes_in += static_cast<std::uint64_t>(nread);
         self->batching_ = true;
         self->handle_bytes(buf->base, static_cast<std::size_t>(nread));
         self->flush_batch();
@@ -139,6 +141,7 @@ void FramedConnection::handle_bytes(const char* data, std::size_t size) {
     for (auto& payload : decoder_.feed({data, size})) {
         auto envelope = proto::parse_envelope(payload);
         if (!envelope) {
+            if (counters_) ++counters_->bad_envelope;
             send_error(proto::ErrorCode::bad_request, envelope.error().message);
             close("malformed frame: " + envelope.error().message);
             return;
@@ -147,6 +150,7 @@ void FramedConnection::handle_bytes(const char* data, std::size_t size) {
         if (closing_) return;
     }
     if (const auto& error = decoder_.error()) {
+        if (counters_) ++counters_->bad_framing;
         send_error(proto::ErrorCode::bad_request, error->message);
         close(error->message);
     }

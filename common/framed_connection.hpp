@@ -28,6 +28,15 @@
 
 namespace peershare::common {
 
+// What a server's sessions moved and refused, for its metrics. The owner
+// keeps one for all its sessions; it must outlive them.
+struct TrafficCounters {
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t bad_framing = 0;     // oversized or garbled length prefix
+    std::uint64_t bad_envelope = 0;    // a frame that is not a JSON object with a type
+};
+
 class FramedConnection {
 public:
     using FrameHandler = std::function<void(proto::Envelope&&)>;
@@ -64,6 +73,9 @@ public:
     // Closes at once, dropping queued output.
     void abort(std::string reason);
 
+    // Counts this session's bytes and refused frames into `counters` from now on.
+    void count_into(TrafficCounters* counters) { counters_ = counters; }
+
     bool closing() const { return closing_; }
     std::size_t queued_bytes() const;
     uv_stream_t* stream() const { return stream_; }
@@ -85,6 +97,7 @@ private:
     bool closing_ = false;
     bool batching_ = false;   // inside on_read: sends go to batch_
     std::string batch_;       // replies gathered during one read, not yet written
+    TrafficCounters* counters_ = nullptr;
 };
 
 }  // namespace peershare::common

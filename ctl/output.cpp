@@ -6,6 +6,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "proto/documents.hpp"
+
 namespace peershare::ctl {
 namespace {
 
@@ -75,7 +77,7 @@ void print_json(const nlohmann::json& document) { std::cout << document.dump(2) 
 
 void print_index(const proto::IndexReply& reply, bool json, std::string_view when_empty) {
     if (json) {
-        return print_json({{"files", proto::list_json(reply.entries)}, {"truncated", reply.truncated}});
+        return print_json(proto::index_document(reply));
     }
     Table t({"NAME", "SIZE", "ID", "HOLDERS"});
     for (const auto& e : reply.entries) {

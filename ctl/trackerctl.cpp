@@ -8,12 +8,12 @@
 
 #include "ctl/output.hpp"
 #include "ctl/session.hpp"
+#include "proto/documents.hpp"
 
 namespace {
 
 using namespace peershare;
 using ctl::Failure;
-using nlohmann::json;
 
 struct Globals {
     std::string socket = "/run/tracker/tracker.sock";
@@ -35,11 +35,7 @@ void add_discover(CLI::App& app, Globals& g) {
     cmd->callback([&g, host] {
         auto s = connect(g);
         auto files = s.request<proto::Files>(proto::Discover{*host});
-        if (g.json) {
-            return print_json({{"host", files.host},
-                               {"files", proto::list_json(files.files)},
-                               {"truncated", files.truncated}});
-        }
+        if (g.json) return print_json(proto::files_document(files));
         if (files.files.empty()) {
             std::cout << *host << " publishes nothing\n";
             return;
@@ -66,7 +62,7 @@ void add_ping(CLI::App& app, Globals& g) {
         const auto ms = static_cast<std::uint32_t>(*timeout * 1000);
         auto r = s.request<proto::PingResult>(proto::PingPeer{*host, ms}, common::Millis{ms + 5000});
         if (g.json) {
-            print_json({{"host", r.host}, {"live", r.live}, {"rtt_ms", r.live ? json(r.rtt_ms) : json(nullptr)}});
+            print_json(proto::ping_document(r));
         } else if (r.live) {
             std::printf("%s is live: round trip %.2f ms\n", r.host.c_str(), r.rtt_ms);
         } else {
@@ -81,7 +77,7 @@ void add_peers(CLI::App& app, Globals& g) {
     cmd->callback([&g] {
         auto s = connect(g);
         auto reply = s.request<proto::Peers>(proto::ListPeers{});
-        if (g.json) return print_json({{"peers", proto::list_json(reply.peers)}, {"truncated", reply.truncated}});
+        if (g.json) return print_json(proto::peers_document(reply));
         ctl::Table t({"NAME", "ADDRESS", "PORT", "FILES", "SINCE"});
         for (const auto& p : reply.peers) {
             t.add({p.name, p.address, std::to_string(p.port), std::to_string(p.files), ctl::local_time(p.since)});
@@ -115,10 +111,8 @@ void add_events(CLI::App& app, Globals& g) {
     cmd->callback([&g, follow] {
         auto s = connect(g);
         auto history = s.request<proto::Events>(proto::ListEvents{*follow});
+        if (g.json && !*follow) return print_json(proto::events_document(history));
         std::reverse(history.events.begin(), history.events.end());   // the tracker sends newest first
-        if (g.json && !*follow) {
-            return print_json({{"events", proto::list_json(history.events)}, {"truncated", history.truncated}});
-        }
         if (!g.json && history.truncated) std::cout << "(older events not shown: the history is longer than one reply holds)\n";
         const auto show = [&](const proto::Event& e) {
             std::cout << (g.json ? e.to_json().dump() : event_line(e)) << std::endl;
@@ -142,7 +136,7 @@ void add_stats(CLI::App& app, Globals& g) {
     cmd->callback([&g] {
         auto s = connect(g);
         auto st = s.request<proto::Stats>(proto::GetStats{});
-        if (g.json) return print_json(st.to_json());
+        if (g.json) return print_json(proto::stats_document(st));
         std::cout << "peers        " << st.peers << "\n"
                   << "files        " << st.files << " (" << st.names << " distinct names)\n"
                   << "connections  " << st.connections << "\n"

@@ -15,6 +15,7 @@
 #include "common/rate.hpp"
 #include "common/service.hpp"
 #include "common/uv.hpp"
+#include "daemon/metrics_server.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/peer.hpp"
 #include "proto/names.hpp"
@@ -40,6 +41,7 @@ struct Options {
     std::string max_upload_rate = "0";
     std::string max_download_rate = "0";
     std::string fetch_memory = "256Mi";
+    std::string metrics_listen = "off";   // or an ADDRESS:PORT for GET /metrics
     std::string log_level = "info";
 };
 
@@ -60,6 +62,9 @@ std::string memory_problem(const std::string& v) {
     if (*bytes < peerd::kMinFetchMemory) return "at least 16Mi (one piece of the largest size)";
     return {};
 }
+// "off" (or "" on the command line: CLI11 reads `key = ""` in a file as no value) turns it off.
+bool is_off(const std::string& v) { return v.empty() || v == "off"; }
+std::string optional_listen_problem(const std::string& v) { return is_off(v) ? std::string() : listen_problem(v); }
 std::string rate_problem(const std::string& v) {
     auto rate = common::parse_rate(v);
     return rate ? std::string() : rate.error().message;
@@ -112,6 +117,10 @@ void add_options(CLI::App& app, Options& o) {
                    "bytes of piece buffers for all fetches together, e.g. 256Mi or 1Gi (at least 16Mi)")
         ->capture_default_str()
         ->check(memory_problem);
+    app.add_option("--metrics-listen", o.metrics_listen,
+                   "ADDRESS:PORT for Prometheus' GET /metrics (docs/metrics.md), or off")
+        ->capture_default_str()
+        ->check(optional_listen_problem);
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
@@ -187,6 +196,7 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("workers", now.workers, fresh.workers);
     restart.note("max-active-fetches", now.max_active_fetches, fresh.max_active_fetches);
     restart.note("max-sources", now.max_sources, fresh.max_sources);
+    restart.note("metrics-listen", now.metrics_listen, fresh.metrics_listen);
 }
 
 }  // namespace
@@ -219,6 +229,16 @@ int main(int argc, char** argv) {
             log.error(ok.error().message);
             return 1;
         }
+        peerd::MetricsServer metrics(loop.get(), log,
+                                     [&peer] { return peerd::render_peer_metrics(peer.metrics(), peer.gauges()); });
+        if (!is_off(options.metrics_listen)) {
+            const auto at = *common::parse_endpoint(options.metrics_listen);   // validated
+            if (auto ok = metrics.start(at); !ok) {
+                log.error("--metrics-listen: " + ok.error().message);
+                return 1;
+            }
+            log.info("metrics on http://" + common::to_string({at.host, metrics.port()}) + "/metrics");
+        }
         log.info("peer " + config.name + ": uploads on " +
                  common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +
                  options.socket + ", tracker " + common::to_string(config.tracker));
@@ -237,6 +257,7 @@ int main(int argc, char** argv) {
         handlers.stop = [&] {
             if (std::exchange(stopping, true)) return;
             peer.drain(10'000, [&] {
+                metrics.stop();
                 control.stop();
                 peer.stop();
                 loop.stop();

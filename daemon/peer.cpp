@@ -39,6 +39,7 @@ Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
       uploads_(loop, catalog_, log, config_.uploads),
       download_bucket_(config_.download_rate, uv_hrtime),
       buffers_(std::make_shared<BufferPool>(config_.fetch_memory)) {
+    uploads_.count_into(&metrics_);
     catalog_.on_changed([this](const Publication& p) {
         log_.warning("'" + p.name + "' (" + p.path + ") changed on disk: no longer served; publish it again");
         if (link_) link_->withdraw(p.name);
@@ -223,6 +224,23 @@ proto::Status Peer::status() const {
     return s;
 }
 
+PeerGauges Peer::gauges() const {
+    PeerGauges g;
+    g.uploaded_bytes = uploads_.bytes_uploaded();
+    g.upload_slots_in_use = uploads_.active_uploads();
+    g.upload_slots = uploads_.max_uploads();
+    g.upload_connections = uploads_.connection_count();
+    g.publications = catalog_.all().size();
+    g.tracker_connected = link_ && link_->connected();
+    for (auto state : {TransferState::queued, TransferState::running, TransferState::waiting, TransferState::paused,
+                       TransferState::failed, TransferState::done})
+        g.transfers[std::string(to_string(state))] = 0;   // every state, zero or not
+    if (transfers_) {
+        for (const auto& [state, n] : transfers_->count_by_state()) g.transfers[std::string(to_string(state))] = n;
+    }
+    return g;
+}
+
 void Peer::start_transfers(std::vector<TransferRecord> stored) {
     transfer_rows_ = std::make_unique<TransferRows>(*state_);
     RegistryHooks hooks;
@@ -236,6 +254,7 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
         });
     };
     hooks.make_fetch = [this](FetchRequest request, Fetch::Callbacks callbacks) {
+        request.metrics = &metrics_;
         return std::make_unique<Fetch>(loop_, log_, std::move(request), std::move(callbacks), buffers_,
                                        &download_bucket_);
     };

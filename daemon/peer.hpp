@@ -18,6 +18,7 @@
 #include "daemon/catalog.hpp"
 #include "daemon/fetch/engine.hpp"
 #include "daemon/hasher.hpp"
+#include "daemon/metrics.hpp"
 #include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
 #include "daemon/transfers/registry.hpp"
@@ -68,6 +69,9 @@ public:
     proto::Status status() const;
     // The downloads: fetch, pause, resume, cancel, list (valid after start()).
     TransferRegistry& transfers() { return *transfers_; }
+    // For /metrics (--metrics-listen): the counters, and the gauges as of now.
+    const PeerMetrics& metrics() const { return metrics_; }
+    PeerGauges gauges() const;
 
     std::uint16_t upload_port() const { return uploads_.port(); }
     // New limits for the upload server (SIGHUP); requests already served keep going.
@@ -96,6 +100,7 @@ private:
     uv_loop_t* loop_;
     const common::Log& log_;
     PeerConfig config_;
+    PeerMetrics metrics_;   // before uploads_ and the fetches, which count into it
     Catalog catalog_;
     // Every change to the catalog is written through it, one row each, from
     // the worker pool; null until start().

@@ -34,6 +34,9 @@
 namespace peershare::peerd {
 namespace {
 
+using proto::equals_ignoring_case;
+using proto::response_head;
+
 struct Request {
     http_method method = HTTP_GET;
     std::string url;
@@ -42,63 +45,6 @@ struct Request {
     bool keep_alive = true;
     int parse_error = 0;    // 400 or 431: the parser gave up here; answer and close
 };
-
-std::string_view reason_phrase(int status) {
-    switch (status) {
-        case 200: return "OK";
-        case 206: return "Partial Content";
-        case 400: return "Bad Request";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 416: return "Range Not Satisfiable";
-        case 431: return "Request Header Fields Too Large";
-        case 500: return "Internal Server Error";
-        case 503: return "Service Unavailable";
-        default: return "Unknown";
-    }
-}
-
-std::string http_date() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    char text[64];
-    const auto n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return {text, n};
-}
-
-// Status line and headers; `extra` holds further header lines, each ending in CRLF.
-std::string response_head(int status, std::uint64_t content_length, std::string_view content_type,
-                          bool close, std::string_view extra) {
-    std::string h;
-    h.reserve(256 + extra.size());
-    h += "HTTP/1.1 ";
-    h += std::to_string(status);
-    h += ' ';
-    h += reason_phrase(status);
-    h += "\r\nServer: peershare\r\nDate: ";
-    h += http_date();
-    h += "\r\n";
-    if (!content_type.empty()) {
-        h += "Content-Type: ";
-        h += content_type;
-        h += "\r\n";
-    }
-    h += "Content-Length: ";
-    h += std::to_string(content_length);
-    h += "\r\n";
-    h += extra;
-    if (close) h += "Connection: close\r\n";
-    h += "\r\n";
-    return h;
-}
-
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-        return lower(x) == lower(y);
-    });
-}
 
 // The path of a request target (origin-form "/p?q" or absolute-form "http://h/p").
 std::optional<std::string_view> target_path(std::string_view url) {
@@ -950,6 +896,7 @@ std::uint64_t UploadServer::grant(std::uint64_t want) {
 void UploadServer::refund(std::uint64_t unused) { bucket_.give_back(unused); }
 
 void UploadServer::wait_for_tokens(std::uint64_t connection_id) {
+    if (metrics_) ++metrics_->upload_rate_limit_waits;
     token_waiters_.push_back(connection_id);
     if (!uv_is_active(rate_timer_.handle())) {
         uv_timer_start(

@@ -28,6 +28,7 @@
 #include "common/token_bucket.hpp"
 #include "common/uv.hpp"
 #include "daemon/catalog.hpp"
+#include "daemon/metrics.hpp"
 #include "proto/errors.hpp"
 
 namespace peershare::peerd {
@@ -64,6 +65,9 @@ public:
     std::size_t connection_count() const { return connections_.size(); }
     // File bytes sent to downloaders since start (bodies only, not headers).
     std::uint64_t bytes_uploaded() const { return bytes_uploaded_; }
+    std::size_t max_uploads() const { return limits_.max_uploads; }
+    // Counts rate-limit waits into `metrics` (which outlives this).
+    void count_into(PeerMetrics* metrics) { metrics_ = metrics; }
 
 private:
     class Connection;
@@ -100,6 +104,7 @@ private:
     common::TokenBucket bucket_;
     bool serving_waiters_ = false;
     std::deque<std::uint64_t> token_waiters_;   // connection ids, first come first served
+    PeerMetrics* metrics_ = nullptr;
 };
 
 }  // namespace peershare::peerd

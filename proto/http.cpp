@@ -1,7 +1,9 @@
 // proto/http.cpp — request targets and byte ranges.
 #include "proto/http.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <ctime>
 
 #include "proto/names.hpp"
 
@@ -64,6 +66,67 @@ RangeRequest parse_range(std::string_view header, std::uint64_t size) {
 
 std::string content_range(const ByteRange& r, std::uint64_t size) {
     return "bytes " + std::to_string(r.first) + "-" + std::to_string(r.last) + "/" + std::to_string(size);
+}
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+        case 200: return "OK";
+        case 206: return "Partial Content";
+        case 400: return "Bad Request";
+        case 403: return "Forbidden";
+        case 404: return "Not Found";
+        case 405: return "Method Not Allowed";
+        case 408: return "Request Timeout";
+        case 413: return "Content Too Large";
+        case 416: return "Range Not Satisfiable";
+        case 431: return "Request Header Fields Too Large";
+        case 500: return "Internal Server Error";
+        case 503: return "Service Unavailable";
+        default: return "Unknown";
+    }
+}
+
+std::string http_date() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char text[64];
+    const auto n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return {text, n};
+}
+
+std::string response_head(int status, std::optional<std::uint64_t> content_length,
+                          std::string_view content_type, bool close, std::string_view extra) {
+    std::string h;
+    h.reserve(256 + extra.size());
+    h += "HTTP/1.1 ";
+    h += std::to_string(status);
+    h += ' ';
+    h += reason_phrase(status);
+    h += "\r\nServer: peershare\r\nDate: ";
+    h += http_date();
+    h += "\r\n";
+    if (!content_type.empty()) {
+        h += "Content-Type: ";
+        h += content_type;
+        h += "\r\n";
+    }
+    if (content_length) {
+        h += "Content-Length: ";
+        h += std::to_string(*content_length);
+        h += "\r\n";
+    }
+    h += extra;
+    if (close) h += "Connection: close\r\n";
+    h += "\r\n";
+    return h;
+}
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+        const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+        return lower(x) == lower(y);
+    });
 }
 
 }  // namespace peershare::proto

@@ -1,7 +1,8 @@
-// proto/http.hpp — the pure parts of the HTTP data plane (docs/design.md,
-// "Protocol layers"): which file a request path names, and what a Range header
-// asks for. Parsing the HTTP message itself is http-parser's job; this only
-// interprets values.
+// proto/http.hpp — the pure parts of HTTP shared by every server of ours:
+// which file a request path names and what a Range header asks for (the data
+// plane, docs/design.md, "Protocol layers"), and the status line and headers
+// of a response. Parsing the HTTP message itself is http-parser's job
+// (proto/http_request.hpp); this only interprets values.
 #pragma once
 
 #include <cstdint>
@@ -46,5 +47,17 @@ struct RangeRequest {
 // (other units, several ranges, garbage) is ignored as RFC 9110 allows.
 RangeRequest parse_range(std::string_view header, std::uint64_t size);
 std::string content_range(const ByteRange& r, std::uint64_t size);   // "bytes a-b/size"
+
+// ---- responses (RFC 9110, RFC 9112) ----
+
+std::string_view reason_phrase(int status);   // "Not Found"; "Unknown" for codes we never send
+std::string http_date();                      // now, as an IMF-fixdate (RFC 9110 §5.6.7)
+// Status line and headers, ending in the empty line. Without a length the
+// body runs until the connection closes (a stream). `extra` holds further
+// header lines, each ending in CRLF.
+std::string response_head(int status, std::optional<std::uint64_t> content_length,
+                          std::string_view content_type, bool close, std::string_view extra = {});
+// Header names compare without case (RFC 9110 §5.1).
+bool equals_ignoring_case(std::string_view a, std::string_view b);
 
 }  // namespace peershare::proto

@@ -309,9 +309,11 @@ std::string make_frame(const M& message, std::optional<std::uint64_t> id = std::
 // Frames a listing reply that must fit in one frame: while it does not, drops
 // the last quarter of `rows` and marks the reply truncated. Escaping can make
 // a row several times its raw size, so counting rows alone is not enough.
+// fit_to_frame trims `reply` itself (and returns its frame); make_bounded_frame
+// works on a copy.
 template <class Reply, class Row>
-std::string make_bounded_frame(Reply reply, std::vector<Row> Reply::*rows,
-                               std::optional<std::uint64_t> id = std::nullopt) {
+std::string fit_to_frame(Reply& reply, std::vector<Row> Reply::*rows,
+                         std::optional<std::uint64_t> id = std::nullopt) {
     for (;;) {
         auto frame = make_frame(reply, id);
         auto& list = reply.*rows;
@@ -319,6 +321,12 @@ std::string make_bounded_frame(Reply reply, std::vector<Row> Reply::*rows,
         list.resize(list.size() * 3 / 4);
         reply.truncated = true;
     }
+}
+
+template <class Reply, class Row>
+std::string make_bounded_frame(Reply reply, std::vector<Row> Reply::*rows,
+                               std::optional<std::uint64_t> id = std::nullopt) {
+    return fit_to_frame(reply, rows, id);
 }
 
 std::string make_error_frame(ErrorCode code, std::string_view message,

@@ -10,11 +10,15 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # verify looks up Documentation=), ip (the multi-host test in network
 # namespaces) and nginx (the HTTP server the fetch engine's unit tests
 # download from); the third for the system test, which boots a Debian root it
-# makes with debootstrap under systemd-nspawn.
+# makes with debootstrap under systemd-nspawn. The fourth: promtool (in
+# prometheus) checks both daemons' /metrics; chromium and the machine's npm
+# (playwright-core, from tests/browser/package-lock.json) run the dashboard's
+# browser test.
 DEPS=(cmake g++ make pkg-config libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev
       libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev libsqlite3-dev curl
       help2man dpkg-dev file lintian systemd procps man-db iproute2 nginx-light
-      debootstrap systemd-container)
+      debootstrap systemd-container
+      prometheus chromium)
 
 # Installs the packages given that are not installed yet (apt-get update once).
 ensure_packages() {

@@ -1,6 +1,8 @@
 // tracker/admin_server.cpp — trackerctl's requests.
 #include "tracker/admin_server.hpp"
 
+#include "tracker/queries.hpp"
+
 namespace peershare::tracker {
 
 using proto::ErrorCode;
@@ -41,6 +43,12 @@ void AdminServer::on_closed(std::uint64_t session_id) {
 }
 
 void AdminServer::on_request(Session& s, const proto::Envelope& env) {
+    const auto began = uv_hrtime();
+    answer(s, env);
+    state_.metrics.request_seconds.observe(static_cast<double>(uv_hrtime() - began) / 1e9);
+}
+
+void AdminServer::answer(Session& s, const proto::Envelope& env) {
     state_.count_request(env.type);
     const auto reject = [&](const proto::Error& e) {
         s.conn.send_error(ErrorCode::bad_request, e.message, env.id);
@@ -49,30 +57,25 @@ void AdminServer::on_request(Session& s, const proto::Envelope& env) {
     if (env.type == proto::Discover::kType) {
         auto m = proto::Discover::from_json(env.body);
         if (!m) return reject(m.error());
-        auto peer = state_.index.peer_by_name(m->host);
-        if (!peer) {
+        auto reply = peer_files(state_, m->host);
+        if (!reply) {
             s.conn.send_error(ErrorCode::not_found, "no live peer named '" + m->host + "'", env.id);
             return;
         }
-        proto::Files reply{m->host, {}, false};
-        reply.files = state_.index.files_of(*peer, proto::kMaxListedItems, &reply.truncated);
-        s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::Files::files, env.id));
+        s.conn.send_bytes(proto::make_bounded_frame(std::move(*reply), &proto::Files::files, env.id));
     } else if (env.type == proto::PingPeer::kType) {
         start_ping(s, env);
     } else if (env.type == proto::ListPeers::kType) {
-        proto::Peers reply;
-        reply.peers = state_.index.peers(proto::kMaxListedItems, &reply.truncated);
-        s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::Peers::peers, env.id));
+        s.conn.send_bytes(proto::make_bounded_frame(live_peers(state_), &proto::Peers::peers, env.id));
     } else if (env.type == proto::Search::kType) {
         auto m = proto::Search::from_json(env.body);
         if (!m) return reject(m.error());
-        proto::IndexReply reply;
-        reply.entries = state_.index.search(m->text, proto::kMaxListedItems, &reply.truncated);
-        s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::IndexReply::entries, env.id));
+        s.conn.send_bytes(
+            proto::make_bounded_frame(search_index(state_, m->text), &proto::IndexReply::entries, env.id));
     } else if (env.type == proto::ListEvents::kType) {
         start_events(s, env);
     } else if (env.type == proto::GetStats::kType) {
-        s.conn.send(stats(), env.id);
+        s.conn.send(tracker_stats(state_, peers_.connection_count()), env.id);
     } else {
         s.conn.send_error(ErrorCode::bad_request, "unknown message type '" + env.type + "'", env.id);
     }
@@ -102,25 +105,11 @@ void AdminServer::start_events(Session& s, const proto::Envelope& env) {
         s.conn.close("malformed list_events");
         return;
     }
-    const auto& history = state_.events.history();
-    // Newest first, so that trimming to fit a frame drops the oldest.
-    proto::Events reply{{history.rbegin(), history.rend()}, false};
-    s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::Events::events, env.id));
+    s.conn.send_bytes(proto::make_bounded_frame(recent_events(state_), &proto::Events::events, env.id));
     if (m->follow && !follow_tokens_.contains(s.id)) {
         follow_tokens_[s.id] = state_.events.follow(
             [&s, id = env.id](const proto::Event& e) { s.conn.send(proto::EventNotice{e}, id); });
     }
-}
-
-proto::Stats AdminServer::stats() const {
-    proto::Stats s;
-    s.peers = state_.index.peer_count();
-    s.files = state_.index.file_count();
-    s.names = state_.index.name_count();
-    s.connections = peers_.connection_count();
-    s.uptime_s = static_cast<std::uint64_t>(std::time(nullptr) - state_.started);
-    s.requests = state_.requests;
-    return s;
 }
 
 }  // namespace peershare::tracker

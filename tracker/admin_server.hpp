@@ -24,11 +24,11 @@ public:
 private:
     using Session = common::LocalServer::Session;
 
-    void on_request(Session& s, const proto::Envelope& env);
+    void on_request(Session& s, const proto::Envelope& env);   // answer(), timed
+    void answer(Session& s, const proto::Envelope& env);
     void on_closed(std::uint64_t session_id);
     void start_ping(Session& s, const proto::Envelope& env);
     void start_events(Session& s, const proto::Envelope& env);
-    proto::Stats stats() const;
 
     State& state_;
     PeerServer& peers_;

@@ -21,8 +21,12 @@ void EventLog::record(std::string_view kind, std::string_view peer, std::string_
         if (!e.detail.empty()) line += " (" + e.detail + ")";
         log_.write(level, line);
     }
+    auto counted = counts_.find(kind);
+    if (counted == counts_.end()) counted = counts_.emplace(std::string(kind), 0).first;
+    ++counted->second;
     events_.push_back(e);
     if (events_.size() > history_) events_.pop_front();
+    if (followers_.empty()) return;
     // A follower may unfollow while being called; iterate over a snapshot of tokens.
     std::vector<std::uint64_t> tokens;
     for (const auto& [token, f] : followers_) tokens.push_back(token);

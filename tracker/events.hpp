@@ -24,6 +24,8 @@ public:
     void record(std::string_view kind, std::string_view peer, std::string_view file = {},
                 std::string_view detail = {});
     const std::deque<proto::Event>& history() const { return events_; }
+    // Events recorded since start, by kind (the kinds are the tracker's own, a handful).
+    const std::map<std::string, std::uint64_t, std::less<>>& counts() const { return counts_; }
 
     // Followers are called for each new event until unfollowed.
     std::uint64_t follow(Follower follower);
@@ -39,6 +41,7 @@ private:
     std::uint64_t next_seq_ = 1;
     std::uint64_t next_token_ = 1;
     std::map<std::uint64_t, Follower> followers_;
+    std::map<std::string, std::uint64_t, std::less<>> counts_;
     bool log_lookups_ = false;
 };
 

@@ -1,5 +1,5 @@
 // tracker/main.cpp — trackerd: parses the command line and config file,
-// starts the peer and admin servers on one libuv loop, tells systemd once it
+// starts the peer and admin servers and the HTTP listener on one libuv loop, tells systemd once it
 // listens, re-reads the config file on SIGHUP (limits, timeouts, log level)
 // and stops cleanly on SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
@@ -10,6 +10,7 @@
 #include "common/service.hpp"
 #include "common/uv.hpp"
 #include "tracker/admin_server.hpp"
+#include "tracker/http_api.hpp"
 #include "tracker/peer_server.hpp"
 #include "tracker/state.hpp"
 
@@ -24,6 +25,8 @@ constexpr const char* kDefaultConfig = "/etc/peershare/tracker.conf";
 struct Options {
     tracker::Config config;   // its listen is parsed from `listen` by read_options()
     std::string listen = "0.0.0.0:9999";
+    std::string http_listen = "127.0.0.1:9998";   // empty: off
+    bool http_listen_given = false;               // on the command line or in the file
     std::string log_level = "info";
 };
 
@@ -32,12 +35,29 @@ std::string endpoint_problem(const std::string& text) {
     return endpoint ? std::string() : endpoint.error().message;
 }
 
+// "off" (or "" on the command line: CLI11 reads `key = ""` in a file as no value) turns a listener off.
+bool is_off(const std::string& text) { return text.empty() || text == "off"; }
+
+std::string optional_endpoint_problem(const std::string& text) {
+    return is_off(text) ? std::string() : endpoint_problem(text);
+}
+
+bool is_loopback(const std::string& host) {
+    return host.starts_with("127.") || host == "::1" || host == "::ffff:127.0.0.1";
+}
+
 void add_options(CLI::App& app, Options& o) {
     const char* env_socket = std::getenv("TRACKER_SOCKET");
     if (env_socket && *env_socket) o.config.admin_socket = env_socket;
     app.add_option("--listen", o.listen, "address:port peers connect to ([::]:9999 for IPv6)")
         ->capture_default_str()
         ->check(endpoint_problem);
+    app.add_option("--http-listen", o.http_listen,
+                   "address:port of the dashboard, /metrics and the JSON API; \"off\" turns it off "
+                   "(no login: keep it on loopback or behind a proxy)")
+        ->capture_default_str()
+        ->check(optional_endpoint_problem)
+        ->each([&o](const std::string&) { o.http_listen_given = true; });
     app.add_option("--admin-socket", o.config.admin_socket,
                    "Unix socket for trackerctl (env TRACKER_SOCKET)")
         ->capture_default_str();
@@ -65,6 +85,8 @@ void add_options(CLI::App& app, Options& o) {
 std::optional<int> read_options(int argc, char** argv, Options& o, std::string& error) {
     if (auto code = common::read_service_options(argc, argv, kAbout, add_options, o, error)) return code;
     o.config.listen = *common::parse_endpoint(o.listen);   // checked by its validator
+    o.config.http_listen.reset();
+    if (!is_off(o.http_listen)) o.config.http_listen = *common::parse_endpoint(o.http_listen);
     if (o.config.peer_timeout_s <= o.config.heartbeat_s) {
         error = "--peer-timeout (" + std::to_string(o.config.peer_timeout_s) +
                 ") must be longer than --heartbeat (" + std::to_string(o.config.heartbeat_s) + ")";
@@ -92,6 +114,7 @@ void apply(common::Reload& reload, Options& options, const Options& fresh, track
         now.heartbeat_s = next.heartbeat_s;   // told to peers as they connect
     }
     reload.restart.note("listen", options.listen, fresh.listen);
+    reload.restart.note("http-listen", options.http_listen, fresh.http_listen);
     reload.restart.note("admin-socket", now.admin_socket, next.admin_socket);
 }
 
@@ -121,6 +144,24 @@ int main(int argc, char** argv) {
         log.error(ok.error().message);
         return 1;
     }
+    tracker::HttpApi http(loop.get(), state, peers);
+    if (const auto& at = options.config.http_listen) {
+        if (auto ok = http.start(*at); !ok && options.http_listen_given) {
+            log.error("--http-listen: " + ok.error().message);
+            return 1;
+        } else if (!ok) {
+            // The default address taken (a second trackerd on this host): serve peers all the same.
+            log.warning("no dashboard: the default --http-listen " + options.http_listen + " failed (" +
+                        ok.error().message + "); set --http-listen to another address, or to off");
+        } else {
+            log.info("dashboard, /metrics and API on http://" + common::to_string({at->host, http.port()}) + "/");
+            if (!is_loopback(at->host)) {
+                log.warning("--http-listen " + options.http_listen +
+                            " is not a loopback address: anyone who reaches it sees the dashboard, which has no login");
+            }
+        }
+    }
+
     log.info("listening for peers on " + common::to_string({options.config.listen.host, peers.port()}) +
              ", admin socket " + options.config.admin_socket);
 
@@ -135,6 +176,7 @@ int main(int argc, char** argv) {
     handlers.stop = [&] {
         peers.stop();
         admin.stop();
+        http.stop();
         loop.stop();
     };
     common::ServiceSignals signals(loop.get(), log, common::config_file_of(argc, argv, kDefaultConfig).path,

@@ -61,7 +61,10 @@ std::uint16_t PeerServer::port() const { return listener_ ? common::bound_port(*
 void PeerServer::stop() {
     listener_.reset();
     uv_timer_stop(sweep_timer_.get());
-    for (auto& [id, pending] : pings_) pending->done(false, 0, "tracker stopping");
+    for (auto& [id, pending] : pings_) {
+        state_.metrics.count_ping("stopped");
+        pending->done(false, 0, "tracker stopping");
+    }
     pings_.clear();
     for (auto& [id, s] : sessions_) {
         if (s->peer) state_.index.remove_peer(*s->peer);
@@ -89,27 +92,32 @@ void PeerServer::accept_one() {
     auto session = std::make_unique<Session>(id, std::move(client), now);
     Session& s = *session;
     sessions_.emplace(id, std::move(session));
+    s.conn.count_into(&state_.metrics.traffic);
     s.conn.start([this, &s](proto::Envelope&& env) { on_frame(s, std::move(env)); },
                  [this, id](const std::string& reason) { on_closed(id, reason); });
 }
 
 void PeerServer::on_frame(Session& s, proto::Envelope&& env) {
     s.last_seen_ms = now_ms(loop_);
+    const auto began = uv_hrtime();
     if (!s.peer) {
         on_hello(s, env);
     } else {
         on_peer_request(s, env);
     }
+    state_.metrics.request_seconds.observe(static_cast<double>(uv_hrtime() - began) / 1e9);
 }
 
 void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
     if (env.type != proto::Hello::kType) {
+        state_.metrics.count_rejected("no_hello");
         s.conn.send_error(ErrorCode::bad_request, "the first frame must be a hello", env.id);
         s.conn.close("no hello");
         return;
     }
     // The version is checked first: a newer peer's hello may not parse as ours.
     if (proto::hello_version(env.body) != proto::kProtocolVersion) {
+        state_.metrics.count_rejected("version_mismatch");
         s.conn.send_error(ErrorCode::version_mismatch, proto::version_mismatch_message(env.body, "this tracker", "the peer"),
                           env.id);
         s.conn.close("protocol version mismatch");
@@ -117,11 +125,13 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
     }
     auto hello = proto::Hello::from_json(env.body);
     if (!hello) {
+        state_.metrics.count_rejected("bad_hello");
         s.conn.send_error(ErrorCode::bad_request, hello.error().message, env.id);
         s.conn.close("bad hello: " + hello.error().message);
         return;
     }
     if (hello->role != "peer") {
+        state_.metrics.count_rejected("admin_hello");
         s.conn.send_error(ErrorCode::bad_request, "admin sessions use the admin socket", env.id);
         s.conn.close("admin hello on the peer port");
         return;
@@ -167,6 +177,7 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
     const std::string& name = state_.index.peer(peer)->name;
     // A known type with bad fields is a malformed frame: answer, then close.
     const auto reject = [&](const proto::Error& e) {
+        state_.metrics.count_rejected("malformed_message");
         s.conn.send_error(ErrorCode::bad_request, e.message, env.id);
         s.conn.close("malformed " + env.type + ": " + e.message);
     };
@@ -218,8 +229,9 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
     } else if (env.type == proto::Pong::kType) {
         // Only the session the ping went down may answer it: ids are guessable.
         auto it = env.id ? pings_.find(*env.id) : pings_.end();
-        if (it != pings_.end() && it->second->session == s.id) finish_ping(*env.id, true, {});
+        if (it != pings_.end() && it->second->session == s.id) finish_ping(*env.id, true, "live", {});
     } else {
+        state_.metrics.count_rejected("unknown_type");
         s.conn.send_error(ErrorCode::bad_request, "unknown message type '" + env.type + "'", env.id);
     }
 }
@@ -237,7 +249,7 @@ void PeerServer::on_closed(std::uint64_t session_id, const std::string& reason) 
     for (const auto& [id, pending] : pings_) {
         if (pending->session == session_id) orphaned.push_back(id);
     }
-    for (auto id : orphaned) finish_ping(id, false, "the peer left");
+    for (auto id : orphaned) finish_ping(id, false, "left", "the peer left");
     sessions_.erase(it);
 }
 
@@ -257,6 +269,7 @@ void PeerServer::sweep() {
 void PeerServer::ping(const std::string& peer_name, std::uint32_t timeout_ms, PingCallback done) {
     auto peer = state_.index.peer_by_name(peer_name);
     if (!peer) {
+        state_.metrics.count_ping("unknown");
         done(false, 0, "unknown: no live peer of that name");
         return;
     }
@@ -271,19 +284,23 @@ void PeerServer::ping(const std::string& peer_name, std::uint32_t timeout_ms, Pi
         pending->timer.get(),
         [](uv_timer_t* t) {
             auto* p = static_cast<PendingPing*>(t->data);
-            p->server->finish_ping(p->id, false, "timeout: no answer");
+            p->server->finish_ping(p->id, false, "timeout", "timeout: no answer");
         },
         timeout_ms, 0);
     sessions_.at(pending->session)->conn.send(proto::Ping{}, pending->id);
     pings_.emplace(pending->id, std::move(pending));
 }
 
-void PeerServer::finish_ping(std::uint64_t ping_id, bool live, const std::string& reason) {
+void PeerServer::finish_ping(std::uint64_t ping_id, bool live, std::string_view result,
+                             const std::string& reason) {
     auto it = pings_.find(ping_id);
     if (it == pings_.end()) return;   // answered late, after its timeout
     auto pending = std::move(it->second);
     pings_.erase(it);
-    pending->done(live, live ? elapsed_ms(pending->sent) : 0, reason);
+    const double rtt_ms = live ? elapsed_ms(pending->sent) : 0;
+    state_.metrics.count_ping(result);
+    if (live) state_.metrics.ping_rtt_seconds.observe(rtt_ms / 1000);
+    pending->done(live, rtt_ms, reason);
 }
 
 }  // namespace peershare::tracker

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "common/framed_connection.hpp"
@@ -43,7 +44,8 @@ private:
     void on_peer_request(Session& s, const proto::Envelope& env);
     void on_closed(std::uint64_t session_id, const std::string& reason);
     void sweep();
-    void finish_ping(std::uint64_t ping_id, bool live, const std::string& reason);
+    // result: the metrics label (live, timeout, left); reason: words for the operator.
+    void finish_ping(std::uint64_t ping_id, bool live, std::string_view result, const std::string& reason);
 
     uv_loop_t* loop_;
     State& state_;

@@ -1,11 +1,12 @@
-// tracker/state.hpp — the tracker's configuration and the state its two
-// servers share: the index, the event log and request counters. Owned by the
+// tracker/state.hpp — the tracker's configuration and the state its servers
+// share: the index, the event log, request counters and metrics. Owned by the
 // loop thread.
 #pragma once
 
 #include <cstdint>
 #include <ctime>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "common/log.hpp"
@@ -13,6 +14,7 @@
 #include "proto/limits.hpp"
 #include "tracker/events.hpp"
 #include "tracker/index.hpp"
+#include "tracker/metrics.hpp"
 
 namespace peershare::tracker {
 
@@ -23,6 +25,7 @@ struct Config {
     std::uint32_t peer_timeout_s = proto::kDefaultPeerTimeoutS;
     std::size_t max_peers = proto::kDefaultMaxPeers;
     std::size_t max_files_per_peer = 10'000;
+    std::optional<common::Endpoint> http_listen = common::Endpoint{"127.0.0.1", 9998};   // nothing: off
 };
 
 struct State {
@@ -40,6 +43,7 @@ struct State {
     Index index;
     EventLog events;
     std::map<std::string, std::uint64_t> requests;
+    TrackerMetrics metrics;
     std::time_t started = std::time(nullptr);
 };
 

@@ -413,6 +413,7 @@ void Fetch::Engine::start() {
             s.stage = Stage::dropped;
             s.why = "not a host name or IP address and port: " + src.host + " port " +
                     std::to_string(src.port);
+            if (req_.metrics) req_.metrics->count_dropped_source(s.why);
         }
         sources_.push_back(std::move(s));
     }
@@ -778,6 +779,7 @@ void Fetch::Engine::drop(std::size_t i, const std::string& why) {
     if (s.stage == Stage::dropped) return;
     s.stage = Stage::dropped;
     s.why = why;
+    if (req_.metrics) req_.metrics->count_dropped_source(why);
     log_.info("fetch " + display_name() + ": dropped source " + s.source.peer + ": " + why);
     std::vector<Request*> doomed;
     for (auto& r : requests_) {
@@ -806,6 +808,7 @@ bool Fetch::Engine::pay_for(Request& r, std::size_t bytes) {
     if (debt_ > 0) {
         r.rate_paused = true;
         if (!uv_is_active(reinterpret_cast<uv_handle_t*>(limit_timer_.get()))) {
+            if (req_.metrics) ++req_.metrics->download_rate_limit_waits;
             const auto wait_ms = std::max<std::uint64_t>(1, (limit_->wait_ns(debt_) + 999'999) / 1'000'000);
             uv_timer_start(
                 limit_timer_.get(),
@@ -1110,6 +1113,10 @@ void Fetch::Engine::on_verified(VerifyJob& job) {
     if (job.error != 0) {
         return fail(Error{ErrorCode::internal,
                           "cannot write " + req_.partial_path + ": " + errno_text(job.error)});
+    }
+    if (req_.metrics) {
+        req_.metrics->downloaded_bytes += job.length;
+        ++(job.match ? req_.metrics->pieces_verified : req_.metrics->pieces_rejected);
     }
     if (!job.match) {
         picker_->rejected(job.piece, s.picker_index);  // kNotPicking if dropped meanwhile

@@ -66,6 +66,7 @@
 #include "common/token_bucket.hpp"
 #include "daemon/fetch/buffer_pool.hpp"
 #include "daemon/fetch/partial_file.hpp"
+#include "daemon/metrics.hpp"
 #include "proto/bitfield.hpp"
 #include "proto/content.hpp"
 #include "proto/errors.hpp"
@@ -114,6 +115,10 @@ struct FetchRequest {
     // Sources asked at once: the first ones in `sources` not dropped; when one
     // is dropped, the next takes its place. 0 = no bound.
     unsigned max_sources = 0;
+    // Where the engine counts bytes received, pieces verified and rejected,
+    // sources dropped and download rate-limit waits (/metrics); null: not
+    // counted. Must outlive the Fetch (a destroyed Fetch counts nothing more).
+    PeerMetrics* metrics = nullptr;
 };
 
 

@@ -544,6 +544,13 @@ std::vector<proto::Transfer> TransferRegistry::summary() const {
     return out;
 }
 
+std::map<TransferState, std::size_t> TransferRegistry::count_by_state() const {
+    std::map<TransferState, std::size_t> out;
+    for (const auto& [id, t] : transfers_)
+        if (!t->cancelled) ++out[t->rec.state];
+    return out;
+}
+
 proto::TransferInfo TransferRegistry::info(const Transfer& t) const {
     proto::TransferInfo i;
     i.id = t.rec.id;

@@ -115,6 +115,10 @@ public:
     void list(std::function<void(proto::TransferList)> done);
     // Unfinished transfers as name/done/total (peerctl status).
     std::vector<proto::Transfer> summary() const;
+    // How many transfers are in each state now (peerd's /metrics); states
+    // with none are absent. Cancelled transfers on their way out are not
+    // counted.
+    std::map<TransferState, std::size_t> count_by_state() const;
 
     // The clean stop's first step (SIGTERM): asks every running Fetch to make
     // what it verified durable and stop (Fetch::cancel), keeps their records

@@ -53,6 +53,15 @@ namespace {
 constexpr Millis kPollInterval{20};
 constexpr Millis kStartDeadline{10'000};  // generous: sanitizer builds start slowly
 constexpr std::string_view kListeningMarker = "listening for peers on 127.0.0.1:";
+constexpr std::string_view kHttpMarker = "dashboard, /metrics and API on http://127.0.0.1:";
+
+// The port after `marker` in `log`, or 0.
+std::uint16_t port_after(const std::string& log, std::string_view marker) {
+    const auto at = log.find(marker);
+    if (at == std::string::npos) return 0;
+    const long port = std::strtol(log.c_str() + at + marker.size(), nullptr, 10);
+    return port > 0 && port < 65536 ? static_cast<std::uint16_t>(port) : 0;
+}
 
 // ---- children to kill if the test binary dies (see install_crash_cleanup) ----
 
@@ -517,6 +526,23 @@ RunResult run(const std::vector<std::string>& argv, const Env& env, Millis timeo
     return result;
 }
 
+// ---- metrics ----
+
+double metric_sample(const std::string& exposition, const std::string& sample) {
+    std::istringstream lines(exposition);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.starts_with(sample + " ")) return std::stod(line.substr(sample.size() + 1));
+    }
+    return -1;
+}
+
+RunResult promtool_check(const std::string& exposition, const fs::path& dir) {
+    const auto file = dir / "metrics.txt";
+    std::ofstream(file) << exposition;
+    return run({"/bin/sh", "-c", "promtool check metrics < '" + file.string() + "'"});
+}
+
 // ---- TrackerFixture ----
 
 TrackerFixture::TrackerFixture(Options options)
@@ -525,8 +551,10 @@ TrackerFixture::TrackerFixture(Options options)
 }
 
 void TrackerFixture::launch(std::uint16_t port) {
+    // The HTTP listener on a port of its own (the default one may be taken by a parallel test).
     std::vector<std::string> args{"--listen", "127.0.0.1:" + std::to_string(port), "--admin-socket",
-                                  socket_.string()};
+                                  socket_.string(), "--http-listen",
+                                  "127.0.0.1:" + std::to_string(options_.http_port)};
     if (options_.heartbeat_s)
         args.insert(args.end(), {"--heartbeat", std::to_string(*options_.heartbeat_s)});
     if (options_.peer_timeout_s) {
@@ -541,17 +569,14 @@ void TrackerFixture::launch(std::uint16_t port) {
     };
     wait_until([&] { return listening() || tracker_->exited(); }, kStartDeadline);
     const std::string log = tracker_->errors();
-    const auto at = log.find(kListeningMarker);
-    if (at != std::string::npos) {
-        const char* digits = log.c_str() + at + kListeningMarker.size();
-        const long listened = std::strtol(digits, nullptr, 10);
-        if (listened > 0 && listened < 65536) port_ = static_cast<std::uint16_t>(listened);
-    }
-    if (port_ == 0) throw std::runtime_error("trackerd did not come up:\n" + tracker_->describe());
+    port_ = port_after(log, kListeningMarker);
+    http_port_ = port_after(log, kHttpMarker);   // logged before the listening line
+    if (port_ == 0 || http_port_ == 0) throw std::runtime_error("trackerd did not come up:\n" + tracker_->describe());
 }
 
 void TrackerFixture::restart() {
     const auto port = port_;
+    options_.http_port = http_port_;
     tracker_->stop();
     launch(port);
 }

@@ -177,6 +177,12 @@ struct RunResult {
 RunResult run(const std::vector<std::string>& argv, const Env& env = {}, Millis timeout = 20s,
               const fs::path& cwd = {});
 
+// The value of the sample written exactly `sample` (a name with its labels,
+// `x_total{kind="a"}`) in a Prometheus exposition; -1 if absent.
+double metric_sample(const std::string& exposition, const std::string& sample);
+// `promtool check metrics` on an exposition (written to a file in `dir`).
+RunResult promtool_check(const std::string& exposition, const fs::path& dir);
+
 // The real trackerd, listening on 127.0.0.1 at a port the kernel chose (or
 // `Options::port`), with its admin socket in a temp dir of its own.
 class TrackerFixture {
@@ -186,6 +192,7 @@ public:
         std::optional<std::uint32_t> peer_timeout_s;
         std::vector<std::string> extra_args;
         std::uint16_t port = 0;  // 0: the kernel picks one
+        std::uint16_t http_port = 0;  // --http-listen 127.0.0.1:PORT; 0: the kernel picks one
     };
 
     TrackerFixture() : TrackerFixture(Options{}) {}
@@ -194,6 +201,7 @@ public:
 
     std::uint16_t port() const { return port_; }
     std::string endpoint() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::uint16_t http_port() const { return http_port_; }   // the dashboard, /metrics, the API
     const fs::path& socket() const { return socket_; }
     TempDir& dir() { return dir_; }
     Process& process() { return *tracker_; }
@@ -233,6 +241,7 @@ private:
     fs::path socket_;
     std::unique_ptr<Process> tracker_;
     std::uint16_t port_ = 0;
+    std::uint16_t http_port_ = 0;
 };
 
 // The real peerd NAME, started with

@@ -1,0 +1,77 @@
+// tracker/metrics.cpp — the tracker's exposition.
+#include "tracker/metrics.hpp"
+
+#include "common/process_stats.hpp"
+#include "tracker/state.hpp"
+
+namespace peershare::tracker {
+
+std::uint64_t& TrackerMetrics::find_or_add(std::map<std::string, std::uint64_t, std::less<>>& m,
+                                           std::string_view key) {
+    auto it = m.find(key);
+    if (it == m.end()) it = m.emplace(std::string(key), 0).first;
+    return it->second;
+}
+
+namespace {
+
+template <class Map>
+void labelled(proto::Exposition& out, std::string_view name, std::string_view type, std::string_view help,
+              std::string_view label, const Map& values) {
+    out.family(name, type, help);
+    for (const auto& [key, value] : values) out.sample(name, static_cast<double>(value), {{label, key}});
+}
+
+}  // namespace
+
+std::string render_metrics(const State& state, const ServerGauges& gauges) {
+    proto::Exposition out;
+    const auto& m = state.metrics;
+    out.gauge("peershare_tracker_peers", "Live peers: sessions that said hello.",
+              static_cast<double>(state.index.peer_count()));
+    out.gauge("peershare_tracker_holdings", "Published files, one per peer and name.",
+              static_cast<double>(state.index.file_count()));
+    out.gauge("peershare_tracker_names", "Distinct file names in the index.",
+              static_cast<double>(state.index.name_count()));
+    out.gauge("peershare_tracker_sessions", "Open connections on the peer port, hello or not.",
+              static_cast<double>(gauges.sessions));
+    labelled(out, "peershare_tracker_requests_total", "counter",
+             "Requests answered, by message type (peer port and admin socket).", "type", state.requests);
+    out.histogram("peershare_tracker_request_duration_seconds",
+                  "Time the loop spent answering one request, in seconds.", m.request_seconds);
+    labelled(out, "peershare_tracker_events_total", "counter", "Events recorded, by kind.", "kind",
+             state.events.counts());
+    labelled(out, "peershare_tracker_pings_total", "counter",
+             "Pings sent down peer sessions, by result (live, timeout, left, unknown, stopped).", "result",
+             m.pings);
+    out.histogram("peershare_tracker_ping_rtt_seconds", "Round trips of answered pings, in seconds.",
+                  m.ping_rtt_seconds);
+    out.counter("peershare_tracker_session_received_bytes_total", "Bytes received on peer sessions.",
+                static_cast<double>(m.traffic.bytes_in));
+    out.counter("peershare_tracker_session_sent_bytes_total", "Bytes sent on peer sessions.",
+                static_cast<double>(m.traffic.bytes_out));
+    std::map<std::string, std::uint64_t, std::less<>> rejected = m.rejected;
+    rejected["bad_framing"] += m.traffic.bad_framing;
+    rejected["bad_envelope"] += m.traffic.bad_envelope;
+    labelled(out, "peershare_tracker_frames_rejected_total", "counter",
+             "Frames refused on the peer port, by reason; the session is closed.", "reason", rejected);
+    out.gauge("peershare_tracker_http_connections", "Open connections on the HTTP listener.",
+              static_cast<double>(gauges.http_connections));
+    out.gauge("peershare_tracker_event_stream_subscribers", "Clients following /api/v1/events/stream.",
+              static_cast<double>(gauges.http_streams));
+    if (gauges.http) {
+        const auto& h = *gauges.http;
+        out.family("peershare_tracker_http_refused_total", "counter",
+                   "HTTP clients refused or closed, by reason (full, deadline, bad_request, slow_stream).");
+        out.sample("peershare_tracker_http_refused_total", static_cast<double>(h.refused_full), {{"reason", "full"}});
+        out.sample("peershare_tracker_http_refused_total", static_cast<double>(h.timed_out), {{"reason", "deadline"}});
+        out.sample("peershare_tracker_http_refused_total", static_cast<double>(h.bad_requests),
+                   {{"reason", "bad_request"}});
+        out.sample("peershare_tracker_http_refused_total", static_cast<double>(h.streams_dropped),
+                   {{"reason", "slow_stream"}});
+    }
+    common::write_process_metrics(out, common::read_process_stats());
+    return out.text();
+}
+
+}  // namespace peershare::tracker
