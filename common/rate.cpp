@@ -13,12 +13,27 @@ namespace {
 
 using Wide = unsigned __int128;
 constexpr std::size_t kMaxDigits = 18;   // < 10^18 fits 64 bits, times 1024^3 fits 128
-constexpr const char* kExamples =
-    "a rate is a number with an optional unit, e.g. 500k, 20M, 1G (bytes/s, powers of 1000), "
-    "4Mi (powers of 1024), 20Mbit (bits/s); 0 = unlimited";
 
-proto::Error bad(std::string_view text, const std::string& why) {
-    return {proto::ErrorCode::bad_request, "bad rate '" + std::string(text) + "': " + why};
+// What differs between a rate and a size.
+struct Quantity {
+    const char* what;       // "rate", "size"
+    const char* examples;   // the grammar, by example
+    bool per_second;        // takes "/s" and "bit"
+    std::uint64_t max;
+    const char* max_text;
+};
+
+constexpr Quantity kRate{"rate",
+                         "a rate is a number with an optional unit, e.g. 500k, 20M, 1G (bytes/s, powers of 1000), "
+                         "4Mi (powers of 1024), 20Mbit (bits/s); 0 = unlimited",
+                         true, proto::kMaxRate, "over the largest rate, 1000G (1 TB/s)"};
+constexpr Quantity kSize{"size",
+                         "a size is a number of bytes with an optional unit, e.g. 64Mi, 1Gi (powers of 1024), "
+                         "500M (powers of 1000)",
+                         false, std::uint64_t{1} << 40, "over the largest size, 1024Gi (1 TiB)"};
+
+proto::Error bad(const Quantity& q, std::string_view text, const std::string& why) {
+    return {proto::ErrorCode::bad_request, "bad " + std::string(q.what) + " '" + std::string(text) + "': " + why};
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
@@ -54,11 +69,9 @@ std::uint64_t take_prefix(std::string_view& rest) {
     return scale;
 }
 
-}  // namespace
-
-proto::Result<std::uint64_t> parse_rate(std::string_view text) {
-    if (text.empty()) return bad(text, std::string("empty; ") + kExamples);
-    if (text.front() == '-') return bad(text, "a rate cannot be negative; 0 = unlimited");
+proto::Result<std::uint64_t> parse(const Quantity& q, std::string_view text) {
+    if (text.empty()) return bad(q, text, std::string("empty; ") + q.examples);
+    if (text.front() == '-') return bad(q, text, "cannot be negative");
     std::string_view rest = text;
     std::uint64_t mantissa = 0;
     std::size_t digits = 0, decimals = 0;
@@ -68,33 +81,40 @@ proto::Result<std::uint64_t> parse_rate(std::string_view text) {
         if (c == '.' && !point) {
             point = true;
         } else if (is_digit(c)) {
-            if (++digits > kMaxDigits) return bad(text, "more than 18 digits");
+            if (++digits > kMaxDigits) return bad(q, text, "more than 18 digits");
             mantissa = mantissa * 10 + static_cast<std::uint64_t>(c - '0');
             if (point) ++decimals;
         } else {
             break;
         }
     }
-    if (digits == 0) return bad(text, std::string("no number; ") + kExamples);
+    if (digits == 0) return bad(q, text, std::string("no number; ") + q.examples);
 
-    if (rest.size() >= 2 && rest.substr(rest.size() - 2) == "/s") rest.remove_suffix(2);
+    if (q.per_second && rest.size() >= 2 && rest.substr(rest.size() - 2) == "/s") rest.remove_suffix(2);
     const std::uint64_t scale = take_prefix(rest);
     std::uint64_t bits_per_unit = 8;   // bytes
-    if (equals_lower(rest, "bit")) {
+    if (q.per_second && equals_lower(rest, "bit")) {
         bits_per_unit = 1;
-    } else if (rest == "b") {
-        return bad(text, "'b' is ambiguous: write B for bytes/s or bit for bits/s (20MB, 20Mbit)");
+    } else if (q.per_second && rest == "b") {
+        return bad(q, text, "'b' is ambiguous: write B for bytes/s or bit for bits/s (20MB, 20Mbit)");
     } else if (!rest.empty() && rest != "B") {
-        return bad(text, "unknown unit '" + std::string(rest) + "'; " + kExamples);
+        return bad(q, text, "unknown unit '" + std::string(rest) + "'; " + q.examples);
     }
 
     Wide divisor = bits_per_unit == 1 ? 8 : 1;
     for (std::size_t i = 0; i < decimals; ++i) divisor *= 10;
     const Wide bytes = Wide{mantissa} * scale / divisor;
-    if (bytes > proto::kMaxRate) return bad(text, "over the largest rate, 1000G (1 TB/s)");
-    if (bytes == 0 && mantissa != 0) return bad(text, "less than 1 byte/s; 0 = unlimited");
+    if (bytes > q.max) return bad(q, text, q.max_text);
+    if (bytes == 0 && mantissa != 0) return bad(q, text, q.per_second ? "less than 1 byte/s; 0 = unlimited" : "less than 1 byte");
     return static_cast<std::uint64_t>(bytes);
 }
+
+}  // namespace
+
+proto::Result<std::uint64_t> parse_rate(std::string_view text) { return parse(kRate, text); }
+
+proto::Result<std::uint64_t> parse_size(std::string_view text) { return parse(kSize, text); }
+
 
 std::string format_rate(std::uint64_t bytes_per_s) {
     if (bytes_per_s == 0) return "unlimited";

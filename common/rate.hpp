@@ -1,4 +1,4 @@
-// common/rate.hpp — rates with units, as peerd's options, its config file and
+// common/rate.hpp — rates (and sizes) with units, as peerd's options, its config file and
 // `peerctl limit` take them, and as people read them. Pure functions on text.
 //
 // RATE = NUMBER [PREFIX] [UNIT] ["/s"], no spaces:
@@ -26,6 +26,11 @@ namespace peershare::common {
 // Bytes per second (0 = unlimited), or bad_request with one line saying what
 // is wrong with `text` and what a rate looks like.
 proto::Result<std::uint64_t> parse_rate(std::string_view text);
+
+// Bytes (a memory budget, a file size): the same NUMBER and PREFIX, then
+// nothing or B; no "/s" and no bits. 0 is 0 (the caller decides whether it
+// means anything); over 1024Gi (2^40 bytes) is refused. bad_request with one line.
+proto::Result<std::uint64_t> parse_size(std::string_view text);
 
 // For people: "unlimited" for 0, else three significant digits in SI units:
 // "800 B/s", "500 kB/s", "2.5 MB/s", "1.23 GB/s".

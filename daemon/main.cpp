@@ -56,8 +56,8 @@ std::string listen_problem(const std::string& v) {
     return endpoint ? std::string() : endpoint.error().message;
 }
 std::string memory_problem(const std::string& v) {
-    const auto bytes = common::parse_rate(v);
-    if (!bytes) return "expected a size like 64Mi or 1Gi";
+    const auto bytes = common::parse_size(v);
+    if (!bytes) return bytes.error().message;
     if (*bytes < peerd::kMinFetchMemory) return "at least 16Mi (one piece of the largest size)";
     return {};
 }
@@ -144,7 +144,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.max_sources = o.max_sources;
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
     c.download_rate = *common::parse_rate(o.max_download_rate);
-    c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
+    c.fetch_memory = *common::parse_size(o.fetch_memory);   // validated
     return c;
 }
 
@@ -230,10 +230,16 @@ int main(int argc, char** argv) {
             apply(reload, options, fresh, peer);
             return std::nullopt;
         };
+        // A clean stop keeps every verified piece: running transfers make
+        // theirs durable first (at most 10 s; systemd waits 90 s by default).
+        bool stopping = false;
         handlers.stop = [&] {
-            control.stop();
-            peer.stop();
-            loop.stop();
+            if (std::exchange(stopping, true)) return;
+            peer.drain(10'000, [&] {
+                control.stop();
+                peer.stop();
+                loop.stop();
+            });
         };
         common::ServiceSignals signals(
             loop.get(), log, common::config_file_of(argc, argv, common::default_peerd_config()).path,

@@ -5,10 +5,12 @@
 #include "daemon/state/open_state.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <ctime>
 #include <set>
 
 #include "common/config.hpp"
+#include "common/pool.hpp"
 #include "common/rate.hpp"
 
 namespace peershare::peerd {
@@ -59,6 +61,11 @@ proto::Result<bool> Peer::start() {
     link_->start();
     start_transfers(std::move(state->transfers));
     return true;
+}
+
+void Peer::drain(std::uint64_t deadline_ms, std::function<void()> drained) {
+    if (!transfers_) return drained();
+    transfers_->drain(deadline_ms, std::move(drained));
 }
 
 void Peer::stop() {
@@ -147,49 +154,41 @@ proto::Result<bool> Peer::unpublish(const std::string& name) {
 
 namespace {
 
-// The files `list` checks: each publication not yet known to have changed,
-// as it was hashed. The worker fills `differs`; nothing else is shared.
-struct ListJob {
-    struct File {
-        std::string name;
-        std::string path;
-        FileStamp hashed;
-        bool differs = false;   // out
-    };
-    uv_work_t work{};
-    std::vector<File> files;
-    std::function<void(ListJob&)> after;
+// A file `list` checks: a publication not yet known to have changed, as it
+// was hashed. The worker fills `differs`; nothing else is shared.
+struct ListedFile {
+    std::string name;
+    std::string path;
+    FileStamp hashed;
+    bool differs = false;   // out
 };
 
 }  // namespace
 
 void Peer::list(ListDone done) {
-    auto job = std::make_unique<ListJob>();
+    auto files = std::make_shared<std::vector<ListedFile>>();
     for (const auto& [name, p] : catalog_.all()) {
-        if (!p.changed) job->files.push_back({name, p.path, stamp_of(p)});
+        if (!p.changed) files->push_back({name, p.path, stamp_of(p)});
     }
-    job->after = [this, serving = std::weak_ptr<bool>(serving_), done = std::move(done)](ListJob& j) {
-        if (serving.expired()) return;
-        for (const auto& f : j.files) {
-            // Only if that name still stands for the file as it was hashed:
-            // it may have been published again while the worker looked.
-            const Publication* p = catalog_.by_name(f.name);
-            if (f.differs && p && p->path == f.path && stamp_of(*p) == f.hashed) {
-                catalog_.mark_changed(p->path);
-            }
-        }
-        done(publications());
-    };
-    job->work.data = job.get();
-    uv_queue_work(
-        loop_, &job.release()->work,
-        [](uv_work_t* w) {
-            for (auto& f : static_cast<ListJob*>(w->data)->files) f.differs = !unchanged_since(f.path, f.hashed);
+    const int rc = common::run_in_pool(
+        loop_,
+        [files] {
+            for (auto& f : *files) f.differs = !unchanged_since(f.path, f.hashed);
         },
-        [](uv_work_t* w, int) {
-            std::unique_ptr<ListJob> j(static_cast<ListJob*>(w->data));
-            j->after(*j);
+        [this, files, serving = std::weak_ptr<bool>(serving_), done = std::move(done)] {
+            if (serving.expired()) return;
+            for (const auto& f : *files) {
+                // Only if that name still stands for the file as it was hashed:
+                // it may have been published again while the worker looked.
+                const Publication* p = catalog_.by_name(f.name);
+                if (f.differs && p && p->path == f.path && stamp_of(*p) == f.hashed) {
+                    catalog_.mark_changed(p->path);
+                }
+            }
+            done(publications());
         });
+    assert(rc == 0);   // uv_queue_work fails only for a null work callback
+    (void)rc;
 }
 
 proto::Publications Peer::publications() const {

@@ -52,6 +52,10 @@ public:
     ~Peer();
 
     proto::Result<bool> start();
+    // SIGTERM's first step: running transfers make their verified pieces
+    // durable and stop (kept for the next start); `drained` is called on the
+    // loop when they have, or after `deadline_ms`. Then call stop().
+    void drain(std::uint64_t deadline_ms, std::function<void()> drained);
     void stop();   // stops serving and fetching, flushes state
 
     void publish(const std::string& path, const std::string& name, PublishDone done);

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <optional>
@@ -318,6 +319,8 @@ private:
 
     std::unique_ptr<PartialFile> file_;  // while running
     unsigned checks_pending_ = 0;        // re-verification work items in the pool
+    std::uint64_t checks_started_ms_ = 0;   // uv_now when they were queued
+    std::uint64_t checked_pieces_ = 0, checked_bad_ = 0;
     bool report_due_ = false;            // DurableFn owes a report even if nothing is new
     proto::Bitfield written_;            // verified pieces whose write has completed
     proto::Bitfield durable_;            // written pieces covered by a completed fdatasync
@@ -1046,6 +1049,7 @@ void Fetch::Engine::start_checks() {
             },
             [](CheckJob& c) { static_cast<Engine*>(c.engine)->on_checked(c); });
     };
+    checks_started_ms_ = uv_now(loop_);
     for (std::uint64_t i = 0; i < picker_->size(); ++i) {
         if (picker_->state(i) != PiecePicker::State::checking) continue;
         if (!job) {
@@ -1078,12 +1082,16 @@ void Fetch::Engine::on_checked(CheckJob& job) {
             ++bad;
         }
     }
-    if (bad > 0) {
-        log_.info("fetch " + display_name() + ": " + std::to_string(bad) + " of " +
-                  std::to_string(job.pieces.size()) + " pieces in " + req_.partial_path +
-                  " do not match: fetched again");
-    }
+    checked_pieces_ += job.pieces.size();
+    checked_bad_ += bad;
     if (checks_pending_ == 0) {
+        // Read by tests/bench/resume.sh ("re-verified ...").
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%.2f",
+                      static_cast<double>(uv_now(loop_) - checks_started_ms_) / 1000.0);
+        log_.info("fetch " + display_name() + ": re-verified " + std::to_string(checked_pieces_) + " pieces of " +
+                  req_.partial_path + " in " + seconds + " s; " + std::to_string(checked_bad_) +
+                  " did not match and are fetched again");
         report_due_ = true;  // the record's claims are now known true or false
         maybe_sync(true);
     }

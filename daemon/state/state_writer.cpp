@@ -4,13 +4,9 @@
 #include <algorithm>
 #include <ctime>
 
-namespace peershare::peerd {
+#include "common/pool.hpp"
 
-struct StateWriter::Batch {
-    uv_work_t req{};
-    std::shared_ptr<Shared> shared;
-    std::vector<StateWrite> writes;
-};
+namespace peershare::peerd {
 
 StateWriter::StateWriter(uv_loop_t* loop, std::shared_ptr<StateDb> db, std::uint64_t next_transfer_id,
                          FailureHandler on_failure)
@@ -78,36 +74,30 @@ void StateWriter::schedule() {
 
 void StateWriter::start_batch() {
     assert(!batch_running_ && !queue_.empty());
-    auto batch = std::make_unique<Batch>();
-    batch->shared = shared_;
-    batch->writes = queue_.take();
+    auto writes = std::make_shared<std::vector<StateWrite>>(queue_.take());
     in_batch_ = pushed_;
-    batch->req.data = batch.get();
     {
         std::lock_guard lock(shared_->mutex);
         shared_->in_flight = true;
     }
     batch_running_ = true;
-    const int rc = uv_queue_work(
-        loop_, &batch->req,
-        [](uv_work_t* req) {
-            auto* b = static_cast<Batch*>(req->data);
-            auto ok = b->shared->db->apply(b->writes);
-            std::lock_guard lock(b->shared->mutex);
+    const int rc = common::run_in_pool(
+        loop_,
+        [shared = shared_, writes] {
+            auto ok = shared->db->apply(*writes);
+            std::lock_guard lock(shared->mutex);
             if (!ok) {
-                b->shared->failed = std::move(b->writes);
-                b->shared->error = ok.error();
+                shared->failed = std::move(*writes);
+                shared->error = ok.error();
             }
-            b->shared->in_flight = false;
-            b->shared->idle.notify_all();
+            shared->in_flight = false;
+            shared->idle.notify_all();
         },
-        [](uv_work_t* req, int) {
-            std::unique_ptr<Batch> b(static_cast<Batch*>(req->data));
-            if (auto* owner = b->shared->owner) owner->finished();
+        [shared = shared_] {
+            if (auto* owner = shared->owner) owner->finished();
         });
     assert(rc == 0);   // uv_queue_work fails only for a null work callback
     (void)rc;
-    batch.release();   // freed by the after-work callback
 }
 
 bool StateWriter::take_failure() {

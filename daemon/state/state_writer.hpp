@@ -92,8 +92,6 @@ private:
         std::optional<proto::Error> error;     // guarded: why
         StateWriter* owner = nullptr;          // loop thread only; null once the writer is gone
     };
-    struct Batch;
-
     void queue(StateWrite write);
     // Starts the next batch now, or arms the timer (progress only, back-off).
     void schedule();

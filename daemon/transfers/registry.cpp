@@ -224,6 +224,7 @@ void TransferRegistry::attach(Transfer& t, const proto::FetchFile& request, std:
 }
 
 void TransferRegistry::forget_follower(std::uint64_t token) {
+    if (draining_) return;   // peerd is stopping: the transfer must stay unfinished, to continue at start
     for (auto& [id, t] : transfers_) {
         auto& fs = t->followers;
         for (auto it = fs.begin(); it != fs.end(); ++it) {
@@ -241,6 +242,7 @@ void TransferRegistry::forget_follower(std::uint64_t token) {
 }
 
 void TransferRegistry::pump() {
+    if (draining_) return check_drained();
     // By id, since starting one may change the map (a lookup can answer at once).
     std::vector<std::uint64_t> queued;
     for (const auto& [id, t] : transfers_)
@@ -253,20 +255,26 @@ void TransferRegistry::pump() {
 
 void TransferRegistry::run(Transfer& t) {
     set_state(t, TransferState::running);
-    const auto generation = ++t.generation;
+    ++t.generation;
     if (!t.holders.empty()) {
         auto holders = std::move(t.holders);
         t.holders.clear();
         return start_fetch(t, holders);
     }
-    hooks_.lookup(t.rec.name, [this, alive = std::weak_ptr<bool>(alive_), id = t.rec.id,
-                               generation](proto::Result<std::vector<proto::Holder>> r) {
+    lookup_holders(t, TransferState::running,
+                   [this](Transfer& t, std::vector<proto::Holder> holders) { start_fetch(t, holders); });
+}
+
+void TransferRegistry::lookup_holders(Transfer& t, TransferState expected, HoldersFound found) {
+    const auto generation = ++t.generation;
+    hooks_.lookup(t.rec.name, [this, alive = std::weak_ptr<bool>(alive_), id = t.rec.id, generation, expected,
+                               found = std::move(found)](proto::Result<std::vector<proto::Holder>> r) {
         if (alive.expired()) return;
         Transfer* t = find(id);
-        if (!t || t->generation != generation || t->rec.state != TransferState::running) return;
+        if (!t || t->generation != generation || t->rec.state != expected) return;
         if (!r) return enter_waiting(*t, r.error().message);
         auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
-        if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return start_fetch(*t, *holders);
+        if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
         enter_waiting(*t, "no live holder of this content");
     });
 }
@@ -391,24 +399,12 @@ void TransferRegistry::lookup_again(std::uint64_t id) {
     Transfer* t = find(id);
     if (!t || t->rec.state != TransferState::waiting) return;
     if (t->retry) uv_timer_stop(t->retry->get());
-    const auto generation = ++t->generation;
-    hooks_.lookup(t->rec.name, [this, alive = std::weak_ptr<bool>(alive_), id,
-                                generation](proto::Result<std::vector<proto::Holder>> r) {
-        if (alive.expired()) return;
-        Transfer* t = find(id);
-        if (!t || t->generation != generation || t->rec.state != TransferState::waiting) return;
-        if (r) {
-            auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
-            if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) {
-                t->holders = std::move(*holders);
-                t->lookups_failed = 0;
-                log_.info(label(t->rec) + ": holders found (" + std::to_string(t->holders.size()) + "), continuing");
-                set_state(*t, TransferState::queued);
-                return pump();
-            }
-        }
-        // Still nobody: wait longer.
-        enter_waiting(*t, r ? "no live holder of this content" : r.error().message);
+    lookup_holders(*t, TransferState::waiting, [this](Transfer& t, std::vector<proto::Holder> holders) {
+        t.holders = std::move(holders);
+        t.lookups_failed = 0;
+        log_.info(label(t.rec) + ": holders found (" + std::to_string(t.holders.size()) + "), continuing");
+        set_state(t, TransferState::queued);
+        pump();
     });
 }
 
@@ -560,8 +556,47 @@ proto::TransferAccepted TransferRegistry::accepted(const Transfer& t, bool resum
     return {t.rec.id, t.rec.name, t.rec.destination, resumed, held_bytes(t.rec), t.rec.size};
 }
 
+void TransferRegistry::drain(std::uint64_t deadline_ms, std::function<void()> drained) {
+    assert(!draining_ && alive_);
+    draining_ = true;
+    drained_ = std::move(drained);
+    for (auto& [id, t] : transfers_) {
+        if (t->rec.state == TransferState::waiting && t->retry) uv_timer_stop(t->retry->get());
+        end_followers(*t, Error{ErrorCode::unavailable, "peerd is stopping; " + label(t->rec) +
+                                                            " is kept and continues when peerd starts again"});
+        if (!t->fetch || t->stopping) continue;
+        ++t->generation;
+        t->stopping = true;
+        t->fetch->cancel();   // on_done follows once what it verified is durable; the state stays running
+    }
+    drain_deadline_ = std::make_unique<common::Timer>(loop_);
+    drain_deadline_->get()->data = this;
+    uv_timer_start(drain_deadline_->get(), on_drain_timer, deadline_ms, 0);
+    check_drained();
+}
+
+void TransferRegistry::on_drain_timer(uv_timer_t* timer) {
+    auto* self = static_cast<TransferRegistry*>(timer->data);
+    for (const auto& [id, t] : self->transfers_)
+        if (t->fetch) {
+            self->log_.warning("transfers did not stop within the deadline; stopping them abruptly");
+            break;
+        }
+    if (auto done = std::exchange(self->drained_, nullptr)) done();
+}
+
+// Called from on_done, inside a Fetch's callback: `drained` runs on a later
+// loop turn (the timer, restarted at 0), never from within the engine.
+void TransferRegistry::check_drained() {
+    for (const auto& [id, t] : transfers_)
+        if (t->fetch) return;
+    if (drain_deadline_ && drained_) uv_timer_start(drain_deadline_->get(), on_drain_timer, 0, 0);
+}
+
 void TransferRegistry::stop() {
     if (!alive_) return;
+    drained_ = nullptr;
+    drain_deadline_.reset();
     alive_.reset();
     for (auto& [id, t] : transfers_) {
         t->fetch.reset();   // abrupt: the last second of pieces may be fetched again after the restart

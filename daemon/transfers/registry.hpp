@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/log.hpp"
+#include "common/uv.hpp"
 #include "daemon/fetch/engine.hpp"
 #include "daemon/transfer_record.hpp"
 #include "proto/control.hpp"
@@ -110,8 +111,16 @@ public:
     // Unfinished transfers as name/done/total (peerctl status).
     std::vector<proto::Transfer> summary() const;
 
-    // Stops every Fetch (keeping partial files) and persists each state; the
-    // registry answers nothing after this.
+    // The clean stop's first step (SIGTERM): asks every running Fetch to make
+    // what it verified durable and stop (Fetch::cancel), keeps their records
+    // `running` so the next start continues them, ends followers with a line
+    // saying so, starts nothing new; then calls `drained` once, on the loop,
+    // when the last Fetch has reported or after `deadline_ms`, whichever comes
+    // first. Call stop() afterwards.
+    void drain(std::uint64_t deadline_ms, std::function<void()> drained);
+    // Stops every Fetch (keeping partial files; without drain() first, pieces
+    // verified in the last second may be fetched again after the restart) and
+    // persists each state; the registry answers nothing after this.
     void stop();
 
 private:
@@ -133,6 +142,11 @@ private:
     void on_done(std::uint64_t id, proto::Result<FetchResult> result);
     void enter_waiting(Transfer& t, const std::string& why);
     void lookup_again(std::uint64_t id);
+    // Asks the tracker for live holders of t's content. If t is still in
+    // `expected` and no other run began meanwhile, `found` gets them (at least
+    // one); with none, or when the lookup fails, t waits (enter_waiting).
+    using HoldersFound = std::function<void(Transfer&, std::vector<proto::Holder>)>;
+    void lookup_holders(Transfer& t, TransferState expected, HoldersFound found);
     void set_state(Transfer& t, TransferState state, std::string error = {});
     void stop_fetch(Transfer& t);
     void end_followers(Transfer& t, const proto::Result<proto::FetchedFile>& outcome);
@@ -140,6 +154,8 @@ private:
     proto::TransferInfo info(const Transfer& t) const;
     proto::TransferAccepted accepted(const Transfer& t, bool resumed) const;
     unsigned active() const;
+    void check_drained();
+    static void on_drain_timer(uv_timer_t* timer);
 
     uv_loop_t* loop_;
     const common::Log& log_;
@@ -151,6 +167,10 @@ private:
     // Followers that went away while their fetch was still looking up.
     std::set<std::uint64_t> gone_tokens_;
     std::mt19937_64 rng_{std::random_device{}()};
+    // Set by drain(): called once no Fetch is left (or at the deadline).
+    std::function<void()> drained_;
+    std::unique_ptr<common::Timer> drain_deadline_;
+    bool draining_ = false;
     // Expires with the registry: callbacks from the pool or the tracker that
     // come back later answer nobody.
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

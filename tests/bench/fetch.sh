@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/bench/fetch.sh — the hashing and transfer benchmarks of scripts/bench.
 #
-# Usage: tests/bench/fetch.sh [hash] [fetch]      (default: both)
+# Usage: tests/bench/fetch.sh [hash] [fetch] [fetch-tmpfs]   (default: hash fetch)
 #
 # On loopback only: a 1 GiB random file (page cache warmed), nginx serving it,
 # a trackerd and two peerds (host1 publishes, host2 fetches).
@@ -14,6 +14,9 @@
 #          Every run starts after a `sync`; each is also timed until a `sync`
 #          after it returns (peerctl fsyncs, curl and aria2c do not), the
 #          "on disk" figures. peerctl's bytes are compared once, untimed.
+#   fetch-tmpfs: the same with every destination on a tmpfs mounted for the
+#          run (root only), so no disk decides: the network, hashing and
+#          copying path alone (target ≤ 1.0× curl there too).
 # Prints `key value` lines, then a summary table. Exits non-zero only when a
 # measurement could not be made.
 # env: BUILD_DIR (build), BENCH_FILE_SIZE (1G), BENCH_FETCH_RUNS (3)
@@ -39,10 +42,7 @@ setup() {
     TMP=$(mktemp -d)
     mkdir -p "$TMP/www" "$TMP/out" "$TMP/nginx"
 
-    echo "== creating a $SIZE random file" >&2
-    openssl enc -aes-128-ctr -pass pass:x -nosalt </dev/zero 2>/dev/null | head -c "$SIZE" >"$TMP/www/big" || true
-    BYTES=$(stat -c %s "$TMP/www/big")
-    [ "$BYTES" -gt 0 ] || die "could not create the test file"
+    make_random_file "$TMP/www/big" "$SIZE"
     cat "$TMP/www/big" >/dev/null   # warm the page cache
     kv file_bytes "$BYTES"
 
@@ -133,53 +133,68 @@ run_peerctl() {
         "$PEERCTL" --socket "$TMP/host2.sock" fetch big -o "$TMP/out/peerctl" --force --quiet
 }
 
-bench_fetch() {
+bench_fetch() { fetch_runs "" "disk"; }
+
+# The same runs with every destination on a tmpfs (mounted over $TMP/out).
+bench_fetch-tmpfs() {
+    [ "$(id -u)" = 0 ] || die "fetch-tmpfs mounts a tmpfs: run as root"
+    mount -t tmpfs -o size=$((BYTES * 3 + (64 << 20))) peershare-bench "$TMP/out" || die "cannot mount a tmpfs"
+    TMPFS_MOUNTED=$TMP/out
+    fetch_runs tmpfs_ "tmpfs"
+    umount "$TMP/out" && TMPFS_MOUNTED=''
+}
+
+# fetch_runs PREFIX WHERE: RUNS interleaved runs of curl, aria2c and peerctl
+# into $TMP/out; `key value` lines named PREFIX…, rows saying WHERE.
+fetch_runs() {
+    local k=$1 where=$2
     if [ "$PUBLISHED" = 0 ]; then publish_big >/dev/null; PUBLISHED=1; fi
     wait_for 30 "host2 to see 'big' at the tracker" host2_sees_big
-    echo "== fetch: curl, aria2c -x4 (nginx, sendfile) vs peerctl fetch, $RUNS runs each, interleaved" >&2
+    echo "== fetch to $where: curl, aria2c -x4 (nginx, sendfile) vs peerctl fetch, $RUNS runs each, interleaved" >&2
     CHECK_BYTES=1 run_peerctl >/dev/null   # once, compared byte for byte; not timed
     local c=() a=() p=() cd=() ad=() pd=() i t
     for ((i = 1; i <= RUNS; i++)); do
         read -r -a t <<<"$(run_curl)";    c+=("${t[0]}"); cd+=("${t[1]}")
         read -r -a t <<<"$(run_aria2c)";  a+=("${t[0]}"); ad+=("${t[1]}")
         read -r -a t <<<"$(run_peerctl)"; p+=("${t[0]}"); pd+=("${t[1]}")
-        kv "run${i}_curl_s" "${c[-1]}"
-        kv "run${i}_aria2c_s" "${a[-1]}"
-        kv "run${i}_peerctl_s" "${p[-1]}"
-        kv "run${i}_curl_synced_s" "${cd[-1]}"
-        kv "run${i}_aria2c_synced_s" "${ad[-1]}"
-        kv "run${i}_peerctl_synced_s" "${pd[-1]}"
+        kv "${k}run${i}_curl_s" "${c[-1]}"
+        kv "${k}run${i}_aria2c_s" "${a[-1]}"
+        kv "${k}run${i}_peerctl_s" "${p[-1]}"
+        kv "${k}run${i}_curl_synced_s" "${cd[-1]}"
+        kv "${k}run${i}_aria2c_synced_s" "${ad[-1]}"
+        kv "${k}run${i}_peerctl_synced_s" "${pd[-1]}"
     done
     local mc ma mp mcd mad mpd rc ra rcd
     mc=$(median "${c[@]}"); ma=$(median "${a[@]}"); mp=$(median "${p[@]}")
     mcd=$(median "${cd[@]}"); mad=$(median "${ad[@]}"); mpd=$(median "${pd[@]}")
     rc=$(ratio "$mp" "$mc"); ra=$(ratio "$mp" "$ma"); rcd=$(ratio "$mpd" "$mcd")
     mibs() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / 1048576 / s }'; }
-    kv curl_median_s "$mc"
-    kv aria2c_median_s "$ma"
-    kv peerctl_median_s "$mp"
-    kv curl_synced_median_s "$mcd"
-    kv aria2c_synced_median_s "$mad"
-    kv peerctl_synced_median_s "$mpd"
-    kv fetch_verified cmp_ok
-    kv ratio_peerctl_over_curl "$rc"
-    kv ratio_peerctl_over_aria2c "$ra"
-    kv ratio_peerctl_over_curl_synced "$rcd"
-    row "curl from nginx (median of $RUNS)" "$mc s ($(mibs "$mc") MiB/s)" "-" "-"
-    row "aria2c -x4 from nginx (median of $RUNS)" "$ma s ($(mibs "$ma") MiB/s)" "-" "-"
-    row "peerctl fetch host1→host2, verified + fsync (median of $RUNS)" "$mp s ($(mibs "$mp") MiB/s)" "-" "-"
-    row "ratio: peerctl ÷ curl" "${rc}×" "≤ 1.0× (stretch ≤ 0.7×)" \
+    kv "${k}curl_median_s" "$mc"
+    kv "${k}aria2c_median_s" "$ma"
+    kv "${k}peerctl_median_s" "$mp"
+    kv "${k}curl_synced_median_s" "$mcd"
+    kv "${k}aria2c_synced_median_s" "$mad"
+    kv "${k}peerctl_synced_median_s" "$mpd"
+    kv "${k}fetch_verified" cmp_ok
+    kv "${k}ratio_peerctl_over_curl" "$rc"
+    kv "${k}ratio_peerctl_over_aria2c" "$ra"
+    kv "${k}ratio_peerctl_over_curl_synced" "$rcd"
+    row "curl from nginx to $where (median of $RUNS)" "$mc s ($(mibs "$mc") MiB/s)" "-" "-"
+    row "aria2c -x4 from nginx to $where (median of $RUNS)" "$ma s ($(mibs "$ma") MiB/s)" "-" "-"
+    row "peerctl fetch host1→host2 to $where, verified + fsync (median of $RUNS)" "$mp s ($(mibs "$mp") MiB/s)" "-" "-"
+    row "ratio to $where: peerctl ÷ curl" "${rc}×" "≤ 1.0× (stretch ≤ 0.7×)" \
         "$(verdict "$rc" le 1.0)$( [ "$(verdict "$rc" le 0.7)" = ok ] && echo ", stretch ok" || true)"
-    row "ratio: peerctl ÷ aria2c" "${ra}×" "-" "-"
-    row "until on disk (then sync): curl, aria2c, peerctl" "$mcd s, $mad s, $mpd s" "-" "-"
-    row "ratio on disk: peerctl ÷ curl" "${rcd}×" "-" "-"
+    row "ratio to $where: peerctl ÷ aria2c" "${ra}×" "-" "-"
+    row "until on $where (then sync): curl, aria2c, peerctl" "$mcd s, $mad s, $mpd s" "-" "-"
+    row "ratio until synced on $where: peerctl ÷ curl" "${rcd}×" "$( [ "$where" = disk ] && echo "≤ 1.0×" || echo -)" \
+        "$( [ "$where" = disk ] && verdict "$rcd" le 1.0 || echo -)"
 }
 
 main() {
     local selected=("$@") part
     [ ${#selected[@]} -gt 0 ] || selected=(hash fetch)
     for part in "${selected[@]}"; do
-        case "$part" in hash|fetch) ;; *) die "unknown part '$part' (hash, fetch)" ;; esac
+        case "$part" in hash|fetch|fetch-tmpfs) ;; *) die "unknown part '$part' (hash, fetch, fetch-tmpfs)" ;; esac
     done
     setup
     for part in "${selected[@]}"; do "bench_$part"; done

@@ -10,8 +10,11 @@ SUMMARY=()   # rows "metric|value|target|verdict"
 
 die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 
+TMPFS_MOUNTED=''   # a tmpfs a script mounted, unmounted on exit
+
 cleanup() {
     local i pid
+    [ -z "$TMPFS_MOUNTED" ] || umount "$TMPFS_MOUNTED" 2>/dev/null || true
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         pid=${PIDS[i]}
         kill "$pid" 2>/dev/null || true
@@ -71,6 +74,15 @@ wait_for() {
         awk -v n="$(now)" -v d="$deadline" 'BEGIN { exit !(n > d) }' && die "timed out waiting for $what"
         sleep 0.05
     done
+}
+
+# make_random_file PATH SIZE: SIZE (as head -c takes it) random bytes at PATH;
+# sets BYTES to its size.
+make_random_file() {
+    echo "== creating a $2 random file" >&2
+    openssl enc -aes-128-ctr -pass pass:x -nosalt </dev/zero 2>/dev/null | head -c "$2" >"$1" || true
+    BYTES=$(stat -c %s "$1")
+    [ "$BYTES" -gt 0 ] || die "could not create the test file"
 }
 
 free_port() {

@@ -96,21 +96,44 @@ void flip_byte(const fs::path& path, std::uint64_t offset) {
     ::close(fd);
 }
 
+// alpha (its uploads limited to `rate` bytes/s) publishes `size` random bytes
+// as `name`; beta sees it and starts a detached transfer of it into its dir.
+struct Detached {
+    PeerFixture& alpha;
+    PeerFixture& beta;
+    fs::path src;
+    fs::path dest;
+    std::uint64_t id = 0;
+};
+
+Detached detached_fetch(Swarm& swarm, const std::string& name, std::uint64_t size, unsigned seed, std::uint64_t rate) {
+    auto& alpha = swarm.add("alpha", limited(rate));
+    Swarm::wait_connected(alpha);
+    auto& beta = swarm["beta"];
+    const auto src = alpha.dir() / name;
+    write_random(src, size, seed);
+    const std::string cid = publish(alpha, src, name)["id"];
+    wait_holders(beta, name, cid, {"alpha"});
+    const auto dest = beta.dir() / name;
+    return {alpha, beta, src, dest, detach(beta, name, dest)};
+}
+
+// The bytes the restarted peerd says transfer `id` resumed with (its log).
+std::uint64_t resumed_with(PeerFixture& peer, std::uint64_t id, const std::string& name) {
+    const auto marker = "transfer " + std::to_string(id) + " ('" + name + "'): resuming with ";
+    REQUIRE_MESSAGE(wait_until([&] { return peer.process().errors().find(marker) != std::string::npos; },
+                               kTransferDeadline),
+                    peer.process().errors());
+    const auto log = peer.process().errors();
+    return std::stoull(log.substr(log.find(marker) + marker.size()));
+}
+
 }  // namespace
 
 TEST_CASE("a transfer survives SIGKILL of its peerd and fetches only what is missing after the restart") {
     Swarm swarm{"beta"};
-    auto& alpha = swarm.add("alpha", limited(20'000'000));
-    Swarm::wait_connected(alpha);
-    auto& beta = swarm["beta"];
     constexpr std::uint64_t kSize = 200'000'000;
-    const auto src = alpha.dir() / "big.bin";
-    write_random(src, kSize, 21);
-    const std::string cid = publish(alpha, src, "big.bin")["id"];
-    wait_holders(beta, "big.bin", cid, {"alpha"});
-    const auto dest = beta.dir() / "big.bin";
-
-    const auto id = detach(beta, "big.bin", dest);
+    auto [alpha, beta, src, dest, id] = detached_fetch(swarm, "big.bin", kSize, 21, 20'000'000);
     wait_progress(beta, id, 0.4);
     beta.kill();
     const auto served_before = uploaded(alpha);
@@ -118,21 +141,41 @@ TEST_CASE("a transfer survives SIGKILL of its peerd and fetches only what is mis
     CHECK_FALSE(fs::exists(dest));
 
     beta.start();   // the transfer comes back and continues by itself
+    const auto held = resumed_with(beta, id, "big.bin");
     wait_state(beta, id, "done");
     CHECK_SAME_FILE(src, dest);
     CHECK_FALSE(fs::exists(partial_of(dest)));
 
-    // What the restarted transfer had: the log says how much it resumed with.
-    const auto log = beta.process().errors();
-    const std::string marker = "transfer " + std::to_string(id) + " ('big.bin'): resuming with ";
-    const auto at = log.find(marker);
-    REQUIRE_MESSAGE(at != std::string::npos, log);
-    const auto held = std::stoull(log.substr(at + marker.size()));
     CHECK(held >= kSize / 4);   // killed at 40 %: at most a second of pieces was not yet durable
     const auto served_after = uploaded(alpha) - served_before;
     constexpr std::uint64_t kInFlight = 8u << 20;   // requests and socket buffers at the kill, endgame copies
     INFO("held " << held << ", served after the restart " << served_after);
     CHECK(served_after <= kSize - held + kInFlight);
+}
+
+TEST_CASE("a clean stop (SIGTERM) keeps every verified piece and the transfer continues at the next start") {
+    Swarm swarm{"beta"};
+    auto [alpha, beta, src, dest, id] = detached_fetch(swarm, "term.bin", 60'000'000, 23, 20'000'000);
+    wait_progress(beta, id, 0.3);
+    const auto shown = transfer(beta, id).value("done", std::uint64_t{0});   // verified before the stop
+    CHECK(beta.stop() == 0);
+    CHECK(fs::exists(partial_of(dest)));
+    CHECK_FALSE(fs::exists(dest));
+    const auto stop_log = beta.process().errors();
+
+    alpha.stop();   // nobody to fetch from: what beta holds after the restart is what it kept
+    beta.start();
+    const auto held = resumed_with(beta, id, "term.bin");
+    INFO("verified before SIGTERM " << shown << ", held after the restart " << held << "\n" << stop_log);
+    CHECK(held >= shown);   // the abrupt stop resumed with 6.5 of 21 MB here
+    const auto t = transfer(beta, id);
+    REQUIRE(t.is_object());
+    CHECK(t.value("state", "") != "paused");   // not paused: it continues when a holder returns
+    CHECK(t.value("done", std::uint64_t{0}) == held);
+
+    alpha.start();
+    wait_state(beta, id, "done");
+    CHECK_SAME_FILE(src, dest);
 }
 
 TEST_CASE("Ctrl-C pauses a foreground fetch; the same fetch continues it; cancel removes it") {
@@ -302,6 +345,16 @@ TEST_CASE("pieces damaged in the partial file while peerd was stopped are found 
     ok_json(beta, "resume", std::to_string(id));
     wait_state(beta, id, "done");
     CHECK_SAME_FILE(src, dest);
+    // Every piece the record claimed (at least what it held at the pause) was
+    // hashed again and found wrong.
+    const auto log = beta.process().errors();
+    const auto at = log.find(": re-verified ");
+    REQUIRE_MESSAGE(at != std::string::npos, log);
+    const auto claimed = std::stoull(log.substr(at + 14));
+    CHECK(claimed >= held / kPieceSize);
+    CHECK_MESSAGE(log.find("; " + std::to_string(claimed) + " did not match and are fetched again", at) !=
+                      std::string::npos,
+                  log);
 }
 
 TEST_CASE("the download limit holds a fetch to its rate, and peerctl limit --down changes it live") {

@@ -110,3 +110,20 @@ TEST_CASE("rate: formatted for people in SI units, three significant digits") {
     // What is shown parses back to nearly the same rate.
     CHECK(rate_of("2.5M") == 2'500'000);
 }
+
+TEST_CASE("size: the same numbers and prefixes, in bytes; no /s and no bits") {
+    using peershare::common::parse_size;
+    CHECK(*parse_size("64Mi") == 64ull << 20);
+    CHECK(*parse_size("1Gi") == 1ull << 30);
+    CHECK(*parse_size("500M") == 500'000'000);
+    CHECK(*parse_size("16MiB") == 16ull << 20);
+    CHECK(*parse_size("0") == 0);
+    CHECK(*parse_size("1024Gi") == 1ull << 40);
+    for (const char* bad : {"abc", "1Gbit", "64Mi/s", "-1", "1025Gi", "0.5", "20b", ""}) {
+        const auto r = parse_size(bad);
+        REQUIRE_MESSAGE(!r, bad << " was accepted");
+        CHECK(r.error().message.rfind(std::string("bad size '") + bad + "': ", 0) == 0);
+    }
+    CHECK(parse_size("abc").error().message.find("64Mi") != std::string::npos);   // says what a size looks like
+    CHECK(parse_size("1025Gi").error().message.find("largest") != std::string::npos);
+}
