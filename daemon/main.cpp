@@ -8,7 +8,6 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
-#include <iostream>
 
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -196,7 +195,9 @@ int main(int argc, char** argv) {
     Options options;
     std::string error;
     if (auto code = read_options(argc, argv, options, error)) {
-        if (!error.empty()) std::cerr << "peerd: " << error << "\n";
+        // Through the log: at err and without the program's name in the
+        // journal (the identifier says it), as a failed reload is.
+        if (!error.empty()) common::Log("peerd").error(error);
         return *code;
     }
     const auto config = make_config(options);

@@ -246,6 +246,7 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
         loop_, log_, RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources}, *transfer_rows_,
         std::move(hooks));
     transfers_->restore(std::move(stored));   // read and checked by open_state
+    link_->on_connected([this] { transfers_->tracker_connected(); });
 }
 
 void Peer::set_fetch_memory(std::uint64_t bytes) {

@@ -155,6 +155,7 @@ void TrackerLink::on_welcome(const proto::Envelope& env) {
         heartbeat_timer_.get(),
         [](uv_timer_t* t) { static_cast<TrackerLink*>(t->data)->notify(proto::Heartbeat{}); }, beat_ms,
         beat_ms);
+    if (on_connected_) on_connected_();
 }
 
 void TrackerLink::announce(const Publication& p, AnnounceDone done) {

@@ -42,6 +42,10 @@ public:
     void stop();
 
     bool connected() const { return welcomed_; }
+    // Called on the loop each time the tracker welcomes us (after the
+    // publications are announced again): work that waited for the tracker
+    // can go on. One callback; a new one replaces it.
+    void on_connected(std::function<void()> callback) { on_connected_ = std::move(callback); }
     const std::string& error() const { return error_; }
     const std::string& observed_address() const { return address_; }
     const LinkConfig& config() const { return config_; }
@@ -96,6 +100,7 @@ private:
     std::uint64_t next_id_ = 1;
     std::uint64_t hello_id_ = 0;
     std::map<std::uint64_t, ReplyFn> pending_;
+    std::function<void()> on_connected_;
 };
 
 }  // namespace peershare::peerd

@@ -4,7 +4,6 @@
 // and stops cleanly on SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <iostream>
 
 #include "common/config.hpp"
 #include "common/log.hpp"
@@ -102,7 +101,9 @@ int main(int argc, char** argv) {
     Options options;
     std::string error;
     if (auto code = read_options(argc, argv, options, error)) {
-        if (!error.empty()) std::cerr << "trackerd: " << error << "\n";
+        // Through the log: at err and without the program's name in the
+        // journal (the identifier says it), as a failed reload is.
+        if (!error.empty()) common::Log("trackerd").error(error);
         return *code;
     }
 

@@ -395,6 +395,17 @@ void TransferRegistry::enter_waiting(Transfer& t, const std::string& why) {
     pump();
 }
 
+void TransferRegistry::tracker_connected() {
+    if (draining_ || !alive_) return;
+    std::vector<std::uint64_t> waiting;
+    for (const auto& [id, t] : transfers_)
+        if (t->rec.state == TransferState::waiting) waiting.push_back(id);
+    for (auto id : waiting) {
+        if (Transfer* t = find(id)) t->lookups_failed = 0;
+        lookup_again(id);
+    }
+}
+
 void TransferRegistry::lookup_again(std::uint64_t id) {
     Transfer* t = find(id);
     if (!t || t->rec.state != TransferState::waiting) return;

@@ -102,6 +102,11 @@ public:
     // that is still unfinished, the transfer is paused (Ctrl-C in peerctl).
     void forget_follower(std::uint64_t token);
 
+    // The tracker (re)connected: waiting transfers ask it again now instead
+    // of at the end of their backoff (at start, the restored ones asked
+    // before the link was up).
+    void tracker_connected();
+
     proto::Result<proto::TransferInfo> pause(std::uint64_t id);
     proto::Result<proto::TransferInfo> resume(std::uint64_t id);
     proto::Result<bool> cancel(std::uint64_t id);

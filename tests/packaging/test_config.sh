@@ -131,4 +131,11 @@ kill -TERM $tracker
 wait $tracker || true
 pids=()
 grep -q '^<6>listening for peers on ' "$tmp/journal.log" || fail "no <6> prefix: $(cat "$tmp/journal.log")"
-echo "ok: under the journal each line carries its priority (<6>)"
+# A mistake at start is an error too, without the program's name (journald
+# has it): as a failed reload is.
+for run in "$trackerd --max-peers" "$peerd --max-uploads"; do
+    read -r daemon option <<<"$run"
+    out=$(JOURNAL_STREAM=8:1234 "$daemon" --config /dev/null "$option" 0 2>&1) && fail "$daemon $option 0 started"
+    grep -qx -- "<3>$option: Value 0 not in range .*" <<<"$out" || fail "$daemon $option 0, under the journal: $out"
+done
+echo "ok: under the journal each line carries its priority (<6>; <3> for a mistake at start)"

@@ -51,7 +51,8 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -x -C "$tmp" ./conffiles ./postinst ./prerm
 grep -qx /etc/peershare/tracker.conf "$tmp/conffiles" || fail "tracker.conf is not a conffile"
 grep -q "addgroup --quiet --system tracker" "$tmp/postinst" || fail "postinst does not create the group tracker"
 # What the services go through (tried under a booted systemd by test_system.sh).
-grep -q "deb-systemd-invoke try-restart 'tracker.service'" "$tmp/postinst" || fail "postinst does not restart the tracker on upgrade"
+grep -q "deb-systemd-invoke restart 'tracker.service'" "$tmp/postinst" || fail "postinst does not restart the tracker on upgrade"
+grep -q "try-restart 'peerd.service'" "$tmp/postinst" || fail "postinst does not restart users' running peerds on upgrade"
 grep -q "deb-systemd-invoke stop 'tracker.service'" "$tmp/prerm" || fail "prerm does not stop the tracker"
 grep -q "deb-systemd-helper purge 'tracker.service'" "$tmp/postrm" || fail "postrm does not forget the tracker's links on purge"
 echo "ok: dpkg-deb -c lists binaries, units, configuration, man pages, completion; Depends: $depends"
