@@ -1,6 +1,7 @@
 // proto/http.cpp — request targets and byte ranges.
 #include "proto/http.hpp"
 
+#include <cassert>
 #include <charconv>
 
 #include "proto/names.hpp"
@@ -51,6 +52,7 @@ RangeRequest parse_range(std::string_view header, std::uint64_t size) {
         if (!n) return whole;
         if (*n == 0 || size == 0) return {RangeKind::unsatisfiable, {}};
         r.range = {size - std::min(*n, size), size - 1};
+        assert(r.range.first <= r.range.last && r.range.last < size);   // tests/fuzz/http_range
         return r;
     }
     auto first = parse_number(first_text);
@@ -59,6 +61,7 @@ RangeRequest parse_range(std::string_view header, std::uint64_t size) {
     if (!first_text.empty() && *first >= size) return {RangeKind::unsatisfiable, {}};
     if (!last || *last < *first) return whole;
     r.range = {*first, std::min(*last, size - 1)};
+    assert(r.range.first <= r.range.last && r.range.last < size);   // tests/fuzz/http_range
     return r;
 }
 
