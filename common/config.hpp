@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,10 @@ ConfigFile config_file_of(int argc, const char* const* argv, std::string fallbac
 // (quoted text, a number or true/false); else "PATH:LINE: what is wrong". A
 // missing file is fine unless it was named on the command line.
 std::optional<std::string> check_config_file(const ConfigFile& file, const DeclareOptions& declare);
+// The same checks over the text of a file read from `in` (pure: no file is
+// opened); errors say "NAME:LINE: what is wrong".
+std::optional<std::string> check_config_text(std::istream& in, const std::string& name,
+                                             const DeclareOptions& declare);
 
 // Parses argv into the options declared on `app` (its set_config naming the
 // default file), after check_config_file has passed the file it will read;

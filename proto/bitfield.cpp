@@ -7,11 +7,19 @@
 #include "proto/hex.hpp"
 
 namespace peershare::proto {
+namespace {
 
-Bitfield::Bitfield(std::uint64_t pieces) : bytes_((pieces + 7) / 8, 0), size_(pieces) {}
+// (pieces + 7) / 8 without its overflow: near 2^64 that sum wraps to a handful
+// of bytes, and from_bytes took an empty buffer for 2^64 - 1 pieces (found by
+// tests/fuzz/transfer_record).
+std::uint64_t bytes_for(std::uint64_t pieces) { return pieces / 8 + (pieces % 8 != 0 ? 1 : 0); }
+
+}  // namespace
+
+Bitfield::Bitfield(std::uint64_t pieces) : bytes_(bytes_for(pieces), 0), size_(pieces) {}
 
 Result<Bitfield> Bitfield::from_bytes(std::span<const std::uint8_t> bytes, std::uint64_t pieces) {
-    const std::uint64_t want = (pieces + 7) / 8;
+    const std::uint64_t want = bytes_for(pieces);
     if (bytes.size() != want)
         return Error{ErrorCode::bad_request, "bitfield of " + std::to_string(bytes.size()) + " bytes for " +
                                                  std::to_string(pieces) + " pieces (want " +

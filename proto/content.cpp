@@ -12,7 +12,7 @@ std::uint64_t choose_piece_size(std::uint64_t file_size) {
 }
 
 std::uint64_t piece_count(std::uint64_t file_size, std::uint64_t piece_size) {
-    return (file_size + piece_size - 1) / piece_size;
+    return file_size / piece_size + (file_size % piece_size != 0 ? 1 : 0);   // no overflow near 2^64
 }
 
 std::uint64_t piece_length(std::uint64_t file_size, std::uint64_t piece_size, std::uint64_t index) {
@@ -76,6 +76,31 @@ Result<PieceList> PieceList::from_json(const json& j, std::string_view expected_
         return Error{ErrorCode::bad_request, "the piece list does not hash to the content id"};
     }
     return list;
+}
+
+std::vector<std::uint8_t> pieces_blob(const std::vector<Digest>& pieces) {
+    std::vector<std::uint8_t> out;
+    out.reserve(pieces.size() * sizeof(Digest));
+    for (const auto& d : pieces) out.insert(out.end(), d.begin(), d.end());
+    return out;
+}
+
+Result<std::vector<Digest>> pieces_from_blob(std::span<const std::uint8_t> blob, std::uint64_t size,
+                                             std::uint64_t piece_size, std::string_view content_id) {
+    const auto bad = [](const char* why) { return Error{ErrorCode::bad_request, why}; };
+    if (blob.size() % sizeof(Digest) != 0) return bad("the piece list is not whole digests");
+    if (piece_size == 0) return bad("the piece size is 0");
+    if (blob.size() / sizeof(Digest) != piece_count(size, piece_size)) {
+        return bad("the piece list does not match the file size");
+    }
+    std::vector<Digest> out(blob.size() / sizeof(Digest));
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        std::copy_n(blob.begin() + static_cast<std::ptrdiff_t>(i * sizeof(Digest)), sizeof(Digest), out[i].begin());
+    }
+    if (to_hex(PieceList{size, piece_size, out}.content_id()) != content_id) {
+        return bad("the piece list does not hash to the content id");
+    }
+    return out;
 }
 
 }  // namespace peershare::proto

@@ -61,4 +61,14 @@ struct PieceList {
     static Result<PieceList> from_json(const json& j, std::string_view expected_id);
 };
 
+// The storage form of a piece list (peerd's state database): the digests back
+// to back, 32 bytes each, in piece order.
+std::vector<std::uint8_t> pieces_blob(const std::vector<Digest>& pieces);
+// The digests of `blob` for a file of `size` bytes in pieces of `piece_size`,
+// checked to be whole digests, one per piece, hashing to `content_id` (hex);
+// else ErrorCode::bad_request saying which ("the piece list does not hash to
+// the content id").
+Result<std::vector<Digest>> pieces_from_blob(std::span<const std::uint8_t> blob, std::uint64_t size,
+                                             std::uint64_t piece_size, std::string_view content_id);
+
 }  // namespace peershare::proto

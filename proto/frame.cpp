@@ -2,6 +2,7 @@
 #include "proto/frame.hpp"
 
 #include <algorithm>
+#include <cassert>
 
 namespace peershare::proto {
 
@@ -48,6 +49,7 @@ std::vector<std::string> FrameDecoder::feed(std::span<const char> bytes) {
             header_fill_ = 0;
         }
     }
+    assert(buffered() <= max_frame_ + sizeof header_);   // one frame and its header at most (tests/fuzz/frame)
     return frames;
 }
 

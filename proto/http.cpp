@@ -2,6 +2,7 @@
 #include "proto/http.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <ctime>
 
@@ -53,6 +54,7 @@ RangeRequest parse_range(std::string_view header, std::uint64_t size) {
         if (!n) return whole;
         if (*n == 0 || size == 0) return {RangeKind::unsatisfiable, {}};
         r.range = {size - std::min(*n, size), size - 1};
+        assert(r.range.first <= r.range.last && r.range.last < size);   // tests/fuzz/http_range
         return r;
     }
     auto first = parse_number(first_text);
@@ -61,6 +63,7 @@ RangeRequest parse_range(std::string_view header, std::uint64_t size) {
     if (!first_text.empty() && *first >= size) return {RangeKind::unsatisfiable, {}};
     if (!last || *last < *first) return whole;
     r.range = {*first, std::min(*last, size - 1)};
+    assert(r.range.first <= r.range.last && r.range.last < size);   // tests/fuzz/http_range
     return r;
 }
 

@@ -13,12 +13,14 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # makes with debootstrap under systemd-nspawn. The fourth: promtool (in
 # prometheus) checks both daemons' /metrics; chromium and the machine's npm
 # (playwright-core, from tests/browser/package-lock.json) run the dashboard's
-# browser test.
+# browser test; clang 14 and its libFuzzer runtime build the fuzz targets
+# (scripts/fuzz, tests/fuzz).
 DEPS=(cmake g++ make pkg-config libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev
       libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev libsqlite3-dev curl
       help2man dpkg-dev file lintian systemd procps man-db iproute2 nginx-light
       debootstrap systemd-container
-      prometheus chromium)
+      prometheus chromium
+      clang-14 libclang-rt-14-dev)
 
 # Installs the packages given that are not installed yet (apt-get update once).
 ensure_packages() {
@@ -45,3 +47,12 @@ build() {
 
 # The four programs a user runs.
 PROGRAMS="trackerd peerd peerctl trackerctl"
+
+# The fuzz targets (tests/fuzz) and nothing else, built with clang 14, ASan,
+# UBSan and libFuzzer into $FUZZ_BUILD_DIR; the GCC builds are not touched.
+FUZZ_BUILD_DIR=${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
+fuzz_build() {
+    CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$FUZZ_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DPEERSHARE_FUZZ=ON "$@" >/dev/null
+    cmake --build "$FUZZ_BUILD_DIR" -j "$(nproc)"
+}

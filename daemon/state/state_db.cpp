@@ -24,7 +24,6 @@ using proto::ErrorCode;
 
 namespace {
 
-constexpr std::int64_t kMaxInteger = std::int64_t{1} << 62;   // sizes, times: anything above is damage
 constexpr int kBusyTimeoutMs = 5000;   // another connection mid-write (a second peerd on the same dir)
 
 constexpr const char* kSchema = R"(
@@ -144,63 +143,15 @@ proto::Result<std::string> move_damaged(const std::string& path) {
 
 // ---- rows ----
 
-std::vector<std::uint8_t> pieces_blob(const std::vector<proto::Digest>& pieces) {
-    std::vector<std::uint8_t> out;
-    out.reserve(pieces.size() * sizeof(proto::Digest));
-    for (const auto& d : pieces) out.insert(out.end(), d.begin(), d.end());
-    return out;
-}
-
 // Checks a stored piece list against its file size and content id; why not, or nothing.
 std::optional<std::string> read_pieces(const std::vector<std::uint8_t>& blob, std::uint64_t size,
                                        std::uint64_t piece_size, const std::string& content_id,
                                        std::vector<proto::Digest>& out) {
-    if (blob.size() % sizeof(proto::Digest) != 0) return "its piece list is not whole digests";
-    if (piece_size == 0) return "its piece size is 0";
-    if (blob.size() / sizeof(proto::Digest) != proto::piece_count(size, piece_size)) {
-        return "its piece list does not match its size";
-    }
-    out.resize(blob.size() / sizeof(proto::Digest));
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        std::copy_n(blob.begin() + static_cast<std::ptrdiff_t>(i * sizeof(proto::Digest)), sizeof(proto::Digest),
-                    out[i].begin());
-    }
-    if (proto::to_hex(proto::PieceList{size, piece_size, out}.content_id()) != content_id) {
-        return "its piece list does not hash to its content id";
-    }
+    auto pieces = proto::pieces_from_blob(blob, size, piece_size, content_id);
+    if (!pieces) return pieces.error().message;
+    out = std::move(*pieces);
     return std::nullopt;
 }
-
-std::optional<std::string> check_integer(std::int64_t v, const char* what) {
-    if (v < 0 || v > kMaxInteger) return std::string(what) + " is out of range";
-    return std::nullopt;
-}
-
-std::string sources_json(const std::vector<TransferSource>& sources) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& s : sources) out.push_back({{"peer", s.peer}, {"host", s.host}, {"port", s.port}});
-    return out.dump();
-}
-
-std::optional<std::string> read_sources(const std::string& text, std::vector<TransferSource>& out) {
-    const auto j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_array()) return "its sources are not a JSON array";
-    for (const auto& s : j) {
-        if (!s.is_object() || !s.contains("peer") || !s["peer"].is_string() || !s.contains("host") ||
-            !s["host"].is_string() || !s.contains("port") || !s["port"].is_number_unsigned() ||
-            s["port"].get<std::uint64_t>() > 65535) {
-            return "a source is not {peer, host, port}";
-        }
-        TransferSource src{s["peer"].get<std::string>(), s["host"].get<std::string>(),
-                           static_cast<std::uint16_t>(s["port"].get<std::uint64_t>())};
-        if (auto why = proto::check_name(src.peer)) return "source peer: " + *why;
-        if (auto why = proto::check_host(src.host)) return "source host: " + *why;
-        out.push_back(std::move(src));
-    }
-    return std::nullopt;
-}
-
-bool absolute_or_empty(const std::string& path) { return path.empty() || path.front() == '/'; }
 
 // A publication row (the columns of kSelectPublications) as a Publication, or why not.
 std::optional<std::string> read_publication(const sqlite::Statement& row, Publication& p) {
@@ -213,7 +164,7 @@ std::optional<std::string> read_publication(const sqlite::Statement& row, Public
     if (auto why = proto::check_content_id(p.id)) return "its content id: " + *why;
     for (auto [v, what] : {std::pair{size, "its size"}, {mtime, "its mtime"}, {piece_size, "its piece size"},
                            {at, "its publication time"}}) {
-        if (auto why = check_integer(v, what)) return why;
+        if (auto why = check_stored_integer(v, what)) return why;
     }
     p.size = static_cast<std::uint64_t>(size);
     p.mtime_ns = mtime;
@@ -224,44 +175,11 @@ std::optional<std::string> read_publication(const sqlite::Statement& row, Public
 
 // A transfer row (the columns of kSelectTransfers) as a TransferRecord, or why not.
 std::optional<std::string> read_transfer(const sqlite::Statement& row, TransferRecord& t) {
-    t.id = static_cast<std::uint64_t>(row.integer(0));
-    t.name = row.text(1);
-    t.content_id = row.text(2);
-    if (row.integer(0) <= 0) return "its id is not positive";
-    if (auto why = proto::check_name(t.name)) return "its name: " + *why;
-    if (!t.content_id.empty()) {
-        if (auto why = proto::check_content_id(t.content_id)) return "its content id: " + *why;
-    }
-    const auto size = row.integer(3), piece_size = row.integer(4), created = row.integer(15),
-               updated = row.integer(16);
-    for (auto [v, what] : {std::pair{size, "its size"}, {piece_size, "its piece size"},
-                           {created, "its creation time"}, {updated, "its update time"}}) {
-        if (auto why = check_integer(v, what)) return why;
-    }
-    t.size = static_cast<std::uint64_t>(size);
-    t.piece_size = static_cast<std::uint64_t>(piece_size);
-    t.created_at = created;
-    t.updated_at = updated;
-    const auto pieces = row.blob(5);
-    if (!pieces.empty()) {
-        if (t.content_id.empty()) return "it has a piece list but no content id";
-        if (auto why = read_pieces(pieces, t.size, t.piece_size, t.content_id, t.pieces)) return why;
-    }
-    const auto have = row.blob(6);
-    auto bitfield = proto::Bitfield::from_bytes(have, t.pieces.size());
-    if (!bitfield) return "its bitfield: " + bitfield.error().message;
-    t.have = std::move(*bitfield);
-    t.destination = row.text(7);
-    t.partial_path = row.text(8);
-    if (!absolute_or_empty(t.destination)) return "its destination is not absolute";
-    if (!absolute_or_empty(t.partial_path)) return "its partial file's path is not absolute";
-    if (auto why = read_sources(row.text(9), t.sources)) return why;
-    t.from = row.text(10);
-    t.id_prefix = row.text(11);
-    t.force = row.integer(12) != 0;
-    if (!parse_transfer_state(row.text(13), t.state)) return "its state '" + row.text(13) + "' is unknown";
-    t.error = row.text(14);
-    return std::nullopt;
+    return peerd::read_transfer(
+        TransferRow{row.integer(0), row.text(1), row.text(2), row.integer(3), row.integer(4), row.blob(5),
+                    row.blob(6), row.text(7), row.text(8), row.text(9), row.text(10), row.text(11),
+                    row.integer(12), row.text(13), row.text(14), row.integer(15), row.integer(16)},
+        t);
 }
 
 template <class... F>
@@ -416,7 +334,7 @@ proto::Result<bool> StateDb::apply_one(const StateWrite& write) {
                            [&](sqlite::Statement& s) {
                                s.bind(1, p.name).bind(2, p.path).bind(3, static_cast<std::int64_t>(p.size));
                                s.bind(4, p.mtime_ns).bind(5, p.id).bind(6, static_cast<std::int64_t>(p.piece_size));
-                               s.bind_blob(7, pieces_blob(p.pieces)).bind(8, p.published_at);
+                               s.bind_blob(7, proto::pieces_blob(p.pieces)).bind(8, p.published_at);
                            });
             },
             [&](const RemovePublication& w) {
@@ -424,18 +342,17 @@ proto::Result<bool> StateDb::apply_one(const StateWrite& write) {
                            [&](sqlite::Statement& s) { s.bind(1, w.name); });
             },
             [&](const PutTransfer& w) {
-                const TransferRecord& t = w.record;
+                const TransferRecord& t = w.record;   // stored as to_row(t)
                 return run(
                     "INSERT OR REPLACE INTO transfers VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
                     "?13, ?14, ?15, ?16, ?17)",
                     [&](sqlite::Statement& s) {
-                        s.bind(1, static_cast<std::int64_t>(t.id)).bind(2, t.name).bind(3, t.content_id);
-                        s.bind(4, static_cast<std::int64_t>(t.size)).bind(5, static_cast<std::int64_t>(t.piece_size));
-                        s.bind_blob(6, pieces_blob(t.pieces)).bind_blob(7, t.have.bytes());
-                        s.bind(8, t.destination).bind(9, t.partial_path).bind(10, sources_json(t.sources));
-                        s.bind(11, t.from).bind(12, t.id_prefix).bind(13, std::int64_t{t.force ? 1 : 0});
-                        s.bind(14, to_string(t.state)).bind(15, t.error).bind(16, t.created_at);
-                        s.bind(17, t.updated_at);
+                        const TransferRow r = to_row(t);
+                        s.bind(1, r.id).bind(2, r.name).bind(3, r.content_id).bind(4, r.size).bind(5, r.piece_size);
+                        s.bind_blob(6, r.pieces).bind_blob(7, r.have).bind(8, r.destination);
+                        s.bind(9, r.partial_path).bind(10, r.sources).bind(11, r.from).bind(12, r.id_prefix);
+                        s.bind(13, r.force).bind(14, r.state).bind(15, r.error).bind(16, r.created_at);
+                        s.bind(17, r.updated_at);
                     });
             },
             [&](const TransferProgress& w) {

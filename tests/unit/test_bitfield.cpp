@@ -41,6 +41,19 @@ TEST_CASE("bitfield: from_bytes round trip and rejections") {
     CHECK(Bitfield::from_bytes({}, 0));
 }
 
+// Found by tests/fuzz/transfer_record (corpus/transfer_record/regression-
+// bitfield-overflow): (pieces + 7) / 8 wrapped near 2^64, so an empty buffer
+// passed for 2^64 - 1 pieces and from_bytes then read its last byte.
+TEST_CASE("bitfield: piece counts near 2^64 do not wrap the byte count") {
+    const std::vector<std::uint8_t> none;
+    for (std::uint64_t k = 1; k <= 8; ++k) {
+        CAPTURE(k);
+        CHECK_FALSE(Bitfield::from_bytes(none, ~std::uint64_t{0} - k + 1));
+    }
+    CHECK(Bitfield::from_bytes(none, 0));
+    CHECK_FALSE(Bitfield::from_bytes(std::vector<std::uint8_t>{0}, ~std::uint64_t{0}));
+}
+
 TEST_CASE("transfer states: names round trip") {
     using namespace peershare::peerd;
     for (auto s : {TransferState::queued, TransferState::running, TransferState::waiting, TransferState::paused,

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "common/config.hpp"
@@ -78,6 +79,26 @@ TEST_CASE("each mistake in a config file is reported with its line") {
     CHECK(check("listen = a b\n").value_or("").starts_with("1: listen: put text with spaces"));
     CHECK(check("help = true\n").value_or("").starts_with("1: unknown option 'help'"));
     CHECK(check("config = \"/x\"\n").value_or("").starts_with("1: unknown option 'config'"));
+}
+
+// Found by tests/fuzz/config (corpus/config/regression-nul-in-value): the
+// check handed the value to CLI11 through argv, where a NUL ends it, so
+// "name=x\0..." passed as "x" and CLI11 then read the whole value.
+TEST_CASE("a config line with a NUL or another control byte is refused, naming the line and byte") {
+    using namespace std::string_literals;
+    CHECK(check("heartbeat = 5\nlisten = \"127.0.0.1:1\0\0\"\n"s) ==
+          "2: control character (byte 0x00) in the line; a config file is text");
+    CHECK(check("log-level = info\x1b[2J\n").value_or("").starts_with("1: control character (byte 0x1b)"));
+    CHECK(check("heartbeat = 5\x7f\n").value_or("").starts_with("1: control character (byte 0x7f)"));
+    CHECK_FALSE(check("heartbeat =\t5\r\n"));   // tabs and a CRLF ending are fine
+    CHECK_FALSE(check("# a comment may hold anything: \x01\n"));
+}
+
+TEST_CASE("check_config_text checks text from a stream and names it as told") {
+    std::istringstream in("heartbeat = 5\nbogus = 1\n");
+    Options scratch;
+    auto problem = check_config_text(in, "NAME", [&](CLI::App& a) { declare(a, scratch); });
+    CHECK(problem.value_or("").starts_with("NAME:2: unknown option 'bogus'"));
 }
 
 TEST_CASE("a missing config file is an error only when the command line names it") {
