@@ -38,6 +38,7 @@ struct Options {
     unsigned max_active_fetches = 4;
     unsigned max_sources = 0;
     std::size_t max_uploads = 64;
+    std::uint32_t request_timeout = proto::kDefaultRequestTimeoutS;
     std::string max_upload_rate = "0";
     std::string max_download_rate = "0";
     std::string fetch_memory = "256Mi";
@@ -97,6 +98,11 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--max-uploads", o.max_uploads, "uploads at once; more get 503 Busy")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+    app.add_option("--request-timeout", o.request_timeout,
+                   "seconds a client has to send a whole request (HTTP, or peerctl's on the control "
+                   "socket) from when it is awaited, and to read each 64 KiB of a file it downloads")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 3600u));
     app.add_option("--max-upload-rate", o.max_upload_rate,
                    "for all uploads together: bytes/s with k, M, G (x1000) or Ki, Mi, Gi "
                    "(x1024), e.g. 500k, 20M, 1G, or bits/s: 20Mbit; 0 = unlimited")
@@ -142,7 +148,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.workers = o.workers;
     c.max_active_fetches = o.max_active_fetches;
     c.max_sources = o.max_sources;
-    c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
+    c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate), std::uint64_t{o.request_timeout} * 1000};
     c.download_rate = *common::parse_rate(o.max_download_rate);
     c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
     return c;
@@ -188,6 +194,7 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("workers", now.workers, fresh.workers);
     restart.note("max-active-fetches", now.max_active_fetches, fresh.max_active_fetches);
     restart.note("max-sources", now.max_sources, fresh.max_sources);
+    restart.note("request-timeout", now.request_timeout, fresh.request_timeout);
 }
 
 }  // namespace
@@ -214,7 +221,7 @@ int main(int argc, char** argv) {
             log.error(ok.error().message);
             return 1;
         }
-        if (auto ok = control.start(options.socket); !ok) {
+        if (auto ok = control.start(options.socket, config.uploads.request_timeout_ms); !ok) {
             log.error(ok.error().message);
             return 1;
         }

@@ -89,6 +89,7 @@ void PeerServer::accept_one() {
     auto session = std::make_unique<Session>(id, std::move(client), now);
     Session& s = *session;
     sessions_.emplace(id, std::move(session));
+    s.conn.set_frame_deadline(std::uint64_t{state_.config.request_timeout_s} * 1000);
     s.conn.start([this, &s](proto::Envelope&& env) { on_frame(s, std::move(env)); },
                  [this, id](const std::string& reason) { on_closed(id, reason); });
 }

