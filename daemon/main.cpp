@@ -12,6 +12,7 @@
 
 #include "common/config.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/paths.hpp"
 #include "common/rate.hpp"
 #include "common/service.hpp"
@@ -47,7 +48,10 @@ struct Options {
 
 // CLI11 validators: an empty string means the value is fine.
 std::string name_problem(const std::string& v) { return proto::check_name(v).value_or(""); }
-std::string host_problem(const std::string& v) { return proto::check_host(v).value_or(""); }
+std::string host_problem(const std::string& v) {
+    if (auto why = proto::check_host(v)) return *why;
+    return common::refused_host(v).value_or("");   // nobody could fetch from there
+}
 std::string tracker_problem(const std::string& v) {
     auto endpoint = common::parse_endpoint(v, /*allow_names=*/true);
     return endpoint ? std::string() : endpoint.error().message;

@@ -56,6 +56,17 @@ proto::Hello peer_hello(const std::string& name, const std::string& advertise = 
     return h;
 }
 
+// The address trackerctl gives for peer `name`, "" if it is not live.
+std::string address_of(TrackerFixture& tracker, const std::string& name) {
+    const auto r = tracker.trackerctl("--json", "peers");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.describe());
+    const auto j = parse_json(r.out);
+    for (const auto& p : j["peers"]) {
+        if (p["name"] == name) return p["address"];
+    }
+    return {};
+}
+
 }  // namespace
 
 TEST_CASE("fault 1: a request that trickles in byte by byte is closed at its deadline, on every listener") {
@@ -102,6 +113,54 @@ TEST_CASE("fault 1: a request that trickles in byte by byte is closed at its dea
     // Whatever the dribbler did, the peer still serves everyone else.
     CHECK(peer->peerctl("status").exit_code == 0);
     CHECK(tracker.trackerctl("peers").exit_code == 0);
+}
+
+TEST_CASE("fault 2: the tracker refuses unusable advertised addresses and trusts others only when told") {
+    SUBCASE("unspecified, broadcast and multicast addresses are refused, trusted or not") {
+        for (const bool trusted : {false, true}) {
+            TrackerFixture tracker(tracker_args(trusted ? std::vector<std::string>{"--trust-advertise"}
+                                                        : std::vector<std::string>{}));
+            for (const std::string bad : {"0.0.0.0", "::", "255.255.255.255", "224.0.0.1", "239.1.2.3", "ff02::1",
+                                          "::ffff:224.0.0.1"}) {
+                CAPTURE(bad);
+                CAPTURE(trusted);
+                RawConnection raw(tracker.port());
+                REQUIRE(raw.send_all(proto::make_frame(peer_hello("liar", bad), 1)));
+                const auto reply = raw.read_frame(kDeadline);
+                REQUIRE(reply.has_value());
+                CHECK(reply->type == "error");
+                CHECK(contains(reply->body.dump(), bad));
+                CHECK(raw.closed_within(kDeadline));
+                CHECK(address_of(tracker, "liar").empty());
+            }
+        }
+    }
+    SUBCASE("by default the address a peer connects from is given out, not the advertised one") {
+        TrackerFixture tracker;
+        RawConnection raw(tracker.port());
+        REQUIRE(raw.send_all(proto::make_frame(peer_hello("elsewhere", "::1"), 1)));
+        const auto welcome = raw.read_frame(kDeadline);
+        REQUIRE(welcome.has_value());
+        REQUIRE(welcome->type == "welcome");
+        CHECK(welcome->body["address"] == "127.0.0.1");
+        CHECK(address_of(tracker, "elsewhere") == "127.0.0.1");
+    }
+    SUBCASE("with --trust-advertise the advertised address is given out") {
+        TrackerFixture tracker(tracker_args({"--trust-advertise"}));
+        RawConnection raw(tracker.port());
+        REQUIRE(raw.send_all(proto::make_frame(peer_hello("elsewhere", "10.1.2.3"), 1)));
+        const auto welcome = raw.read_frame(kDeadline);
+        REQUIRE(welcome.has_value());
+        CHECK(welcome->body["address"] == "10.1.2.3");
+        CHECK(address_of(tracker, "elsewhere") == "10.1.2.3");
+    }
+    SUBCASE("peerd refuses such an --advertise at start") {
+        TempDir dir;
+        const auto r = run({peerd_binary().string(), "--advertise", "224.0.0.1", "--config", "/dev/null",
+                            "--socket", (dir / "p.sock").string(), "--state-dir", (dir / "state").string()});
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.err, "224.0.0.1 is a multicast address"));
+    }
 }
 
 }  // namespace peershare::test
