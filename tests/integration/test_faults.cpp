@@ -163,4 +163,48 @@ TEST_CASE("fault 2: the tracker refuses unusable advertised addresses and trusts
     }
 }
 
+TEST_CASE("fault 4: paths and messages reach the terminal escaped: no row split, no escape sequence") {
+    Swarm swarm({"p1", "p2"});
+    auto& peer = swarm["p1"];
+    const std::string evil = "a\nb\x1b]0;pwned\x07\xc2\x9b" "2Jc.txt";   // newline, OSC retitle, C1 CSI
+    const auto path = peer.dir() / evil;
+    write_text(path, "hello\n");
+    const auto has_controls = [](const std::string& text) {
+        return std::any_of(text.begin(), text.end(), [](char c) { return c == '\x1b' || c == '\x07'; }) ||
+               contains(text, "\xc2\x9b");
+    };
+
+    const auto published = peer.peerctl("publish", path.string(), "evil");
+    INFO(published.describe());
+    REQUIRE(published.exit_code == 0);
+    const std::string id = ok_json(peer, "list")["files"][0]["id"];
+    CHECK_FALSE(has_controls(published.out));
+    CHECK(lines_in(published.out) == 1);
+    CHECK(contains(published.out, "a\\x0ab\\x1b]0;pwned\\x07\\u009b2Jc.txt"));
+
+    const auto list = peer.peerctl("list");
+    CHECK_FALSE(has_controls(list.out));
+    CHECK(lines_in(list.out) == 2);   // the heading and one row
+    CHECK(contains(list.out, "a\\x0ab\\x1b]0;pwned\\x07\\u009b2Jc.txt"));
+    // JSON keeps the bytes (JSON escapes them itself).
+    CHECK(ok_json(peer, "list")["files"][0]["path"] == fs::canonical(path).string());
+
+    // An error that quotes a path.
+    const auto missing = peer.peerctl("publish", (peer.dir() / "no\x1b[2Jne").string(), "x");
+    CHECK(missing.exit_code == 1);
+    CHECK_FALSE(has_controls(missing.err));
+    CHECK(contains(missing.err, "no\\x1b[2Jne"));
+
+    // A fetch's destination, in the line that reports it.
+    auto& other = swarm["p2"];
+    wait_holders(other, "evil", id, {"p1"});
+    const auto out = other.dir() / "out\x1b]0;x\x07";
+    const auto fetched = other.peerctl("fetch", "evil", "-o", out.string(), "-q");
+    INFO(fetched.describe());
+    REQUIRE(fetched.exit_code == 0);
+    CHECK_FALSE(has_controls(fetched.out + fetched.err));
+    CHECK(contains(fetched.out, "out\\x1b]0;x\\x07"));
+    CHECK(read_bytes(out) == "hello\n");
+}
+
 }  // namespace peershare::test
