@@ -207,4 +207,25 @@ TEST_CASE("fault 4: paths and messages reach the terminal escaped: no row split,
     CHECK(read_bytes(out) == "hello\n");
 }
 
+TEST_CASE("fault 5: one file is one publication, however its path is spelled") {
+    Swarm swarm({"p1"});
+    auto& peer = swarm["p1"];
+    const auto dir = make_dir(peer.dir() / "t");
+    write_text(dir / "same.txt", "same\n");
+    fs::create_symlink(dir / "same.txt", dir / "link.txt");
+
+    REQUIRE(peer.peerctl({"publish", "same.txt", "n1"}, 20s, dir).exit_code == 0);
+    const auto again = peer.peerctl({"--json", "publish", "./same.txt", "n2"}, 20s, dir);
+    INFO(again.describe());
+    REQUIRE(again.exit_code == 0);
+    CHECK(parse_json(again.out)["path"] == fs::canonical(dir / "same.txt").string());
+    REQUIRE(peer.peerctl({"publish", ".//../t/link.txt", "n3"}, 20s, dir).exit_code == 0);
+
+    // The one publication has the last name; the path is the canonical one.
+    const auto files = ok_json(peer, "list")["files"];
+    REQUIRE(files.size() == 1);
+    CHECK(files[0]["name"] == "n3");
+    CHECK(files[0]["path"] == fs::canonical(dir / "same.txt").string());
+}
+
 }  // namespace peershare::test
