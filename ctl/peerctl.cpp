@@ -44,6 +44,17 @@ using ctl::print_json;
 
 using ctl::printable;
 
+// Paths cross the control socket as JSON strings, which hold UTF-8 only: a
+// path that is not UTF-8 is refused here, before anything is sent, rather
+// than arriving changed (docs/protocol.md, "Paths").
+std::string checked_path(const std::string& path, std::string_view what) {
+    if (!proto::is_valid_utf8(path)) {
+        throw Failure{ctl::kUsage, std::string(what) + " '" + printable(path) +
+                                       "' is not valid UTF-8; peerd takes UTF-8 paths only (rename it, e.g. with convmv)"};
+    }
+    return path;
+}
+
 std::string checked_name(const std::string& name) {
     if (auto why = proto::check_name(name)) {
         throw Failure{ctl::kUsage, "bad name '" + printable(name) + "': " + *why};
@@ -60,6 +71,7 @@ void add_publish(CLI::App& app, Globals& g) {
     cmd->callback([&g, path, name] {
         std::error_code ec;
         const fs::path local = fs::absolute(*path, ec);
+        checked_path(local.string(), "path");   // the working directory's part too
         if (ec || !fs::is_regular_file(local, ec)) {
             throw Failure{ctl::kFailed, *path + " is not a readable regular file"};   // escaped where printed
         }
@@ -163,7 +175,7 @@ void add_fetch(CLI::App& app, Globals& g) {
                 "with `peerctl cancel ID`). Fetching again to the same destination continues the transfer.");
     cmd->callback([&g, request, output, quiet] {
         checked_name(request->name);
-        request->output = destination(*output, request->name);
+        request->output = checked_path(destination(*output, request->name), "destination");
         auto s = connect(g);
         ctl::FetchView view(g.json, *quiet);
         view.run(s, *request);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proto/content.hpp"
+#include "proto/names.hpp"
 
 namespace peershare::peerd {
 
@@ -31,7 +32,11 @@ proto::Result<FileStamp> stamp_file(const std::string& path) {
 proto::Result<std::string> canonical_path(const std::string& path) {
     const std::unique_ptr<char, decltype(&std::free)> resolved(::realpath(path.c_str(), nullptr), &std::free);
     if (!resolved) return Error{ErrorCode::not_found, path + ": " + std::strerror(errno)};
-    return std::string(resolved.get());
+    std::string canonical(resolved.get());
+    if (!proto::is_valid_utf8(canonical)) {
+        return Error{ErrorCode::bad_request, path + " resolves to a path that is not valid UTF-8; peerd takes UTF-8 paths only"};
+    }
+    return canonical;
 }
 
 namespace {

@@ -163,6 +163,59 @@ TEST_CASE("fault 2: the tracker refuses unusable advertised addresses and trusts
     }
 }
 
+TEST_CASE("fault 3: a path that is not UTF-8 is refused with a clear error, never sent changed") {
+    Swarm swarm({"p1", "p2"});
+    auto& peer = swarm["p1"];
+    const auto latin1 = make_dir(peer.dir() / "lat\xe9");   // "latin" with é in ISO 8859-1
+    write_text(latin1 / "doc.txt", "hello\n");
+
+    SUBCASE("publish") {
+        const auto r = peer.peerctl("publish", (latin1 / "doc.txt").string(), "doc");
+        INFO(r.describe());
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.err, "lat\\xe9/doc.txt' is not valid UTF-8"));
+        CHECK_FALSE(contains(r.err, "\xe9"));
+        CHECK_FALSE(contains(r.err, "No such file"));
+        CHECK(ok_json(peer, "list")["files"].empty());
+    }
+    SUBCASE("publish from a working directory that is not UTF-8") {
+        const auto r = peer.peerctl({"publish", "doc.txt", "doc"}, 20s, latin1);
+        INFO(r.describe());
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.err, "is not valid UTF-8"));
+    }
+    SUBCASE("fetch -o") {
+        const auto r = peer.peerctl("fetch", "doc", "-o", (latin1 / "out.txt").string());
+        INFO(r.describe());
+        CHECK(r.exit_code == 2);
+        CHECK(contains(r.err, "destination '"));
+        CHECK(contains(r.err, "lat\\xe9/out.txt' is not valid UTF-8"));
+        CHECK_FALSE(fs::exists(latin1 / "out.txt"));
+    }
+    SUBCASE("a symlink whose target is not UTF-8 (peerd resolves it)") {
+        fs::create_symlink(latin1 / "doc.txt", peer.dir() / "link.txt");
+        const auto r = peer.peerctl("publish", (peer.dir() / "link.txt").string(), "doc");
+        INFO(r.describe());
+        CHECK(r.exit_code == 1);
+        CHECK(contains(r.err, "resolves to a path that is not valid UTF-8"));
+        CHECK(ok_json(peer, "list")["files"].empty());
+    }
+    SUBCASE("a UTF-8 path arrives as the same bytes, in list and JSON, and as a destination") {
+        const auto utf8 = make_dir(peer.dir() / "caf\xc3\xa9");
+        write_text(utf8 / "doc.txt", "hello\n");
+        const std::string id = publish(peer, utf8 / "doc.txt", "doc")["id"];
+        const auto files = ok_json(peer, "list")["files"];
+        REQUIRE(files.size() == 1);
+        CHECK(files[0]["path"] == fs::canonical(utf8 / "doc.txt").string());
+        CHECK(contains(peer.peerctl("list").out, "caf\xc3\xa9/doc.txt"));
+        auto& other = swarm["p2"];
+        wait_holders(other, "doc", id, {"p1"});
+        const auto out = make_dir(other.dir() / "na\xc3\xafve") / "copy.txt";
+        fetch_ok(other, "doc", out);
+        CHECK(read_bytes(out) == "hello\n");
+    }
+}
+
 TEST_CASE("fault 4: paths and messages reach the terminal escaped: no row split, no escape sequence") {
     Swarm swarm({"p1", "p2"});
     auto& peer = swarm["p1"];
