@@ -6,6 +6,7 @@
 // needs is made short on the command line, so each takes seconds.
 #include <doctest/doctest.h>
 
+#include "proto/control.hpp"
 #include "tests/integration/peer_helpers.hpp"
 
 namespace peershare::test {
@@ -41,10 +42,12 @@ std::string frame_header(std::uint32_t length) {
             static_cast<char>(length >> 8), static_cast<char>(length)};
 }
 
-proto::Hello admin_hello() {
+// The hello of trackerctl and peerctl, on a raw connection, and its welcome.
+void say_admin_hello(RawConnection& raw) {
     proto::Hello h;
     h.role = "admin";
-    return h;
+    REQUIRE(raw.send_all(proto::make_frame(h, 1)));
+    REQUIRE(raw.read_frame(kDeadline).has_value());
 }
 
 proto::Hello peer_hello(const std::string& name, const std::string& advertise = {}) {
@@ -90,14 +93,12 @@ TEST_CASE("fault 1: a request that trickles in byte by byte is closed at its dea
     }
     SUBCASE("peerd's control socket: a frame after the hello") {
         RawConnection raw(peer->socket());
-        REQUIRE(raw.send_all(proto::make_frame(admin_hello(), 1)));
-        REQUIRE(raw.read_frame(kDeadline).has_value());
+        say_admin_hello(raw);
         CHECK(closed_while_dribbling(raw, frame_header(1000)));
     }
     SUBCASE("trackerd's admin socket: a frame after the hello") {
         RawConnection raw(tracker.socket());
-        REQUIRE(raw.send_all(proto::make_frame(admin_hello(), 1)));
-        REQUIRE(raw.read_frame(kDeadline).has_value());
+        say_admin_hello(raw);
         CHECK(closed_while_dribbling(raw, frame_header(1000)));
     }
     SUBCASE("trackerd's peer port: the hello") {
@@ -279,6 +280,50 @@ TEST_CASE("fault 5: one file is one publication, however its path is spelled") {
     REQUIRE(files.size() == 1);
     CHECK(files[0]["name"] == "n3");
     CHECK(files[0]["path"] == fs::canonical(dir / "same.txt").string());
+}
+
+// Fault injection (issue 9): what a broken client does to peerd's control
+// socket costs it nothing, and everyone else is still served.
+TEST_CASE("control socket: garbage, and clients that vanish mid-request, leave peerd serving") {
+    Swarm swarm({"p1"});
+    auto& peer = swarm["p1"];
+    const auto big = peer.dir() / "big.bin";
+    write_random(big, 16u << 20, 9);   // hashing takes a moment: the client is gone before the reply
+
+    // Sends `frame` (after a hello if asked); it must get an error frame, then the close.
+    const auto refused = [&](bool greet, const std::string& frame) {
+        RawConnection raw(peer.socket());
+        if (greet) say_admin_hello(raw);
+        REQUIRE(raw.send_all(proto::encode_frame(frame)));
+        const auto reply = raw.read_frame(kDeadline);
+        REQUIRE(reply.has_value());
+        CHECK(reply->type == "error");
+        CHECK(raw.closed_within(kDeadline));
+    };
+    SUBCASE("a frame of binary garbage before the hello") {
+        refused(false, std::string("\x00\xff\xfe\x01garbage\x80", 12));
+    }
+    SUBCASE("garbage JSON after the hello") { refused(true, "{\"type\":\"publish_file\",\"id\":2,\"path\":["); }
+    SUBCASE("half a frame, then the client disconnects") {
+        RawConnection raw(peer.socket());
+        say_admin_hello(raw);
+        const auto frame = proto::make_frame(proto::PublishFile{big.string(), "big"}, 2);
+        REQUIRE(raw.send_all(frame.substr(0, frame.size() / 2)));
+    }
+    SUBCASE("a publish, then the client disconnects before the reply") {
+        {
+            RawConnection raw(peer.socket());
+            say_admin_hello(raw);
+            REQUIRE(raw.send_all(proto::make_frame(proto::PublishFile{big.string(), "big"}, 2)));
+        }
+        // The publication still completes, for nobody; peerd lists it.
+        CHECK(wait_until([&] { return ok_json(peer, "list")["files"].size() == 1; }, kBigTransfer));
+    }
+    // Whatever happened, peerd answers the next client.
+    const auto status = peer.peerctl("status");
+    INFO(status.describe());
+    CHECK(status.exit_code == 0);
+    CHECK(peer.running());
 }
 
 }  // namespace peershare::test
