@@ -145,7 +145,10 @@ void FramedConnection::watch_frame_deadline() {
         frame_timer_ = std::make_unique<Timer>(stream_->loop);
         frame_timer_->get()->data = this;
     }
-    if (uv_is_active(frame_timer_->handle())) return;   // a deadline, not an idle timer
+    // The frame held now began in this read if one completed in it: its own
+    // deadline starts. Else it is the same frame as before, and more of its
+    // bytes do not move its deadline.
+    if (completed_in_read_ == 0 && uv_is_active(frame_timer_->handle())) return;
     uv_timer_start(
         frame_timer_->get(),
         [](uv_timer_t* t) {
@@ -161,7 +164,9 @@ void FramedConnection::stop_frame_timer() {
 }
 
 void FramedConnection::handle_bytes(const char* data, std::size_t size) {
-    for (auto& payload : decoder_.feed({data, size})) {
+    auto payloads = decoder_.feed({data, size});
+    completed_in_read_ = payloads.size();
+    for (auto& payload : payloads) {
         auto envelope = proto::parse_envelope(payload);
         if (!envelope) {
             send_error(proto::ErrorCode::bad_request, envelope.error().message);

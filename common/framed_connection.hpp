@@ -16,8 +16,9 @@
 // Frame deadline (set_frame_deadline): a server bounds how long a frame may
 // take to arrive, counted from its first byte, not from the last one (a
 // client dribbling one byte a second must not hold the connection forever).
-// The timer starts when a read leaves part of a frame buffered and stops when
-// a read completes every frame it holds; later bytes do not re-arm it.
+// The timer starts when a read leaves part of a frame buffered (restarting
+// when that part is of a new frame), and stops when no part is left; more
+// bytes of the same frame do not re-arm it.
 #pragma once
 
 #include <uv.h>
@@ -99,6 +100,7 @@ private:
     std::string batch_;       // replies gathered during one read, not yet written
     std::uint64_t frame_deadline_ms_ = 0;
     std::unique_ptr<Timer> frame_timer_;   // running while a frame is part-way in
+    std::size_t completed_in_read_ = 0;    // frames the last read completed
 };
 
 }  // namespace peershare::common
