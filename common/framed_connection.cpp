@@ -86,6 +86,7 @@ void FramedConnection::close(std::string reason) {
     flush_batch();   // the replies so far (an error, say) go out before the shutdown
     closing_ = true;
     close_reason_ = std::move(reason);
+    stop_frame_timer();
     uv_read_stop(stream_);
     auto request = std::make_unique<ShutdownRequest>();
     // The shutdown completes once queued writes are flushed; then we close.
@@ -102,6 +103,7 @@ void FramedConnection::close(std::string reason) {
 }
 
 void FramedConnection::abort(std::string reason) {
+    stop_frame_timer();
     auto* handle = reinterpret_cast<uv_handle_t*>(stream_);
     batching_ = false;
     batch_.clear();
@@ -134,11 +136,39 @@ void FramedConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_
         self->batching_ = true;
         self->handle_bytes(buf->base, static_cast<std::size_t>(nread));
         self->flush_batch();
+        if (!self->closing_) self->watch_frame_deadline();
     }
 }
 
+void FramedConnection::watch_frame_deadline() {
+    if (frame_deadline_ms_ == 0) return;
+    if (decoder_.buffered() == 0) return stop_frame_timer();
+    if (!frame_timer_) {
+        frame_timer_ = std::make_unique<Timer>(stream_->loop);
+        frame_timer_->get()->data = this;
+    }
+    // The frame held now began in this read if one completed in it: its own
+    // deadline starts. Else it is the same frame as before, and more of its
+    // bytes do not move its deadline.
+    if (completed_in_read_ == 0 && uv_is_active(frame_timer_->handle())) return;
+    uv_timer_start(
+        frame_timer_->get(),
+        [](uv_timer_t* t) {
+            auto* self = static_cast<FramedConnection*>(t->data);
+            if (!self || self->closing_) return;
+            self->abort("frame not complete within " + std::to_string(self->frame_deadline_ms_) + " ms");
+        },
+        frame_deadline_ms_, 0);
+}
+
+void FramedConnection::stop_frame_timer() {
+    if (frame_timer_) uv_timer_stop(frame_timer_->get());
+}
+
 void FramedConnection::handle_bytes(const char* data, std::size_t size) {
-    for (auto& payload : decoder_.feed({data, size})) {
+    auto payloads = decoder_.feed({data, size});
+    completed_in_read_ = payloads.size();
+    for (auto& payload : payloads) {
         auto envelope = proto::parse_envelope(payload);
         if (!envelope) {
             if (counters_) ++counters_->bad_envelope;

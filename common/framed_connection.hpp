@@ -12,12 +12,20 @@
 // to a pipelined batch of requests) is gathered and written once, after the
 // batch, in one uv_write: one syscall instead of one per reply. Anything sent
 // outside a read is written at once. Order is kept either way.
+//
+// Frame deadline (set_frame_deadline): a server bounds how long a frame may
+// take to arrive, counted from its first byte, not from the last one (a
+// client dribbling one byte a second must not hold the connection forever).
+// The timer starts when a read leaves part of a frame buffered (restarting
+// when that part is of a new frame), and stops when no part is left; more
+// bytes of the same frame do not re-arm it.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +64,9 @@ public:
     FramedConnection& operator=(const FramedConnection&) = delete;
 
     void start(FrameHandler on_frame, CloseHandler on_close);
+    // A frame that has not arrived whole within `ms` of its first byte closes
+    // the connection ("frame not complete within N ms"). 0: no deadline (the default).
+    void set_frame_deadline(std::uint64_t ms) { frame_deadline_ms_ = ms; }
 
     // Queues framed bytes. Returns false if the connection is closing.
     bool send_bytes(std::string bytes);
@@ -88,6 +99,8 @@ private:
     void handle_bytes(const char* data, std::size_t size);
     bool write_now(std::string bytes);
     void flush_batch();
+    void watch_frame_deadline();   // after each read: start or stop the timer
+    void stop_frame_timer();
 
     uv_stream_t* stream_;   // freed in on_closed
     proto::FrameDecoder decoder_;
@@ -98,6 +111,9 @@ private:
     bool batching_ = false;   // inside on_read: sends go to batch_
     std::string batch_;       // replies gathered during one read, not yet written
     TrafficCounters* counters_ = nullptr;
+    std::uint64_t frame_deadline_ms_ = 0;
+    std::unique_ptr<Timer> frame_timer_;   // running while a frame is part-way in
+    std::size_t completed_in_read_ = 0;    // frames the last read completed
 };
 
 }  // namespace peershare::common

@@ -16,7 +16,8 @@ LocalServer::LocalServer(uv_loop_t* loop, Greeting greeting, Handlers handlers)
 
 LocalServer::~LocalServer() { stop(); }
 
-proto::Result<bool> LocalServer::start(const std::string& path, int mode) {
+proto::Result<bool> LocalServer::start(const std::string& path, int mode, std::uint64_t frame_deadline_ms) {
+    frame_deadline_ms_ = frame_deadline_ms;
     auto listener = listen_unix(loop_, path, mode, on_connection, this);
     if (!listener) return listener.error();
     path_ = path;
@@ -55,6 +56,7 @@ void LocalServer::on_connection(uv_stream_t* listener, int status) {
             late->conn.abort("no hello within " + std::to_string(proto::kHelloTimeoutMs / 1000) + " s");
         },
         proto::kHelloTimeoutMs, 0);
+    s.conn.set_frame_deadline(self->frame_deadline_ms_);
     s.conn.start([self, &s](proto::Envelope&& env) { self->on_frame(s, std::move(env)); },
                  [self, id](const std::string&) { self->on_closed(id); });
 }

@@ -51,8 +51,10 @@ public:
     LocalServer(const LocalServer&) = delete;
     LocalServer& operator=(const LocalServer&) = delete;
 
-    // Binds `path` with `mode` (a stale socket file is replaced).
-    proto::Result<bool> start(const std::string& path, int mode);
+    // Binds `path` with `mode` (a stale socket file is replaced). Each frame
+    // of a session must arrive whole within `frame_deadline_ms` of its first
+    // byte (FramedConnection::set_frame_deadline).
+    proto::Result<bool> start(const std::string& path, int mode, std::uint64_t frame_deadline_ms);
     void stop();   // closes every session and removes the socket
 
     Session* find(std::uint64_t session_id);   // null once it closed
@@ -67,6 +69,7 @@ private:
     Greeting greeting_;
     Handlers handlers_;
     std::string path_;
+    std::uint64_t frame_deadline_ms_ = 0;
     std::unique_ptr<Pipe> listener_;
     std::uint64_t next_session_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<Session>> sessions_;

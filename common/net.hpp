@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,16 @@ std::string to_string(const Endpoint& e);   // brackets around IPv6
 std::string ip_to_string(const sockaddr_storage& addr);
 
 proto::Result<sockaddr_storage> to_sockaddr(const Endpoint& e);
+
+// Why no peer may be given out at, or connected to, `address` ("224.0.0.1
+// is a multicast address"): an unspecified, multicast or broadcast
+// (255.255.255.255) IPv4 or IPv6 address, also IPv4-mapped; nullopt for any
+// other IP address. The tracker checks advertised addresses with it, the
+// fetch engine whatever a name resolved to (the reflection BEP 3 trackers
+// guard against by ignoring client-supplied IPs).
+std::optional<std::string> refused_address(const sockaddr* address);
+// The same for a host as text: nullopt for a host name (checked once resolved).
+std::optional<std::string> refused_host(const std::string& host);
 
 // Binds and listens; the callback gets the listening handle on each connection.
 proto::Result<Tcp> listen_tcp(uv_loop_t* loop, const Endpoint& at, uv_connection_cb on_connection,

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/documents.hpp"
+#include "proto/names.hpp"
 
 namespace peershare::ctl {
 namespace {
@@ -18,16 +19,55 @@ std::size_t width(std::string_view s) {
     }));
 }
 
+// Bytes in a UTF-8 sequence that starts with `lead`; 0 if none starts so.
+std::size_t sequence_length(unsigned char lead) {
+    if (lead < 0x80) return 1;
+    if (lead >= 0xc2 && lead <= 0xdf) return 2;
+    if (lead >= 0xe0 && lead <= 0xef) return 3;
+    if (lead >= 0xf0 && lead <= 0xf4) return 4;
+    return 0;
+}
+
 }  // namespace
 
+std::string printable(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    char escaped[16];
+    for (std::size_t i = 0; i < text.size();) {
+        const auto u = static_cast<unsigned char>(text[i]);
+        const std::size_t n = sequence_length(u);
+        const bool valid = n > 0 && i + n <= text.size() && proto::is_valid_utf8(text.substr(i, n));
+        if (!valid || u < 0x20 || u == 0x7f) {
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
+            out += escaped;
+            ++i;
+            continue;
+        }
+        const auto next = n == 2 ? static_cast<unsigned char>(text[i + 1]) : 0;
+        if (u == 0xc2 && next < 0xa0) {   // U+0080..U+009F
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", next);
+            out += escaped;
+        } else {
+            out.append(text.substr(i, n));
+        }
+        i += n;
+    }
+    return out;
+}
+
 std::string Table::render() const {
+    std::vector<std::vector<std::string>> shown;
+    shown.reserve(rows_.size());
     std::vector<std::size_t> widths;
     for (const auto& row : rows_) {
-        widths.resize(std::max(widths.size(), row.size()));
-        for (std::size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], width(row[i]));
+        auto& cells = shown.emplace_back();
+        for (const auto& cell : row) cells.push_back(printable(cell));
+        widths.resize(std::max(widths.size(), cells.size()));
+        for (std::size_t i = 0; i < cells.size(); ++i) widths[i] = std::max(widths[i], width(cells[i]));
     }
     std::string out;
-    for (const auto& row : rows_) {
+    for (const auto& row : shown) {
         std::string line;
         for (std::size_t i = 0; i < row.size(); ++i) {
             line += row[i];

@@ -39,6 +39,14 @@ private:
     std::vector<std::vector<std::string>> rows_;
 };
 
+// `text` (a path, an error, anything from a file system, a peer or the
+// tracker) as it may reach a terminal on one line: C0 controls (newline, ESC,
+// BEL...) and DEL as \xNN, C1 controls (U+0080 to U+009F) as \u00NN, and
+// bytes that are not UTF-8 as \xNN. Whatever the input, the output holds no
+// control character and cannot drive the terminal (retitle it, move the
+// cursor) or split a table row. Table::render applies it to every cell.
+std::string printable(std::string_view text);
+
 std::string human_size(std::uint64_t bytes);   // "1.5 MiB"
 std::string local_time(std::int64_t epoch_seconds);   // "2026-11-26 16:41:02"
 std::string short_id(std::string_view id);   // first 12 hex digits

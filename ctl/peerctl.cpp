@@ -42,27 +42,17 @@ ctl::Session connect(const Globals& g) {
 
 using ctl::print_json;
 
-// A rejected name as it may be shown on one line of stderr: control characters
-// (C0, DEL and the C1 range) escaped, so the message stays one line and the
-// terminal is not driven by them.
-std::string printable(const std::string& name) {
-    std::string out;
-    char escaped[16];
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        const auto u = static_cast<unsigned char>(name[i]);
-        const auto next = i + 1 < name.size() ? static_cast<unsigned char>(name[i + 1]) : 0;
-        if (u < 0x20 || u == 0x7f) {
-            std::snprintf(escaped, sizeof escaped, "\\x%02x", u);
-            out += escaped;
-        } else if (u == 0xc2 && next >= 0x80 && next < 0xa0) {
-            std::snprintf(escaped, sizeof escaped, "\\u%04x", next);
-            out += escaped;
-            ++i;
-        } else {
-            out += name[i];
-        }
+using ctl::printable;
+
+// Paths cross the control socket as JSON strings, which hold UTF-8 only: a
+// path that is not UTF-8 is refused here, before anything is sent, rather
+// than arriving changed (docs/protocol.md, "Paths").
+std::string checked_path(const std::string& path, std::string_view what) {
+    if (!proto::is_valid_utf8(path)) {
+        throw Failure{ctl::kUsage, std::string(what) + " '" + printable(path) +
+                                       "' is not valid UTF-8; peerd takes UTF-8 paths only (rename it, e.g. with convmv)"};
     }
-    return out;
+    return path;
 }
 
 std::string checked_name(const std::string& name) {
@@ -81,8 +71,9 @@ void add_publish(CLI::App& app, Globals& g) {
     cmd->callback([&g, path, name] {
         std::error_code ec;
         const fs::path local = fs::absolute(*path, ec);
+        checked_path(local.string(), "path");   // the working directory's part too
         if (ec || !fs::is_regular_file(local, ec)) {
-            throw Failure{ctl::kFailed, *path + " is not a readable regular file"};
+            throw Failure{ctl::kFailed, *path + " is not a readable regular file"};   // escaped where printed
         }
         const auto published_name = checked_name(name->empty() ? local.filename().string() : *name);
         auto s = connect(g);
@@ -91,7 +82,7 @@ void add_publish(CLI::App& app, Globals& g) {
         if (g.json) return print_json({{"name", reply.file.name}, {"size", reply.file.size}, {"id", reply.file.id},
                                        {"path", reply.path}});
         std::cout << "published " << reply.file.name << " (" << ctl::human_size(reply.file.size) << ", id "
-                  << ctl::short_id(reply.file.id) << ") from " << reply.path << "\n";
+                  << ctl::short_id(reply.file.id) << ") from " << printable(reply.path) << "\n";
     });
 }
 
@@ -184,7 +175,7 @@ void add_fetch(CLI::App& app, Globals& g) {
                 "with `peerctl cancel ID`). Fetching again to the same destination continues the transfer.");
     cmd->callback([&g, request, output, quiet] {
         checked_name(request->name);
-        request->output = destination(*output, request->name);
+        request->output = checked_path(destination(*output, request->name), "destination");
         auto s = connect(g);
         ctl::FetchView view(g.json, *quiet);
         view.run(s, *request);
@@ -314,7 +305,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? ctl::kDone : ctl::kUsage;
     } catch (const Failure& f) {
-        if (!f.message.empty()) std::cerr << "peerctl: " << f.message << "\n";
+        if (!f.message.empty()) std::cerr << "peerctl: " << printable(f.message) << "\n";
         return f.code;
     }
     return ctl::kDone;

@@ -122,7 +122,7 @@ void FetchView::interrupt(Session& session, const std::optional<proto::TransferA
 void FetchView::detached(const proto::TransferAccepted& a) {
     if (json_) return print_json(a.to_json());
     std::cout << (a.resumed ? "continuing" : "started") << " transfer " << a.transfer << ": " << a.name << " to "
-              << a.destination << " (follow with `peerctl watch " << a.transfer << "`)\n";
+              << printable(a.destination) << " (follow with `peerctl watch " << a.transfer << "`)\n";
 }
 
 void FetchView::draw(const proto::Progress& p) {
@@ -184,7 +184,7 @@ void FetchView::summarize(const proto::FetchedFile& f) {
     const double rate = f.seconds > 0 ? static_cast<double>(f.size) / f.seconds : 0;
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.2f s", f.seconds);
-    std::cout << "fetched " << f.name << " (" << human_size(f.size) << ") to " << f.path << " in " << secs << " ("
+    std::cout << "fetched " << f.name << " (" << human_size(f.size) << ") to " << printable(f.path) << " in " << secs << " ("
               << rate_text(rate) << ") from " << (from.empty() ? "-" : from) << "\n";
 }
 

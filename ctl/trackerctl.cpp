@@ -66,7 +66,7 @@ void add_ping(CLI::App& app, Globals& g) {
         } else if (r.live) {
             std::printf("%s is live: round trip %.2f ms\n", r.host.c_str(), r.rtt_ms);
         } else {
-            std::cout << r.host << " is offline (" << r.reason << ")\n";
+            std::cout << r.host << " is offline (" << ctl::printable(r.reason) << ")\n";
         }
         if (!r.live) throw Failure{ctl::kFailed, ""};
     });
@@ -101,7 +101,7 @@ std::string event_line(const proto::Event& e) {
     std::string line = ctl::local_time(e.time) + "  " + e.kind + "  " + e.peer;
     if (!e.file.empty()) line += "  \"" + e.file + "\"";
     if (!e.detail.empty()) line += "  (" + e.detail + ")";
-    return line;
+    return ctl::printable(line);
 }
 
 void add_events(CLI::App& app, Globals& g) {
@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         return app.exit(e) == 0 ? ctl::kDone : ctl::kUsage;
     } catch (const Failure& f) {
-        if (!f.message.empty()) std::cerr << "trackerctl: " << f.message << "\n";
+        if (!f.message.empty()) std::cerr << "trackerctl: " << ctl::printable(f.message) << "\n";
         return f.code;
     }
     return ctl::kDone;

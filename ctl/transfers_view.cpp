@@ -59,7 +59,7 @@ void print_transfers(const proto::TransferList& list, bool json) {
     std::cout << (t.empty() ? "no transfers: start one with `peerctl fetch NAME`\n" : t.render());
     for (const auto& x : list.transfers) {
         if (!x.error.empty() && (x.state == "failed" || x.state == "waiting"))
-            std::cout << "transfer " << x.id << " " << x.state << ": " << x.error << "\n";
+            std::cout << "transfer " << x.id << " " << x.state << ": " << printable(x.error) << "\n";
     }
     if (list.truncated) std::cout << "(more not shown: the list is longer than one reply holds)\n";
     if (!list.leftovers.empty()) {
@@ -121,8 +121,8 @@ void watch_transfers(Session& session, std::optional<std::uint64_t> id, bool jso
         for (const auto& t : list.transfers) {
             if (t.id != *id) continue;
             if (t.state == "done") {
-                if (!json && !terminal) std::cout << "done: " << t.destination << "\n";
-                else if (!json) std::cout << "transfer " << t.id << " done: " << t.destination << "\n";
+                if (!json && !terminal) std::cout << "done: " << printable(t.destination) << "\n";
+                else if (!json) std::cout << "transfer " << t.id << " done: " << printable(t.destination) << "\n";
                 return;
             }
             throw Failure{kFailed, "transfer " + std::to_string(t.id) + " " + state_text(t)};

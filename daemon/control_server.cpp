@@ -20,8 +20,8 @@ ControlServer::ControlServer(uv_loop_t* loop, const common::Log& log, Peer& peer
 
 ControlServer::~ControlServer() { stop(); }
 
-proto::Result<bool> ControlServer::start(const std::string& socket_path) {
-    return server_.start(socket_path, kControlSocketMode);
+proto::Result<bool> ControlServer::start(const std::string& socket_path, std::uint64_t request_timeout_ms) {
+    return server_.start(socket_path, kControlSocketMode, request_timeout_ms);
 }
 
 void ControlServer::stop() {

@@ -20,7 +20,8 @@ public:
     ControlServer(uv_loop_t* loop, const common::Log& log, Peer& peer);
     ~ControlServer();
 
-    proto::Result<bool> start(const std::string& socket_path);
+    // Each request must arrive whole within `request_timeout_ms` of its first byte.
+    proto::Result<bool> start(const std::string& socket_path, std::uint64_t request_timeout_ms);
     void stop();   // closes every session and removes the socket
 
 private:

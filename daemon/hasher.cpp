@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "proto/content.hpp"
+#include "proto/names.hpp"
 
 namespace peershare::peerd {
 
@@ -24,6 +27,16 @@ proto::Result<FileStamp> stamp_file(const std::string& path) {
     if (!S_ISREG(st.st_mode)) return Error{ErrorCode::bad_request, path + " is not a regular file"};
     return FileStamp{static_cast<std::uint64_t>(st.st_size),
                      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+proto::Result<std::string> canonical_path(const std::string& path) {
+    const std::unique_ptr<char, decltype(&std::free)> resolved(::realpath(path.c_str(), nullptr), &std::free);
+    if (!resolved) return Error{ErrorCode::not_found, path + ": " + std::strerror(errno)};
+    std::string canonical(resolved.get());
+    if (!proto::is_valid_utf8(canonical)) {
+        return Error{ErrorCode::bad_request, path + " resolves to a path that is not valid UTF-8; peerd takes UTF-8 paths only"};
+    }
+    return canonical;
 }
 
 namespace {

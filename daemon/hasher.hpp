@@ -33,6 +33,14 @@ struct FileStamp {
     bool operator==(const FileStamp&) const = default;
 };
 proto::Result<FileStamp> stamp_file(const std::string& path);
+
+// What a publication is identified by: the file's canonical path, realpath(3)
+// of `path` (absolute, no "." or "..", no repeated '/', symlinks resolved), so
+// that `same.txt`, `./same.txt` and a symlink to it are one file. Errors:
+// not_found (with strerror: no such file, permission denied, ...), and
+// bad_request when the canonical path is not UTF-8 (it could not cross the
+// control socket unchanged). Blocks on the file system like stat(2).
+proto::Result<std::string> canonical_path(const std::string& path);
 inline FileStamp stamp_of(const Publication& p) { return {p.size, p.mtime_ns}; }
 // Whether `path` still has the size and mtime it had when hashed (false if
 // it cannot be stat'ed). Reads the disk: call it in the worker pool, or once

@@ -11,6 +11,7 @@
 
 #include "common/config.hpp"
 #include "common/log.hpp"
+#include "common/net.hpp"
 #include "common/paths.hpp"
 #include "common/rate.hpp"
 #include "common/service.hpp"
@@ -38,6 +39,7 @@ struct Options {
     unsigned max_active_fetches = 4;
     unsigned max_sources = 0;
     std::size_t max_uploads = 64;
+    std::uint32_t request_timeout = proto::kDefaultRequestTimeoutS;
     std::string max_upload_rate = "0";
     std::string max_download_rate = "0";
     std::string fetch_memory = "256Mi";
@@ -47,7 +49,10 @@ struct Options {
 
 // CLI11 validators: an empty string means the value is fine.
 std::string name_problem(const std::string& v) { return proto::check_name(v).value_or(""); }
-std::string host_problem(const std::string& v) { return proto::check_host(v).value_or(""); }
+std::string host_problem(const std::string& v) {
+    if (auto why = proto::check_host(v)) return *why;
+    return common::refused_host(v).value_or("");   // nobody could fetch from there
+}
 std::string tracker_problem(const std::string& v) {
     auto endpoint = common::parse_endpoint(v, /*allow_names=*/true);
     return endpoint ? std::string() : endpoint.error().message;
@@ -101,6 +106,11 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--max-uploads", o.max_uploads, "uploads at once; more get 503 Busy")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+    app.add_option("--request-timeout", o.request_timeout,
+                   "seconds a client has to send a whole request (HTTP, or peerctl's on the control "
+                   "socket) from when it is awaited, and to read each 64 KiB of a file it downloads")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 3600u));
     app.add_option("--max-upload-rate", o.max_upload_rate,
                    "for all uploads together: bytes/s with k, M, G (x1000) or Ki, Mi, Gi "
                    "(x1024), e.g. 500k, 20M, 1G, or bits/s: 20Mbit; 0 = unlimited")
@@ -150,7 +160,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.workers = o.workers;
     c.max_active_fetches = o.max_active_fetches;
     c.max_sources = o.max_sources;
-    c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
+    c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate), std::uint64_t{o.request_timeout} * 1000};
     c.download_rate = *common::parse_rate(o.max_download_rate);
     c.fetch_memory = *common::parse_size(o.fetch_memory);   // validated
     return c;
@@ -197,6 +207,7 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("max-active-fetches", now.max_active_fetches, fresh.max_active_fetches);
     restart.note("max-sources", now.max_sources, fresh.max_sources);
     restart.note("metrics-listen", now.metrics_listen, fresh.metrics_listen);
+    restart.note("request-timeout", now.request_timeout, fresh.request_timeout);
 }
 
 }  // namespace
@@ -225,7 +236,7 @@ int main(int argc, char** argv) {
             log.error(ok.error().message);
             return 1;
         }
-        if (auto ok = control.start(options.socket); !ok) {
+        if (auto ok = control.start(options.socket, config.uploads.request_timeout_ms); !ok) {
             log.error(ok.error().message);
             return 1;
         }

@@ -91,8 +91,11 @@ void Peer::restore_publications(std::vector<Publication> stored) {
 }
 
 void Peer::publish(const std::string& path, const std::string& name, PublishDone done) {
+    // One file, one publication, however its path was spelled (./same.txt, a symlink).
+    auto canonical = canonical_path(path);
+    if (!canonical) return done(canonical.error());
     const auto job_id = next_hash_++;
-    auto job = hash_file(loop_, path, config_.workers,
+    auto job = hash_file(loop_, std::move(*canonical), config_.workers,
                          [this, job_id, name, done = std::move(done)](proto::Result<Publication> hashed) {
                              hashing_.erase(job_id);
                              finish_publish(std::move(hashed), name, done);

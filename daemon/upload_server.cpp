@@ -161,7 +161,7 @@ public:
     void on_tokens() {
         if (phase_ != Phase::open || !waiting_tokens_) return;
         waiting_tokens_ = false;
-        arm_timer(kSendStallTimeoutMs);
+        arm_stall_deadline();
         send_more();
     }
 
@@ -361,7 +361,9 @@ private:
             } else if (input_done_ || peer_eof_) {
                 close_gracefully();
             } else {
-                arm_timer(kIdleTimeoutMs);   // waiting for the next request
+                // Armed once per wait: bytes that arrive do not push the deadline back.
+                if (!awaiting_request_) arm_timer(server_ ? server_->limits_.request_timeout_ms : 0);
+                awaiting_request_ = true;
                 return;
             }
         }
@@ -369,6 +371,7 @@ private:
 
     void serve(Request req) {
         stop_timer();
+        awaiting_request_ = false;
         busy_ = true;
         head_ = false;
         close_after_ = !req.keep_alive;
@@ -595,7 +598,7 @@ private:
     void start_body() {
         offset_ = file_.first;
         remaining_ = file_.length;
-        arm_timer(kSendStallTimeoutMs);
+        arm_stall_deadline();
         send_more();
     }
 
@@ -652,7 +655,8 @@ private:
         self->remaining_ -= sent;
         self->sent_ += sent;
         if (self->server_) self->server_->bytes_uploaded_ += sent;
-        self->arm_timer(kSendStallTimeoutMs);   // progress
+        self->unacknowledged_ += sent;
+        if (self->unacknowledged_ >= kStallProgressBytes) self->arm_stall_deadline();   // enough progress
         if (self->remaining_ == 0) {
             set_cork(self->sock_fd_, false);   // flush the tail now
             return self->finish_response();
@@ -739,6 +743,12 @@ private:
             ms, 0);
     }
 
+    // The next kStallProgressBytes of the body must leave within the request timeout.
+    void arm_stall_deadline() {
+        unacknowledged_ = 0;
+        arm_timer(server_ ? server_->limits_.request_timeout_ms : 0);
+    }
+
     void stop_timer() {
         if (timer_.get()) uv_timer_stop(timer_.get());
     }
@@ -748,7 +758,8 @@ private:
     const std::uint64_t id_;
     uv_tcp_t* tcp_;          // freed in on_tcp_closed
     int sock_fd_;            // a dup of the socket, for the pool and the poll; closed with this object
-    common::Timer timer_;    // idle, send stall or linger, one at a time
+    common::Timer timer_;    // request deadline, send stall or linger, one at a time
+    bool awaiting_request_ = false;   // timer_ is the deadline of the request waited for
     uv_poll_t* poll_ = nullptr;
     std::string remote_;
     Phase phase_ = Phase::open;
@@ -789,6 +800,7 @@ private:
     std::uint64_t offset_ = 0;
     std::uint64_t remaining_ = 0;
     std::uint64_t sent_ = 0;
+    std::uint64_t unacknowledged_ = 0;   // body bytes sent since the stall deadline was armed
     bool waiting_tokens_ = false;
 };
 

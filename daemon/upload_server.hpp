@@ -36,14 +36,18 @@ namespace peershare::peerd {
 struct UploadLimits {
     std::size_t max_uploads = 64;
     std::uint64_t max_rate = 0;   // bytes/s for all uploads together, 0 = unlimited
+    // Deadlines, not idle timers (docs/robustness.md, "Faults"): a connection
+    // waiting for a request must have received it whole within this many ms
+    // of starting to wait (accept, or the end of the previous response), and
+    // a body being sent must get each kStallProgressBytes out within it.
+    std::uint64_t request_timeout_ms = 60'000;
 };
 
 // Limits of the HTTP data plane, named once.
 inline constexpr std::size_t kMaxRequestHeaderBytes = 8 * 1024;   // request line + headers; over: 431
 inline constexpr std::size_t kMaxPipelinedRequests = 8;           // parsed ahead per connection
 inline constexpr std::uint64_t kSendfileChunk = 4u << 20;         // bytes per sendfile(2) call
-inline constexpr std::uint64_t kIdleTimeoutMs = 60'000;           // waiting for a whole request
-inline constexpr std::uint64_t kSendStallTimeoutMs = 60'000;      // a body the client stopped reading
+inline constexpr std::uint64_t kStallProgressBytes = 64u << 10;  // body bytes per request_timeout_ms, at least
 inline constexpr std::uint64_t kLingerMs = 2'000;                 // draining input before a close
 inline constexpr std::uint64_t kRateTickMs = 10;                  // token bucket refill period
 inline constexpr std::uint64_t kMinRateGrant = 16u << 10;         // smallest rate-limited sendfile

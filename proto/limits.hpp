@@ -33,6 +33,10 @@ inline constexpr std::uint64_t kMaxPieceSize = 16u << 20;
 inline constexpr std::uint64_t kMaxRate = 1'000'000'000'000;
 
 inline constexpr std::uint32_t kHelloTimeoutMs = 5'000;     // a connection must say hello by then
+// A request (HTTP request, or one frame on any session) must arrive whole
+// within this many seconds of its first byte (--request-timeout): a deadline,
+// not reset by bytes that trickle in.
+inline constexpr std::uint32_t kDefaultRequestTimeoutS = 60;
 inline constexpr std::uint32_t kDefaultHeartbeatS = 10;
 inline constexpr std::uint32_t kDefaultPeerTimeoutS = 30;
 inline constexpr std::uint32_t kMaxPingTimeoutMs = 60'000;

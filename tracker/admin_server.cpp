@@ -26,7 +26,8 @@ AdminServer::AdminServer(uv_loop_t* loop, State& state, PeerServer& peers)
 AdminServer::~AdminServer() { stop(); }
 
 proto::Result<bool> AdminServer::start() {
-    return server_.start(state_.config.admin_socket, kAdminSocketMode);
+    return server_.start(state_.config.admin_socket, kAdminSocketMode,
+                         std::uint64_t{state_.config.request_timeout_s} * 1000);
 }
 
 void AdminServer::stop() {

@@ -68,6 +68,13 @@ void add_options(CLI::App& app, Options& o) {
                    "seconds of silence after which a peer is dropped")
         ->capture_default_str()
         ->check(CLI::Range(1, 86400));
+    app.add_option("--request-timeout", o.config.request_timeout_s,
+                   "seconds a peer or trackerctl has to send a whole frame, from its first byte")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
+    app.add_flag("--trust-advertise", o.config.trust_advertise,
+                 "give out the address a peer advertises (peerd --advertise) instead of the one "
+                 "it connects from; only where every peer is trusted");
     app.add_option("--max-peers", o.config.max_peers, "live peers at most")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, proto::kDefaultMaxPeers * 50));
@@ -116,6 +123,10 @@ void apply(common::Reload& reload, Options& options, const Options& fresh, track
     reload.restart.note("listen", options.listen, fresh.listen);
     reload.restart.note("http-listen", options.http_listen, fresh.http_listen);
     reload.restart.note("admin-socket", now.admin_socket, next.admin_socket);
+    if (changed.note("trust-advertise", now.trust_advertise, next.trust_advertise)) {
+        now.trust_advertise = next.trust_advertise;   // for peers that say hello from now on
+    }
+    reload.restart.note("request-timeout", now.request_timeout_s, next.request_timeout_s);
 }
 
 }  // namespace

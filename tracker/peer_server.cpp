@@ -93,6 +93,7 @@ void PeerServer::accept_one() {
     Session& s = *session;
     sessions_.emplace(id, std::move(session));
     s.conn.count_into(&state_.metrics.traffic);
+    s.conn.set_frame_deadline(std::uint64_t{state_.config.request_timeout_s} * 1000);
     s.conn.start([this, &s](proto::Envelope&& env) { on_frame(s, std::move(env)); },
                  [this, id](const std::string& reason) { on_closed(id, reason); });
 }
@@ -136,6 +137,13 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
         s.conn.close("admin hello on the peer port");
         return;
     }
+    // Refused outright, trusted or not: nobody can be fetched from there.
+    if (auto why = hello->advertise.empty() ? std::nullopt : common::refused_host(hello->advertise)) {
+        s.conn.send_error(ErrorCode::bad_request, "field 'advertise': " + *why + ": no peer can be fetched from there",
+                          env.id);
+        s.conn.close("bad hello: advertises " + hello->advertise);
+        return;
+    }
     state_.count_request("hello");
     if (auto existing = state_.index.peer_by_name(hello->name)) {
         const PeerRecord* record = state_.index.peer(*existing);
@@ -162,7 +170,12 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
         return;
     }
     const std::string observed = s.conn.remote_address();
-    const std::string address = hello->advertise.empty() ? observed : hello->advertise;
+    const bool use_advertised = !hello->advertise.empty() && state_.config.trust_advertise;
+    if (!hello->advertise.empty() && !use_advertised) {
+        state_.log.info("peer " + hello->name + " advertises " + hello->advertise + "; giving out " + observed +
+                        ", the address it connects from (trackerd --trust-advertise to use advertised ones)");
+    }
+    const std::string address = use_advertised ? hello->advertise : observed;
     s.peer = state_.index.add_peer({hello->name, hello->key, address, hello->port,
                                     static_cast<std::int64_t>(std::time(nullptr)), {}});
     session_of_peer_[*s.peer] = s.id;

@@ -23,6 +23,11 @@ struct Config {
     std::string admin_socket = "/run/tracker/tracker.sock";
     std::uint32_t heartbeat_s = proto::kDefaultHeartbeatS;
     std::uint32_t peer_timeout_s = proto::kDefaultPeerTimeoutS;
+    std::uint32_t request_timeout_s = proto::kDefaultRequestTimeoutS;   // per frame, from its first byte
+    // Give out a hello's `advertise` instead of the address the peer connected
+    // from. Off: an address the peer has not shown it answers at could send
+    // every fetcher to ports of its choosing (reflection).
+    bool trust_advertise = false;
     std::size_t max_peers = proto::kDefaultMaxPeers;
     std::size_t max_files_per_peer = 10'000;
     std::optional<common::Endpoint> http_listen = common::Endpoint{"127.0.0.1", 9998};   // nothing: off

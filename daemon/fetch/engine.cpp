@@ -29,6 +29,7 @@
 #include <random>
 #include <utility>
 
+#include "common/net.hpp"
 #include "common/uv.hpp"
 #include "daemon/fetch/curl_multi.hpp"
 #include "daemon/fetch/http_source.hpp"
@@ -616,7 +617,7 @@ size_t Fetch::Engine::on_list_data(char* data, size_t size, size_t count, void* 
 
 curl_socket_t Fetch::Engine::open_socket(void* clientp, curlsocktype, curl_sockaddr* address) {
     auto* r = static_cast<Request*>(clientp);
-    if (auto why = refused_address(&address->addr)) {
+    if (auto why = common::refused_address(&address->addr)) {
         r->refused = *why;
         return CURL_SOCKET_BAD;  // curl tries the next address, or fails to connect
     }

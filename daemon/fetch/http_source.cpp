@@ -53,35 +53,7 @@ bool dns_name(const std::string& host) {
     return label > 0 || host.back() == '.';
 }
 
-bool ipv4_refused(const std::uint8_t* a, std::string& why) {
-    if (a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == 0) why = "unspecified";
-    else if ((a[0] & 0xF0) == 0xE0) why = "multicast";
-    else if (a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255) why = "broadcast";
-    return !why.empty();
-}
-
 }  // namespace
-
-std::optional<std::string> refused_address(const sockaddr* address) {
-    std::string why;
-    char text[INET6_ADDRSTRLEN] = "?";
-    if (address->sa_family == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(address);
-        ipv4_refused(reinterpret_cast<const std::uint8_t*>(&in->sin_addr), why);
-        inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    } else if (address->sa_family == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
-        const auto* b = in6->sin6_addr.s6_addr;
-        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) why = "unspecified";
-        else if (b[0] == 0xFF) why = "multicast";
-        else if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) ipv4_refused(b + 12, why);
-        inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-    } else {
-        return "not an internet address";
-    }
-    if (why.empty()) return std::nullopt;
-    return std::string(text) + " is a" + (why == "unspecified" ? "n " : " ") + why + " address";
-}
 
 Verdict judge(const Answer& a) {
     if (auto v = judge_transport(a)) return *v;

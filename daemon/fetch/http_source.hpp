@@ -64,10 +64,7 @@ proto::Result<proto::PieceList> judge_piece_list(const std::string& body, const 
 // request's path or reaches curl's URL parser unchecked.
 std::optional<std::string> base_url(const std::string& host, std::uint16_t port);
 
-// Why the engine will not connect to `address` ("224.0.0.1 is a multicast
-// address"): an unspecified, multicast or broadcast (255.255.255.255) IPv4 or
-// IPv6 address, also IPv4-mapped; nullopt for any other IP address. Whatever
-// a name resolves to passes here before a socket is opened.
-std::optional<std::string> refused_address(const sockaddr* address);
+// The engine checks whatever a name resolves to with common::refused_address
+// (common/net.hpp) before a socket is opened.
 
 }  // namespace peershare::peerd

@@ -1004,7 +1004,8 @@ TEST_CASE("the fetches' memory budget is --fetch-memory, shown by status; a smal
 }
 
 TEST_CASE("a holder that advertises a host name (localhost) is fetched from") {
-    TrackerFixture tracker;
+    // Without --trust-advertise the tracker would give out 127.0.0.1, the address alpha connects from.
+    TrackerFixture tracker({.heartbeat_s = {}, .peer_timeout_s = {}, .extra_args = {"--trust-advertise"}});
     TempDir dir;
     auto alpha = start_peer("alpha", tracker.endpoint(), dir.path(),
                             {.extra_args = {"--advertise", "localhost"}});

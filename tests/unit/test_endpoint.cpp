@@ -12,6 +12,7 @@
 using peershare::common::Endpoint;
 using peershare::common::ip_to_string;
 using peershare::common::parse_endpoint;
+using peershare::common::refused_host;
 using peershare::common::to_sockaddr;
 using peershare::common::to_string;
 using peershare::proto::ErrorCode;
@@ -190,4 +191,21 @@ TEST_CASE("ip_to_string prints IPs, and IPv4-mapped IPv6 as IPv4") {
     sockaddr_storage unknown{};
     unknown.ss_family = AF_UNIX;
     CHECK(ip_to_string(unknown).empty());
+}
+
+TEST_CASE("refused_host: never unspecified, multicast or broadcast; names are checked once resolved") {
+    CHECK_FALSE(refused_host("localhost"));
+    CHECK_FALSE(refused_host("bob.example.org"));
+    CHECK_FALSE(refused_host("127.0.0.1"));
+    CHECK_FALSE(refused_host("192.168.1.255"));  // a subnet's broadcast cannot be known here
+    CHECK_FALSE(refused_host("::1"));
+    CHECK_FALSE(refused_host("2001:db8::1"));
+    CHECK(refused_host("0.0.0.0") == "0.0.0.0 is an unspecified address");
+    CHECK(refused_host("224.0.0.1") == "224.0.0.1 is a multicast address");
+    CHECK(refused_host("239.255.255.250") == "239.255.255.250 is a multicast address");
+    CHECK(refused_host("255.255.255.255") == "255.255.255.255 is a broadcast address");
+    CHECK(refused_host("::") == ":: is an unspecified address");
+    CHECK(refused_host("ff02::1") == "ff02::1 is a multicast address");
+    CHECK(refused_host("::ffff:224.0.0.1") == "::ffff:224.0.0.1 is a multicast address");
+    CHECK_FALSE(refused_host("::ffff:127.0.0.1"));
 }

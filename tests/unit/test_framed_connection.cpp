@@ -1,14 +1,17 @@
 // tests/unit/test_framed_connection.cpp — common::FramedConnection over a
 // socketpair: replies to a pipelined batch (gathered into one write) keep
-// their order, and an error sent just before a close still arrives.
+// their order, an error sent just before a close still arrives, and the frame
+// deadline counts from a frame's first byte.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/framed_connection.hpp"
@@ -120,4 +123,50 @@ TEST_CASE("a malformed frame after good ones: their replies, then bad_request, t
     CHECK(replies[0].id == 1);
     CHECK(replies[1].type == "error");
     CHECK(replies[1].body.value("code", "") == "bad_request");
+}
+
+namespace {
+
+// Writes `bytes` a piece at a time, each piece `every` apart, running the loop
+// meanwhile; stops early if the connection closed.
+void dribble(Pair& p, const std::vector<std::string>& pieces, std::chrono::milliseconds every) {
+    for (const auto& piece : pieces) {
+        if (p.closed) return;
+        if (write(p.peer_fd, piece.data(), piece.size()) < 0) return;
+        const auto until = std::chrono::steady_clock::now() + every;
+        while (std::chrono::steady_clock::now() < until && !p.closed) {
+            p.loop.run(UV_RUN_NOWAIT);
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));   // the input's pace, not a wait for a condition
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("frame deadline: a frame that trickles in is closed at the deadline of its first byte") {
+    Pair p;
+    p.conn->set_frame_deadline(300);
+    const std::string frame = request("lookup", 1);
+    std::vector<std::string> bytes;
+    for (char c : frame) bytes.emplace_back(1, c);   // one byte every 50 ms: 20+ bytes take over 1 s
+    dribble(p, bytes, std::chrono::milliseconds(50));
+    CHECK(p.closed);
+}
+
+TEST_CASE("frame deadline: frames that keep completing are not cut, though every read ends mid-frame") {
+    Pair p;
+    p.conn->set_frame_deadline(1000);
+    // Each write finishes one frame and starts the next: 30 writes, 100 ms
+    // apart, three times the deadline, with a frame always part-way in.
+    std::vector<std::string> pieces;
+    std::string rest;
+    for (std::uint64_t id = 1; id <= 30; ++id) {
+        const auto f = request("lookup", id);
+        pieces.push_back(rest + f.substr(0, f.size() / 2));
+        rest = f.substr(f.size() / 2);
+    }
+    pieces.push_back(rest);
+    dribble(p, pieces, std::chrono::milliseconds(100));
+    CHECK_FALSE(p.closed);
+    CHECK(p.receive(30).size() == 30);
 }
