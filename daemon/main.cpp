@@ -41,6 +41,7 @@ struct Options {
     std::string max_upload_rate = "0";
     std::string max_download_rate = "0";
     std::string fetch_memory = "256Mi";
+    bool share_fetched = true;
     std::string log_level = "info";
 };
 
@@ -113,6 +114,10 @@ void add_options(CLI::App& app, Options& o) {
                    "bytes of piece buffers for all fetches together, e.g. 256Mi or 1Gi (at least 16Mi)")
         ->capture_default_str()
         ->check(memory_problem);
+    app.add_option("--share-fetched", o.share_fetched,
+                   "publish each fetched file under its name once it is complete, as its other holders do "
+                   "(true or false); `peerctl fetch --no-share` opts one fetch out")
+        ->capture_default_str();
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
@@ -145,6 +150,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate)};
     c.download_rate = *common::parse_rate(o.max_download_rate);
     c.fetch_memory = *common::parse_rate(o.fetch_memory);   // validated
+    c.share_fetched = o.share_fetched;
     return c;
 }
 
@@ -188,6 +194,8 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("workers", now.workers, fresh.workers);
     restart.note("max-active-fetches", now.max_active_fetches, fresh.max_active_fetches);
     restart.note("max-sources", now.max_sources, fresh.max_sources);
+    const auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
+    restart.note("share-fetched", yes_no(now.share_fetched), yes_no(fresh.share_fetched));
 }
 
 }  // namespace

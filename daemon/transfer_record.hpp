@@ -43,6 +43,7 @@ struct TransferRecord {
     std::string from;                 // only this holder, if set
     std::string id_prefix;            // only contents whose id starts so, if set
     bool force = false;               // replace an existing destination
+    bool share = true;                // publish the file under `name` once done (--no-share: false)
     TransferState state = TransferState::queued;
     std::string error;                // why, when state == failed (or the last problem while waiting)
     std::int64_t created_at = 0;      // unix seconds

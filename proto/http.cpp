@@ -1,8 +1,12 @@
 // proto/http.cpp — request targets and byte ranges.
 #include "proto/http.hpp"
 
+#include <algorithm>
+#include <cassert>
 #include <charconv>
 
+#include "proto/content.hpp"
+#include "proto/hex.hpp"
 #include "proto/names.hpp"
 
 namespace peershare::proto {
@@ -23,10 +27,13 @@ std::optional<FileTarget> parse_file_target(std::string_view path) {
     if (!path.starts_with(kFilesPrefix)) return std::nullopt;
     path.remove_prefix(kFilesPrefix.size());
     FileTarget t;
-    constexpr std::string_view kPieces = "/pieces";
+    constexpr std::string_view kPieces = "/pieces", kHave = "/have";
     if (path.ends_with(kPieces)) {
         t.pieces = true;
         path.remove_suffix(kPieces.size());
+    } else if (path.ends_with(kHave)) {
+        t.have = true;
+        path.remove_suffix(kHave.size());
     }
     if (check_content_id(path)) return std::nullopt;
     t.id = std::string(path);
@@ -35,6 +42,22 @@ std::optional<FileTarget> parse_file_target(std::string_view path) {
 
 std::string file_path(std::string_view id) { return std::string(kFilesPrefix) + std::string(id); }
 std::string pieces_path(std::string_view id) { return file_path(id) + "/pieces"; }
+std::string have_path(std::string_view id) { return file_path(id) + "/have"; }
+
+std::optional<std::uint64_t> first_missing_piece(const Bitfield& have, std::uint64_t piece_size,
+                                                 const ByteRange& r) {
+    assert(piece_size > 0 && r.first <= r.last);
+    if (have.size() == 0) return std::nullopt;   // an empty file: no piece to lack
+    const auto last = std::min<std::uint64_t>(r.last / piece_size, have.size() - 1);
+    for (auto piece = r.first / piece_size; piece <= last; ++piece) {
+        if (!have.test(piece)) return piece;
+    }
+    return std::nullopt;
+}
+
+std::string have_etag(const Bitfield& have) {
+    return "\"have-" + to_hex(sha256(have.bytes())).substr(0, 16) + "\"";
+}
 
 RangeRequest parse_range(std::string_view header, std::uint64_t size) {
     constexpr std::string_view kUnit = "bytes=";

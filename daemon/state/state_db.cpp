@@ -31,18 +31,28 @@ constexpr const char* kSchema = R"(
 CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value NOT NULL) WITHOUT ROWID;
 CREATE TABLE publications(
     name TEXT PRIMARY KEY NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    content_id TEXT NOT NULL, piece_size INTEGER NOT NULL, pieces BLOB NOT NULL, published_at INTEGER NOT NULL
+    content_id TEXT NOT NULL, piece_size INTEGER NOT NULL, pieces BLOB NOT NULL, published_at INTEGER NOT NULL,
+    origin TEXT NOT NULL DEFAULT 'published'
 ) WITHOUT ROWID;
 CREATE TABLE transfers(
     id INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, content_id TEXT NOT NULL, size INTEGER NOT NULL,
     piece_size INTEGER NOT NULL, pieces BLOB NOT NULL, have BLOB NOT NULL, destination TEXT NOT NULL,
     partial_path TEXT NOT NULL, sources TEXT NOT NULL, from_peer TEXT NOT NULL, id_prefix TEXT NOT NULL,
     force INTEGER NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL, created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL, share INTEGER NOT NULL DEFAULT 1
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 )";
-static_assert(kStateSchemaVersion == 1, "kSchema writes user_version 1");
+static_assert(kStateSchemaVersion == 2, "kSchema writes user_version 2");
+
+// Version 1 → 2 (issue 10): how a publication came to be, and whether a
+// transfer shares its file once done. Rows of version 1 were published by
+// their user and had no --no-share.
+constexpr const char* kUpgradeFrom1 = R"(
+ALTER TABLE publications ADD COLUMN origin TEXT NOT NULL DEFAULT 'published';
+ALTER TABLE transfers ADD COLUMN share INTEGER NOT NULL DEFAULT 1;
+PRAGMA user_version = 2;
+)";
 
 constexpr const char* kPeerKey = "peer_key";
 
@@ -100,6 +110,12 @@ proto::Result<sqlite::Database> open_existing(const std::string& path, std::stri
     }
     if (auto ok = db->exec("PRAGMA synchronous=FULL"); !ok) return ok.error();
     sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
+    if (v == 1) {
+        auto tx = sqlite::Transaction::begin(*db);
+        if (!tx) return tx.error();
+        if (auto ok = db->exec(kUpgradeFrom1); !ok) return ok.error();
+        if (auto ok = tx->commit(); !ok) return ok.error();
+    }
     return db;
 }
 
@@ -219,6 +235,9 @@ std::optional<std::string> read_publication(const sqlite::Statement& row, Public
     p.mtime_ns = mtime;
     p.piece_size = static_cast<std::uint64_t>(piece_size);
     p.published_at = at;
+    const auto origin = parse_origin(row.text(8));
+    if (!origin) return "its origin '" + row.text(8) + "' is unknown";
+    p.origin = *origin;
     return read_pieces(row.blob(6), p.size, p.piece_size, p.id, p.pieces);
 }
 
@@ -259,6 +278,7 @@ std::optional<std::string> read_transfer(const sqlite::Statement& row, TransferR
     t.from = row.text(10);
     t.id_prefix = row.text(11);
     t.force = row.integer(12) != 0;
+    t.share = row.integer(17) != 0;
     if (!parse_transfer_state(row.text(13), t.state)) return "its state '" + row.text(13) + "' is unknown";
     t.error = row.text(14);
     return std::nullopt;
@@ -355,7 +375,7 @@ proto::Result<LoadedRows<T>> load_rows(sqlite::Database& db, std::string_view sq
 proto::Result<LoadedRows<Publication>> StateDb::load_publications() {
     std::lock_guard lock(mutex_);
     return load_rows<Publication>(
-        db_, "SELECT name, path, size, mtime_ns, content_id, piece_size, pieces, published_at FROM publications "
+        db_, "SELECT name, path, size, mtime_ns, content_id, piece_size, pieces, published_at, origin FROM publications "
         "ORDER BY name",
         read_publication, [](const sqlite::Statement& row) { return "publication '" + row.text(0) + "'"; });
 }
@@ -365,7 +385,7 @@ proto::Result<LoadedRows<TransferRecord>> StateDb::load_transfers() {
     return load_rows<TransferRecord>(
         db_,
         "SELECT id, name, content_id, size, piece_size, pieces, have, destination, partial_path, sources, "
-        "from_peer, id_prefix, force, state, error, created_at, updated_at FROM transfers ORDER BY id",
+        "from_peer, id_prefix, force, state, error, created_at, updated_at, share FROM transfers ORDER BY id",
         read_transfer, [](const sqlite::Statement& row) {
             return "transfer " + std::to_string(row.integer(0)) + " ('" + row.text(1) + "')";
         });
@@ -412,11 +432,12 @@ proto::Result<bool> StateDb::apply_one(const StateWrite& write) {
         Overload{
             [&](const PutPublication& w) {
                 const Publication& p = w.publication;
-                return run("INSERT OR REPLACE INTO publications VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                return run("INSERT OR REPLACE INTO publications VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                            [&](sqlite::Statement& s) {
                                s.bind(1, p.name).bind(2, p.path).bind(3, static_cast<std::int64_t>(p.size));
                                s.bind(4, p.mtime_ns).bind(5, p.id).bind(6, static_cast<std::int64_t>(p.piece_size));
                                s.bind_blob(7, pieces_blob(p.pieces)).bind(8, p.published_at);
+                               s.bind(9, to_string(p.origin));
                            });
             },
             [&](const RemovePublication& w) {
@@ -427,7 +448,7 @@ proto::Result<bool> StateDb::apply_one(const StateWrite& write) {
                 const TransferRecord& t = w.record;
                 return run(
                     "INSERT OR REPLACE INTO transfers VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                    "?13, ?14, ?15, ?16, ?17)",
+                    "?13, ?14, ?15, ?16, ?17, ?18)",
                     [&](sqlite::Statement& s) {
                         s.bind(1, static_cast<std::int64_t>(t.id)).bind(2, t.name).bind(3, t.content_id);
                         s.bind(4, static_cast<std::int64_t>(t.size)).bind(5, static_cast<std::int64_t>(t.piece_size));
@@ -435,7 +456,7 @@ proto::Result<bool> StateDb::apply_one(const StateWrite& write) {
                         s.bind(8, t.destination).bind(9, t.partial_path).bind(10, sources_json(t.sources));
                         s.bind(11, t.from).bind(12, t.id_prefix).bind(13, std::int64_t{t.force ? 1 : 0});
                         s.bind(14, to_string(t.state)).bind(15, t.error).bind(16, t.created_at);
-                        s.bind(17, t.updated_at);
+                        s.bind(17, t.updated_at).bind(18, std::int64_t{t.share ? 1 : 0});
                     });
             },
             [&](const TransferProgress& w) {
