@@ -8,6 +8,7 @@
 
 #include "proto/documents.hpp"
 #include "proto/names.hpp"
+#include "proto/content.hpp"
 
 namespace peershare::ctl {
 namespace {
@@ -115,15 +116,23 @@ std::string duration_text(std::uint64_t s) {
 
 void print_json(const nlohmann::json& document) { std::cout << document.dump(2) << "\n"; }
 
+std::string holds(const proto::FileInfo& f) {
+    if (!f.pieces_held) return "complete";
+    const auto pieces = proto::piece_count(f.size, f.piece_size);
+    return "partial " + std::to_string(*f.pieces_held * 100 / pieces) + "% (" + std::to_string(*f.pieces_held) +
+           "/" + std::to_string(pieces) + " pieces)";
+}
+
 void print_index(const proto::IndexReply& reply, bool json, std::string_view when_empty) {
     if (json) {
         return print_json(proto::index_document(reply));
     }
-    Table t({"NAME", "SIZE", "ID", "HOLDERS"});
+    Table t({"NAME", "SIZE", "ID", "COMPLETE", "PARTIAL", "HOLDERS"});
     for (const auto& e : reply.entries) {
         std::string holders;
         for (const auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h;
-        t.add({e.name, human_size(e.size), short_id(e.id), holders});
+        t.add({e.name, human_size(e.size), short_id(e.id), std::to_string(e.holder_count - e.partial_count),
+               std::to_string(e.partial_count), holders});
     }
     if (t.empty()) {
         std::cout << when_empty;

@@ -59,5 +59,7 @@ void print_json(const nlohmann::json& document);
 // {"files": [...], "truncated": ...}; else a table of name, size, id and
 // holders, or `when_empty` (a whole line) if there is nothing.
 void print_index(const proto::IndexReply& reply, bool json, std::string_view when_empty);
+// What a holder of `f` has: "complete", or "partial 40% (12/30 pieces)".
+std::string holds(const proto::FileInfo& f);
 
 }  // namespace peershare::ctl

@@ -100,15 +100,17 @@ void add_unpublish(CLI::App& app, Globals& g) {
 
 void add_list(CLI::App& app, Globals& g) {
     auto* cmd = app.add_subcommand("list", "what this peer publishes");
+    cmd->footer("ORIGIN says how each publication came to be: published (peerctl publish) or fetched (shared "
+                "after a fetch; see `peerctl fetch --no-share`). `peerctl unpublish NAME` stops either.");
     cmd->callback([&g] {
         auto s = connect(g);
         auto reply = s.request<proto::Publications>(proto::ListFiles{});
         if (g.json) {
             return print_json({{"files", proto::list_json(reply.files)}, {"truncated", reply.truncated}});
         }
-        ctl::Table t({"NAME", "SIZE", "ID", "STATE", "PATH"});
+        ctl::Table t({"NAME", "SIZE", "ID", "ORIGIN", "STATE", "PATH"});
         for (const auto& f : reply.files) {
-            t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id),
+            t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id), f.origin,
                    f.state == "ok" ? "shared" : "CHANGED: publish again", f.path});
         }
         std::cout << (t.empty() ? "nothing published: try `peerctl publish FILE`\n" : t.render());
@@ -167,14 +169,18 @@ void add_fetch(CLI::App& app, Globals& g) {
     cmd->add_option("--from", request->from, "fetch only from this peer");
     cmd->add_option("--id", request->id_prefix, "pick the content whose id starts with PREFIX");
     cmd->add_flag("--force", request->force, "overwrite an existing file");
+    auto no_share = std::make_shared<bool>(false);
+    cmd->add_flag("--no-share", *no_share,
+                  "do not publish the file once fetched (peerd shares fetched files unless share-fetched = false)");
     cmd->add_flag("-q,--quiet", *quiet, "no progress bar");
     cmd->add_flag("--detach", request->detach,
                   "return once peerd has accepted the transfer (it goes on in peerd; see `peerctl watch`)");
     cmd->footer("The download is a transfer owned by peerd: it survives peerctl, and peerd resumes it after a "
                 "restart. Ctrl-C pauses it (resume with `peerctl resume ID` or the same fetch again; discard "
                 "with `peerctl cancel ID`). Fetching again to the same destination continues the transfer.");
-    cmd->callback([&g, request, output, quiet] {
+    cmd->callback([&g, request, output, quiet, no_share] {
         checked_name(request->name);
+        if (*no_share) request->share = false;
         request->output = checked_path(destination(*output, request->name), "destination");
         auto s = connect(g);
         ctl::FetchView view(g.json, *quiet);

@@ -40,9 +40,10 @@ void add_discover(CLI::App& app, Globals& g) {
             std::cout << *host << " publishes nothing\n";
             return;
         }
-        ctl::Table t({"NAME", "SIZE", "ID", "PUBLISHED"});
+        ctl::Table t({"NAME", "SIZE", "ID", "HOLDS", "PUBLISHED"});
         for (const auto& f : files.files) {
-            t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id), ctl::local_time(f.published_at)});
+            t.add({f.name, ctl::human_size(f.size), ctl::short_id(f.id), ctl::holds(f),
+                   ctl::local_time(f.published_at)});
         }
         std::cout << t.render();
         if (files.truncated) std::cout << "(more not shown: the list is longer than one reply holds)\n";

@@ -1,7 +1,19 @@
 // daemon/catalog.cpp — the publications of this peer.
 #include "daemon/catalog.hpp"
 
+#include <cassert>
+
 namespace peershare::peerd {
+
+std::string_view to_string(Publication::Origin origin) {
+    return origin == Publication::Origin::fetched ? "fetched" : "published";
+}
+
+std::optional<Publication::Origin> parse_origin(std::string_view text) {
+    if (text == "published") return Publication::Origin::published;
+    if (text == "fetched") return Publication::Origin::fetched;
+    return std::nullopt;
+}
 
 void Catalog::put(Publication p) {
     remove(p.name);
@@ -57,6 +69,22 @@ std::vector<std::string> Catalog::names_of_path(std::string_view path) const {
     auto [first, last] = by_path_.equal_range(path);
     for (auto it = first; it != last; ++it) out.push_back(it->second->name);
     return out;
+}
+
+void Catalog::put_partial(Publication holding) {
+    assert(holding.have.size() > 0 && holding.have.size() == holding.pieces.size());
+    auto id = holding.id;
+    partials_.insert_or_assign(std::move(id), std::move(holding));
+}
+
+void Catalog::remove_partial(std::string_view id) {
+    if (auto it = partials_.find(id); it != partials_.end()) partials_.erase(it);
+}
+
+const Publication* Catalog::holding(std::string_view id) const {
+    if (const Publication* p = by_id(id)) return p;
+    auto it = partials_.find(id);
+    return it == partials_.end() ? nullptr : &it->second;
 }
 
 void Catalog::mark_changed(std::string_view path) {

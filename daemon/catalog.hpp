@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/bitfield.hpp"
 #include "proto/content.hpp"
 #include "proto/messages.hpp"
 
@@ -27,10 +28,28 @@ struct Publication {
     std::vector<proto::Digest> pieces;
     std::int64_t published_at = 0;
     bool changed = false;          // found changed or missing on disk since hashing
+    // How it came to be: the user published it, or peerd shared a file it
+    // fetched (--share-fetched), without hashing it again.
+    enum class Origin { published, fetched } origin = Origin::published;
+    // Pieces held, for a partial holding (a transfer's partial file, never
+    // persisted as a publication): size 0 for a publication, whose every
+    // piece is there.
+    proto::Bitfield have;
 
-    proto::FileInfo info() const { return {name, size, id, piece_size, published_at}; }
+    bool partial() const { return have.size() > 0 && !have.all(); }
+
+    proto::FileInfo info() const {
+        proto::FileInfo f{name, size, id, piece_size, published_at, {}};
+        if (partial()) f.pieces_held = have.count();
+        return f;
+    }
     proto::PieceList piece_list() const { return {size, piece_size, pieces}; }
 };
+
+// "published", "fetched" (peerctl list, the state database).
+std::string_view to_string(Publication::Origin origin);
+// The inverse; nothing for anything else.
+std::optional<Publication::Origin> parse_origin(std::string_view text);
 
 class Catalog {
 public:
@@ -53,6 +72,16 @@ public:
     void on_changed(std::function<void(const Publication&)> observer) { on_changed_ = std::move(observer); }
     const std::map<std::string, Publication, std::less<>>& all() const { return by_name_; }
 
+    // Partial holdings (issue 10): the verified pieces of a running or
+    // stopped transfer, served from its partial file by content id until the
+    // file is complete (then, shared, it is a publication). One per content
+    // id; `holding.have` must not be empty. Not in all(), not persisted here.
+    void put_partial(Publication holding);
+    void remove_partial(std::string_view id);
+    // The complete publication of `id` if there is one, else the partial holding.
+    const Publication* holding(std::string_view id) const;
+    const std::map<std::string, Publication, std::less<>>& partials() const { return partials_; }
+
 private:
     void forget(const Publication& p);
 
@@ -62,6 +91,7 @@ private:
     std::multimap<std::string, const Publication*, std::less<>> by_id_;
     std::multimap<std::string, const Publication*, std::less<>> by_path_;   // likewise
     std::function<void(const Publication&)> on_changed_;
+    std::map<std::string, Publication, std::less<>> partials_;   // by content id
 };
 
 }  // namespace peershare::peerd

@@ -44,6 +44,7 @@ struct Options {
     std::string max_download_rate = "0";
     std::string fetch_memory = "256Mi";
     std::string metrics_listen = "off";   // or an ADDRESS:PORT for GET /metrics
+    bool share_fetched = true;
     std::string log_level = "info";
 };
 
@@ -131,6 +132,10 @@ void add_options(CLI::App& app, Options& o) {
                    "ADDRESS:PORT for Prometheus' GET /metrics (docs/metrics.md), or off")
         ->capture_default_str()
         ->check(optional_listen_problem);
+    app.add_option("--share-fetched", o.share_fetched,
+                   "publish each fetched file under its name once it is complete, as its other holders do "
+                   "(true or false); `peerctl fetch --no-share` opts one fetch out")
+        ->capture_default_str();
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
@@ -163,6 +168,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate), std::uint64_t{o.request_timeout} * 1000};
     c.download_rate = *common::parse_rate(o.max_download_rate);
     c.fetch_memory = *common::parse_size(o.fetch_memory);   // validated
+    c.share_fetched = o.share_fetched;
     return c;
 }
 
@@ -208,6 +214,8 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("max-sources", now.max_sources, fresh.max_sources);
     restart.note("metrics-listen", now.metrics_listen, fresh.metrics_listen);
     restart.note("request-timeout", now.request_timeout, fresh.request_timeout);
+    const auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
+    restart.note("share-fetched", yes_no(now.share_fetched), yes_no(fresh.share_fetched));
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include "common/config.hpp"
 #include "common/pool.hpp"
 #include "common/rate.hpp"
+#include "common/uv.hpp"
+#include "daemon/share_fetched.hpp"
 
 namespace peershare::peerd {
 
@@ -198,7 +200,8 @@ void Peer::list(ListDone done) {
 proto::Publications Peer::publications() const {
     proto::Publications out;
     for (const auto& [name, p] : catalog_.all()) {
-        out.files.push_back({p.name, p.size, p.id, p.path, p.published_at, p.changed ? "changed" : "ok"});
+        out.files.push_back({p.name, p.size, p.id, p.path, p.published_at, p.changed ? "changed" : "ok",
+                             std::string(to_string(p.origin))});
     }
     return out;
 }
@@ -263,12 +266,56 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
     };
     hooks.completed = [this](const TransferRecord& r, const std::vector<std::string>& sources) {
         link_->notify(proto::Fetched{r.name, r.content_id, sources});
+        if (r.share) share_fetched(r);
     };
+    hooks.holding = [this](const TransferRecord& r, bool serve) { hold_partial(r, serve); };
     transfers_ = std::make_unique<TransferRegistry>(
-        loop_, log_, RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources}, *transfer_rows_,
-        std::move(hooks));
+        loop_, log_,
+        RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources, config_.share_fetched},
+        *transfer_rows_, std::move(hooks));
     transfers_->restore(std::move(stored));   // read and checked by open_state
     link_->on_connected([this] { transfers_->tracker_connected(); });
+}
+
+void Peer::share_fetched(const TransferRecord& done) {
+    const auto what = "not sharing '" + done.name + "' (" + done.destination + "): ";
+    if (auto why = share_conflict(catalog_.by_name(done.name), done)) return log_.warning(what + *why);
+    auto stamp = std::make_shared<proto::Result<FileStamp>>(Error{ErrorCode::internal, "not stat'ed"});
+    const auto rc = common::run_in_pool(
+        loop_, [stamp, path = done.destination] { *stamp = stamp_file(path); },
+        [this, serving = std::weak_ptr<bool>(serving_), stamp, done, what] {
+            if (serving.expired()) return;
+            if (!*stamp) return log_.warning(what + stamp->error().message);
+            // Asked again: the user may have published the name meanwhile.
+            if (auto why = share_conflict(catalog_.by_name(done.name), done)) return log_.warning(what + *why);
+            auto p = fetched_publication(done, **stamp);
+            if (!p) return log_.warning(what + p.error().message);
+            finish_publish(std::move(p), done.name, [this, what](proto::Result<proto::Published> r) {
+                if (!r) log_.warning(what + r.error().message);
+            });
+        });
+    if (rc != 0) log_.warning(what + common::uv_error(rc));
+}
+
+void Peer::hold_partial(const TransferRecord& r, bool serve) {
+    auto announced = announced_partial_.find(r.content_id);
+    if (!serve) {
+        catalog_.remove_partial(r.content_id);
+        if (announced == announced_partial_.end()) return;
+        announced_partial_.erase(announced);
+        // Unless a publication of the name took its place at the tracker.
+        if (link_ && !catalog_.by_name(r.name)) link_->withdraw(r.name);
+        return;
+    }
+    Publication held = partial_holding(r);
+    const auto before = announced == announced_partial_.end() ? 0 : announced->second;
+    // A publication under the name (the user's, or a shared copy) is what the tracker knows us for.
+    const bool announce = !catalog_.by_name(r.name) && worth_announcing(before, r.have.count(), r.pieces.size());
+    if (announce && link_) {
+        link_->announce(held);
+        announced_partial_[r.content_id] = r.have.count();
+    }
+    catalog_.put_partial(std::move(held));
 }
 
 void Peer::set_fetch_memory(std::uint64_t bytes) {

@@ -42,6 +42,7 @@ struct PeerConfig {
     UploadLimits uploads;
     std::uint64_t download_rate = 0;   // bytes/s for all transfers together, 0 = unlimited
     std::uint64_t fetch_memory = kDefaultFetchMemory;  // bytes of piece buffers, all fetches
+    bool share_fetched = true;         // publish fetched files once done, unless a fetch says otherwise
 };
 
 class Peer {
@@ -96,6 +97,10 @@ private:
     void restore_publications(std::vector<Publication> stored);
     void start_transfers(std::vector<TransferRecord> stored);
     void finish_publish(proto::Result<Publication> hashed, const std::string& name, const PublishDone& done);
+    // Publishes a done transfer's file under its name (daemon/share_fetched.hpp).
+    void share_fetched(const TransferRecord& done);
+    // A transfer's verified pieces: served, and announced as a partial holding.
+    void hold_partial(const TransferRecord& r, bool serve);
 
     uv_loop_t* loop_;
     const common::Log& log_;
@@ -118,6 +123,8 @@ private:
     std::shared_ptr<BufferPool> buffers_;
     std::unique_ptr<TransferRows> transfer_rows_;       // the registry's view of state_
     std::unique_ptr<TransferRegistry> transfers_;
+    // Partial holdings announced to the tracker: content id → pieces held then.
+    std::map<std::string, std::uint64_t, std::less<>> announced_partial_;
 };
 
 }  // namespace peershare::peerd

@@ -147,6 +147,9 @@ void TrackerLink::on_welcome(const proto::Envelope& env) {
     address_ = welcome->address;
     log_.info("connected to the tracker at " + common::to_string(config_.tracker) + " as " + config_.name +
               " (seen as " + address_ + "), announcing " + std::to_string(catalog_.all().size()) + " files");
+    for (const auto& [id, held] : catalog_.partials()) {   // first: a publication of the name replaces it
+        if (held.partial() && !catalog_.by_name(held.name)) announce(held);
+    }
     for (const auto& [name, p] : catalog_.all()) {
         if (!p.changed) announce(p);
     }

@@ -76,7 +76,7 @@ TransferRow to_row(const TransferRecord& t) {
             static_cast<std::int64_t>(t.piece_size), proto::pieces_blob(t.pieces), t.have.bytes(),
             t.destination, t.partial_path, sources_json(t.sources), t.from, t.id_prefix,
             std::int64_t{t.force ? 1 : 0}, std::string(to_string(t.state)), t.error, t.created_at,
-            t.updated_at};
+            t.updated_at, std::int64_t{t.share ? 1 : 0}};
 }
 
 std::optional<std::string> read_transfer(const TransferRow& row, TransferRecord& t) {
@@ -113,6 +113,7 @@ std::optional<std::string> read_transfer(const TransferRow& row, TransferRecord&
     t.from = row.from;
     t.id_prefix = row.id_prefix;
     t.force = row.force != 0;
+    t.share = row.share != 0;
     if (!parse_transfer_state(row.state, t.state)) return "its state '" + row.state + "' is unknown";
     t.error = row.error;
     return std::nullopt;

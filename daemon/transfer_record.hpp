@@ -45,6 +45,7 @@ struct TransferRecord {
     std::string from;                 // only this holder, if set
     std::string id_prefix;            // only contents whose id starts so, if set
     bool force = false;               // replace an existing destination
+    bool share = true;                // publish the file under `name` once done (--no-share: false)
     TransferState state = TransferState::queued;
     std::string error;                // why, when state == failed (or the last problem while waiting)
     std::int64_t created_at = 0;      // unix seconds
@@ -73,6 +74,7 @@ struct TransferRow {
     std::string error;
     std::int64_t created_at = 0;
     std::int64_t updated_at = 0;
+    std::int64_t share = 1;             // schema version 2
 };
 
 // Sizes and times stored as SQLite integers are 0 to 2^62: anything else is

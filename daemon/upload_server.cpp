@@ -42,6 +42,7 @@ struct Request {
     std::string url;
     std::string range;      // every Range header, joined by ", " (several = ignored)
     std::string if_range;
+    std::string if_none_match;   // every If-None-Match header, joined
     bool keep_alive = true;
     int parse_error = 0;    // 400 or 431: the parser gave up here; answer and close
 };
@@ -186,6 +187,7 @@ private:
         std::uint64_t first = 0;
         std::uint64_t length = 0;
         bool partial = false;
+        bool holding = false;   // a transfer's partial file: it grows, its mtime moves
     };
 
     uv_stream_t* stream() const { return reinterpret_cast<uv_stream_t*>(tcp_); }
@@ -321,6 +323,7 @@ private:
         };
         if (equals_ignoring_case(field_, "range")) join(parsing_.range);
         if (equals_ignoring_case(field_, "if-range")) join(parsing_.if_range);
+        if (equals_ignoring_case(field_, "if-none-match")) join(parsing_.if_none_match);
         field_.clear();
         value_.clear();
         in_value_ = false;
@@ -393,17 +396,39 @@ private:
             return respond_text(400, "malformed request target\n");
         }
         const auto target = proto::parse_file_target(*path);
-        const Publication* pub = target ? server_->catalog_.by_id(target->id) : nullptr;
+        // A publication, else the verified pieces of a transfer (a partial holding).
+        const Publication* pub = target ? server_->catalog_.holding(target->id) : nullptr;
         if (!pub || pub->id != open_id_) release_file();   // not kept for what is not served
         if (!pub) return respond_text(404, "no published file here\n");
         if (target->pieces) {
             return respond(200, "application/json", pub->piece_list().to_json().dump());
         }
+        if (target->have) return serve_have(req, *pub);
         serve_file(req, *pub);
     }
 
+    // The verified-piece bitfield (BEP 3 bit order), all ones for a
+    // publication; its ETag answers If-None-Match with 304.
+    void serve_have(const Request& req, const Publication& pub) {
+        proto::Bitfield have = pub.have;
+        if (have.size() == 0) {
+            have = proto::Bitfield(pub.pieces.size());
+            for (std::uint64_t i = 0; i < have.size(); ++i) have.set(i);
+        }
+        const auto etag = proto::have_etag(have);
+        const auto extra = "ETag: " + etag + "\r\nCache-Control: no-cache\r\n";
+        if (!req.if_none_match.empty() && proto::if_none_match_hits(req.if_none_match, etag)) {
+            status_ = 304;
+            out_ = response_head(304, 0, "", close_after_, extra);
+            out_.erase(out_.find("Content-Length: 0\r\n"), std::string_view("Content-Length: 0\r\n").size());
+            return write_out(AfterWrite::finish);
+        }
+        const auto& bytes = have.bytes();
+        respond(200, "application/octet-stream", std::string(bytes.begin(), bytes.end()), extra);
+    }
+
     void serve_file(const Request& req, const Publication& pub) {
-        file_ = FileResponse{pub.id, pub.path, pub.size, pub.mtime_ns, 0, pub.size, false};
+        file_ = FileResponse{pub.id, pub.path, pub.size, pub.mtime_ns, 0, pub.size, false, pub.have.size() > 0};
         // Our ETag is the content id: an If-Range naming anything else asks for the whole file.
         const bool range_applies = !req.range.empty() &&
                                    (req.if_range.empty() || req.if_range == "\"" + pub.id + "\"");
@@ -418,6 +443,16 @@ private:
                 file_.first = r.range.first;
                 file_.length = r.range.length();
                 file_.partial = true;
+            }
+        }
+        if (file_.holding && file_.length > 0) {
+            // Never a byte of a piece not verified here (docs/protocol.md §11.8).
+            const auto missing = proto::first_missing_piece(pub.have, pub.piece_size,
+                                                            {file_.first, file_.first + file_.length - 1});
+            if (missing) {
+                return respond_text(503, "piece " + std::to_string(*missing) + " is not here yet\n",
+                                    "Retry-After: 1\r\n" + std::string(proto::kNotHereYetHeader) + ": " +
+                                        std::to_string(*missing) + "\r\n");
             }
         }
         if (!head_ && file_.length > 0) {
@@ -503,6 +538,7 @@ private:
         if (st.st_size != file_.size) {
             return "its size is " + std::to_string(st.st_size) + " bytes, was " + std::to_string(file_.size);
         }
+        if (file_.holding) return std::nullopt;   // written as pieces arrive; each was verified
         if (mtime_ns(st) != file_.mtime_ns) return "it was modified";
         return std::nullopt;
     }
@@ -544,6 +580,9 @@ private:
     // hashed. Only the record we checked against is marked: a re-hash may
     // have replaced it meanwhile.
     void mark_stale(const std::string& why) {
+        if (file_.holding) {   // a transfer's partial file: its transfer owns it
+            return server_->log_.info("not serving the partial file " + file_.path + ": " + why);
+        }
         Catalog& catalog = server_->catalog_;
         const Publication* now = catalog.by_id(file_.id);
         if (now && now->path == file_.path && now->size == file_.size && now->mtime_ns == file_.mtime_ns) {

@@ -51,7 +51,7 @@ Result<ListFiles> ListFiles::from_json(const json& j) { return finish(FieldReade
 
 json PublicationInfo::to_json() const {
     return {{"name", name}, {"size", size}, {"id", id}, {"path", path}, {"published_at", published_at},
-            {"state", state}};
+            {"state", state}, {"origin", origin}};
 }
 Result<PublicationInfo> PublicationInfo::from_json(const json& j) {
     FieldReader r(j);
@@ -62,6 +62,10 @@ Result<PublicationInfo> PublicationInfo::from_json(const json& j) {
     m.path = r.text("path", kMaxPathBytes);
     m.published_at = r.timestamp("published_at");
     m.state = r.text("state", 32);
+    m.origin = r.optional_text("origin", 32);
+    if (m.origin.empty()) m.origin = "published";
+    if (!r.error() && m.origin != "published" && m.origin != "fetched")
+        r.fail("field 'origin' must be \"published\" or \"fetched\"");
     return finish(r, std::move(m));
 }
 
@@ -113,8 +117,10 @@ Result<Status> Status::from_json(const json& j) {
 }
 
 json FetchFile::to_json() const {
-    return {{"name", name}, {"output", output}, {"from", from}, {"id_prefix", id_prefix}, {"force", force},
-            {"detach", detach}};
+    json j = {{"name", name}, {"output", output}, {"from", from}, {"id_prefix", id_prefix}, {"force", force},
+              {"detach", detach}};
+    if (share) j["share"] = *share;
+    return j;
 }
 Result<FetchFile> FetchFile::from_json(const json& j) {
     FieldReader r(j);
@@ -125,6 +131,7 @@ Result<FetchFile> FetchFile::from_json(const json& j) {
     m.id_prefix = r.optional_text("id_prefix", kContentIdHexLen);
     m.force = r.flag("force", false);
     m.detach = r.flag("detach", false);
+    if (j.contains("share")) m.share = r.flag("share", true);
     return finish(r, std::move(m));
 }
 

@@ -50,6 +50,7 @@ struct PublicationInfo {
     std::string path;
     std::int64_t published_at = 0;
     std::string state;           // "ok", "changed" (not served until published again)
+    std::string origin = "published";   // "published" (publish_file) or "fetched" (shared after a fetch)
     json to_json() const;
     static Result<PublicationInfo> from_json(const json& j);
 };
@@ -104,6 +105,9 @@ struct FetchFile {
     std::string id_prefix;       // only contents whose id starts so, if set
     bool force = false;
     bool detach = false;         // answer TransferAccepted and stop; the transfer goes on in peerd
+    // Publish the file under `name` once it is complete (docs/protocol.md
+    // §10.7); absent = peerd's --share-fetched setting.
+    std::optional<bool> share;
     json to_json() const;
     static Result<FetchFile> from_json(const json& j);
 };

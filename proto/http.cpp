@@ -6,6 +6,8 @@
 #include <charconv>
 #include <ctime>
 
+#include "proto/content.hpp"
+#include "proto/hex.hpp"
 #include "proto/names.hpp"
 
 namespace peershare::proto {
@@ -26,10 +28,13 @@ std::optional<FileTarget> parse_file_target(std::string_view path) {
     if (!path.starts_with(kFilesPrefix)) return std::nullopt;
     path.remove_prefix(kFilesPrefix.size());
     FileTarget t;
-    constexpr std::string_view kPieces = "/pieces";
+    constexpr std::string_view kPieces = "/pieces", kHave = "/have";
     if (path.ends_with(kPieces)) {
         t.pieces = true;
         path.remove_suffix(kPieces.size());
+    } else if (path.ends_with(kHave)) {
+        t.have = true;
+        path.remove_suffix(kHave.size());
     }
     if (check_content_id(path)) return std::nullopt;
     t.id = std::string(path);
@@ -38,6 +43,22 @@ std::optional<FileTarget> parse_file_target(std::string_view path) {
 
 std::string file_path(std::string_view id) { return std::string(kFilesPrefix) + std::string(id); }
 std::string pieces_path(std::string_view id) { return file_path(id) + "/pieces"; }
+std::string have_path(std::string_view id) { return file_path(id) + "/have"; }
+
+std::optional<std::uint64_t> first_missing_piece(const Bitfield& have, std::uint64_t piece_size,
+                                                 const ByteRange& r) {
+    assert(piece_size > 0 && r.first <= r.last);
+    if (have.size() == 0) return std::nullopt;   // an empty file: no piece to lack
+    const auto last = std::min<std::uint64_t>(r.last / piece_size, have.size() - 1);
+    for (auto piece = r.first / piece_size; piece <= last; ++piece) {
+        if (!have.test(piece)) return piece;
+    }
+    return std::nullopt;
+}
+
+std::string have_etag(const Bitfield& have) {
+    return "\"have-" + to_hex(sha256(have.bytes())).substr(0, 16) + "\"";
+}
 
 RangeRequest parse_range(std::string_view header, std::uint64_t size) {
     constexpr std::string_view kUnit = "bytes=";
@@ -71,10 +92,26 @@ std::string content_range(const ByteRange& r, std::uint64_t size) {
     return "bytes " + std::to_string(r.first) + "-" + std::to_string(r.last) + "/" + std::to_string(size);
 }
 
+bool if_none_match_hits(std::string_view header, std::string_view etag) {
+    std::size_t start = 0;
+    while (start <= header.size()) {
+        auto end = header.find(',', start);
+        if (end == std::string_view::npos) end = header.size();
+        auto tag = header.substr(start, end - start);
+        while (!tag.empty() && tag.front() == ' ') tag.remove_prefix(1);
+        while (!tag.empty() && tag.back() == ' ') tag.remove_suffix(1);
+        if (tag.starts_with("W/")) tag.remove_prefix(2);
+        if (tag == "*" || tag == etag) return true;
+        start = end + 1;
+    }
+    return false;
+}
+
 std::string_view reason_phrase(int status) {
     switch (status) {
         case 200: return "OK";
         case 206: return "Partial Content";
+        case 304: return "Not Modified";
         case 400: return "Bad Request";
         case 403: return "Forbidden";
         case 404: return "Not Found";

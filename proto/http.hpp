@@ -10,20 +10,28 @@
 #include <string>
 #include <string_view>
 
+#include "proto/bitfield.hpp"
+
 namespace peershare::proto {
 
 inline constexpr std::string_view kFilesPrefix = "/v1/files/";
+// The header of a 503 that means "this piece is not here yet" (a partial
+// holder lacks it; docs/protocol.md §11.8), with the piece's index: not a
+// busy server, not a strike.
+inline constexpr std::string_view kNotHereYetHeader = "Peershare-Missing-Piece";
 
 struct FileTarget {
     std::string id;        // content id, validated
     bool pieces = false;   // /v1/files/<id>/pieces
+    bool have = false;     // /v1/files/<id>/have
 };
 
-// nullopt for any path that is not exactly one of our two endpoints (a query
-// string is ignored).
+// nullopt for any path that is not exactly one of our three endpoints (a
+// query string is ignored).
 std::optional<FileTarget> parse_file_target(std::string_view path);
 std::string file_path(std::string_view id);          // "/v1/files/<id>"
 std::string pieces_path(std::string_view id);        // "/v1/files/<id>/pieces"
+std::string have_path(std::string_view id);          // "/v1/files/<id>/have"
 
 struct ByteRange {
     std::uint64_t first = 0;
@@ -57,7 +65,21 @@ std::string http_date();                      // now, as an IMF-fixdate (RFC 911
 // header lines, each ending in CRLF.
 std::string response_head(int status, std::optional<std::uint64_t> content_length,
                           std::string_view content_type, bool close, std::string_view extra = {});
+// Whether an If-None-Match value (a list of entity tags, or "*") matches
+// `etag` by weak comparison (RFC 9110 §13.1.2).
+bool if_none_match_hits(std::string_view header, std::string_view etag);
 // Header names compare without case (RFC 9110 §5.1).
 bool equals_ignoring_case(std::string_view a, std::string_view b);
+
+// The first piece (of `piece_size` bytes) that byte range `r` touches and
+// `have` lacks, if any (docs/protocol.md §11.8: a partial holder answers
+// "not here yet" for it). `have` covers the whole file; `r` lies within it.
+std::optional<std::uint64_t> first_missing_piece(const Bitfield& have, std::uint64_t piece_size,
+                                                 const ByteRange& r);
+
+// The validator of a /have answer: a strong ETag, quoted, that changes
+// whenever the bitfield does ("have-" and the first 16 hex digits of the
+// SHA-256 of its bytes); If-None-Match with it gets 304 (RFC 9110 §13.1.2).
+std::string have_etag(const Bitfield& have);
 
 }  // namespace peershare::proto

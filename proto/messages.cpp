@@ -5,6 +5,7 @@
 #include <charconv>
 #include <limits>
 
+#include "proto/content.hpp"
 #include "proto/limits.hpp"
 #include "proto/names.hpp"
 
@@ -42,9 +43,27 @@ bool nesting_within(std::string_view text, std::size_t max_depth) {
 // ---- records ----
 
 json FileInfo::to_json() const {
-    return {{"name", name}, {"size", size}, {"id", id}, {"piece_size", piece_size},
-            {"published_at", published_at}};
+    json j = {{"name", name}, {"size", size}, {"id", id}, {"piece_size", piece_size},
+              {"published_at", published_at}};
+    if (pieces_held) j["pieces_held"] = *pieces_held;
+    return j;
 }
+
+namespace {
+
+// "pieces_held" of a partial holding: present, 1 … pieces − 1 (all of them is a complete file).
+std::optional<std::uint64_t> read_pieces_held(FieldReader& r, const json& j, std::uint64_t size,
+                                              std::uint64_t piece_size) {
+    if (!j.contains("pieces_held") || r.error()) return std::nullopt;
+    const auto pieces = piece_count(size, piece_size);
+    if (pieces < 2) {
+        r.fail("field 'pieces_held': a file of fewer than 2 pieces has no partial holders");
+        return std::nullopt;
+    }
+    return r.number("pieces_held", 1, pieces - 1);
+}
+
+}  // namespace
 
 Result<FileInfo> FileInfo::from_json(const json& j) {
     FieldReader r(j);
@@ -54,6 +73,7 @@ Result<FileInfo> FileInfo::from_json(const json& j) {
     f.id = r.content_id("id");
     f.piece_size = r.number("piece_size", kMinPieceSize, kMaxPieceSize);
     f.published_at = r.timestamp("published_at");
+    f.pieces_held = read_pieces_held(r, j, f.size, f.piece_size);
     return finish(r, std::move(f));
 }
 
@@ -69,6 +89,10 @@ json Holder::to_json() const {
     j["id"] = id;
     j["piece_size"] = piece_size;
     j["published_at"] = published_at;
+    if (pieces_held) {
+        j["partial"] = true;
+        j["pieces_held"] = *pieces_held;
+    }
     return j;
 }
 
@@ -82,6 +106,9 @@ Result<Holder> Holder::from_json(const json& j) {
     h.id = r.content_id("id");
     h.piece_size = r.number("piece_size", kMinPieceSize, kMaxPieceSize);
     h.published_at = r.timestamp("published_at");
+    h.pieces_held = read_pieces_held(r, j, h.size, h.piece_size);
+    if (r.flag("partial", false) != h.pieces_held.has_value() && !r.error())
+        r.fail("field 'partial' must be true exactly when 'pieces_held' is sent");
     return finish(r, std::move(h));
 }
 
@@ -102,7 +129,9 @@ Result<PeerInfo> PeerInfo::from_json(const json& j) {
 }
 
 json IndexEntry::to_json() const {
-    return {{"name", name}, {"size", size}, {"id", id}, {"holders", holders}, {"holder_count", holder_count}};
+    json j = {{"name", name}, {"size", size}, {"id", id}, {"holders", holders}, {"holder_count", holder_count}};
+    if (partial_count > 0) j["partial_count"] = partial_count;
+    return j;
 }
 
 Result<IndexEntry> IndexEntry::from_json(const json& j) {
@@ -113,6 +142,7 @@ Result<IndexEntry> IndexEntry::from_json(const json& j) {
     e.id = r.content_id("id");
     e.holders = r.name_list("holders", kMaxListedHolders);
     e.holder_count = r.optional_number("holder_count", e.holders.size(), std::numeric_limits<std::uint64_t>::max());
+    e.partial_count = r.optional_number("partial_count", 0, e.holder_count);
     return finish(r, std::move(e));
 }
 
@@ -508,10 +538,15 @@ std::string make_holders_frame(const Holders& reply, std::optional<std::uint64_t
         append_json_string(out, h.address);
         out += ",\"id\":";
         append_json_string(out, h.id);
+        if (h.pieces_held) out += ",\"partial\":true";
         out += ",\"peer\":";
         append_json_string(out, h.peer);
         out += ",\"piece_size\":";
         append_number(out, h.piece_size);
+        if (h.pieces_held) {
+            out += ",\"pieces_held\":";
+            append_number(out, *h.pieces_held);
+        }
         out += ",\"port\":";
         append_number(out, h.port);
         out += ",\"published_at\":";

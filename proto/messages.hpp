@@ -26,6 +26,9 @@ struct FileInfo {                // a published file
     std::string id;              // content id, 64 hex digits
     std::uint64_t piece_size = 0;
     std::int64_t published_at = 0;  // set by the tracker; seconds since the epoch
+    // A partial holding (issue 10): the verified pieces held, 1 … pieces − 1;
+    // nothing for a complete file. "pieces_held" on the wire, absent when complete.
+    std::optional<std::uint64_t> pieces_held = std::nullopt;
     json to_json() const;
     static Result<FileInfo> from_json(const json& j);
 };
@@ -38,6 +41,8 @@ struct Holder {                  // one live peer offering a name
     std::string id;
     std::uint64_t piece_size = 0;
     std::int64_t published_at = 0;
+    std::optional<std::uint64_t> pieces_held = std::nullopt;   // a partial holder: "partial": true and "pieces_held"
+    bool partial() const { return pieces_held.has_value(); }
     json to_json() const;
     static Result<Holder> from_json(const json& j);
 };
@@ -58,6 +63,7 @@ struct IndexEntry {              // a name and one content under it, with its ho
     std::string id;
     std::vector<std::string> holders;   // at most kMaxListedHolders of them
     std::uint64_t holder_count = 0;     // all of them
+    std::uint64_t partial_count = 0;    // how many of them are partial holders (sent when > 0)
     json to_json() const;
     static Result<IndexEntry> from_json(const json& j);
 };

@@ -2,6 +2,7 @@
 #include "tracker/index.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <map>
 
 #include "proto/limits.hpp"
@@ -42,7 +43,7 @@ proto::Result<bool> Index::publish(PeerId peer, const proto::FileInfo& file) {
     if (!digest) return proto::Error{proto::ErrorCode::bad_request, "bad content id"};
     auto& [name, holdings] = *names_.try_emplace(file.name).first;
     Holding record{peer, file.size, file.published_at, static_cast<std::uint32_t>(file.piece_size),
-                   *digest};
+                   static_cast<std::uint32_t>(file.pieces_held.value_or(0)), *digest};
     auto mine = std::find_if(holdings.begin(), holdings.end(),
                              [&](const Holding& h) { return h.peer == peer; });
     if (mine != holdings.end()) {
@@ -84,20 +85,51 @@ void Index::drop_holding(const std::string* name, PeerId peer) {
 }
 
 proto::FileInfo Index::to_file_info(const std::string& name, const Holding& h) const {
-    return {name, h.size, proto::to_hex(h.id), h.piece_size, h.published_at};
+    proto::FileInfo f{name, h.size, proto::to_hex(h.id), h.piece_size, h.published_at, {}};
+    if (h.pieces_held > 0) f.pieces_held = h.pieces_held;
+    return f;
 }
 
-std::vector<proto::Holder> Index::lookup(std::string_view name) const {
+void Index::set_max_holders(std::size_t n) {
+    assert(n >= 1 && n <= proto::kMaxLookupHolders);
+    max_holders_ = n;
+}
+
+std::vector<proto::Holder> Index::lookup(std::string_view name) {
     std::vector<proto::Holder> out;
     auto nit = names_.find(name);
     if (nit == names_.end()) return out;
-    // Bounded so the reply fits in a frame; any thousand holders serve a download.
-    out.reserve(std::min(nit->second.size(), proto::kMaxLookupHolders));
-    for (const auto& h : nit->second) {
-        if (out.size() == proto::kMaxLookupHolders) break;
+    const Holdings& all = nit->second;
+    // Bounded so the reply fits in a frame, and to spread the load: a random
+    // max_holders of them (a partial Fisher-Yates shuffle of their indices).
+    std::vector<std::size_t> pick(all.size());
+    for (std::size_t i = 0; i < pick.size(); ++i) pick[i] = i;
+    const auto n = std::min(all.size(), max_holders_);
+    if (n < all.size()) {
+        for (std::size_t i = 0; i < n; ++i) {
+            std::uniform_int_distribution<std::size_t> next(i, pick.size() - 1);
+            std::swap(pick[i], pick[next(rng_)]);
+        }
+        const auto complete = [&](std::size_t i) { return all[pick[i]].pieces_held == 0; };
+        bool any = false;
+        for (std::size_t i = 0; i < n && !any; ++i) any = complete(i);
+        for (std::size_t i = n; i < pick.size() && !any; ++i) {
+            if (complete(i)) {
+                std::swap(pick[n - 1], pick[i]);   // one that can finish the download
+                any = true;
+            }
+        }
+        pick.resize(n);
+        std::sort(pick.begin(), pick.end());   // in the order they first published
+    }
+    out.reserve(n);
+    for (const auto i : pick) {
+        const Holding& h = all[i];
         const PeerRecord& p = peers_.at(h.peer);
-        out.push_back({p.name, p.address, p.port, h.size, proto::to_hex(h.id), h.piece_size,
-                       h.published_at});
+        proto::Holder holder{p.name, p.address, p.port, h.size, proto::to_hex(h.id), h.piece_size,
+                             h.published_at, {}};
+        if (h.pieces_held > 0) holder.pieces_held = h.pieces_held;
+        out.push_back(std::move(holder));
     }
     return out;
 }
@@ -150,6 +182,7 @@ std::vector<proto::IndexEntry> Index::entries_of(const std::string& name) const 
         if (fresh) entries.push_back(proto::IndexEntry{name, h.size, proto::to_hex(h.id), {}, 0});
         auto& e = entries[it->second];
         ++e.holder_count;
+        if (h.pieces_held > 0) ++e.partial_count;
         if (e.holders.size() < proto::kMaxListedHolders) e.holders.push_back(peers_.at(h.peer).name);
     }
     return entries;

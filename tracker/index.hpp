@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -37,9 +38,13 @@ struct PeerRecord {
 
 class Index {
 public:
-    explicit Index(std::size_t max_files_per_peer) : max_files_per_peer_(max_files_per_peer) {}
+    explicit Index(std::size_t max_files_per_peer, std::size_t max_holders = kDefaultMaxHolders)
+        : max_files_per_peer_(max_files_per_peer), max_holders_(max_holders) {}
     // Applies to later publishes; a peer already past a lowered cap keeps its files.
     void set_max_files_per_peer(std::size_t cap) { max_files_per_peer_ = cap; }
+    // Holders one lookup answers (--max-holders), 1 … proto::kMaxLookupHolders.
+    static constexpr std::size_t kDefaultMaxHolders = 50;
+    void set_max_holders(std::size_t n);
 
     // Adds a live peer; the caller has made sure the name is free.
     PeerId add_peer(PeerRecord record);
@@ -48,12 +53,16 @@ public:
     const PeerRecord* peer(PeerId peer) const;
     std::optional<PeerId> peer_by_name(std::string_view name) const;
 
-    // Adds or replaces the peer's file of that name. limit past the per-peer cap.
+    // Adds or replaces the peer's file of that name (a complete file, or a
+    // partial holding when file.pieces_held is set). limit past the per-peer cap.
     proto::Result<bool> publish(PeerId peer, const proto::FileInfo& file);
     // False if the peer does not publish that name.
     bool unpublish(PeerId peer, std::string_view name);
 
-    std::vector<proto::Holder> lookup(std::string_view name) const;
+    // The holders of `name`: all of them up to max_holders, else a random
+    // mix of that many (so the fetchers of a popular file spread over its
+    // holders), with at least one complete holder among them when there is one.
+    std::vector<proto::Holder> lookup(std::string_view name);
     std::vector<proto::FileInfo> files_of(PeerId peer, std::size_t limit, bool* truncated) const;
     // Names containing `text` (all if empty), sorted by name, one entry per
     // distinct content under each name; at most `limit` entries.
@@ -73,6 +82,7 @@ private:
         std::uint64_t size;
         std::int64_t published_at;
         std::uint32_t piece_size;
+        std::uint32_t pieces_held;   // 0: complete; else a partial holding of that many pieces
         proto::Digest id;
     };
     using Holdings = std::vector<Holding>;
@@ -81,6 +91,8 @@ private:
     void drop_holding(const std::string* name, PeerId peer);
 
     std::size_t max_files_per_peer_;
+    std::size_t max_holders_;
+    std::mt19937_64 rng_{std::random_device{}()};   // the holders' mix
     PeerId next_peer_ = 1;
     std::size_t file_count_ = 0;
     std::unordered_map<PeerId, PeerRecord> peers_;

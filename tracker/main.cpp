@@ -81,6 +81,10 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--max-files-per-peer", o.config.max_files_per_peer, "files one peer may publish")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, proto::kMaxFilesPerPeer));
+    app.add_option("--max-holders", o.config.max_holders,
+                   "holders one lookup answers; past it, a random mix of complete and partial ones")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, proto::kMaxLookupHolders));
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", kDefaultConfig,
@@ -113,6 +117,10 @@ void apply(common::Reload& reload, Options& options, const Options& fresh, track
     if (changed.note("max-files-per-peer", now.max_files_per_peer, next.max_files_per_peer)) {
         now.max_files_per_peer = next.max_files_per_peer;
         state.index.set_max_files_per_peer(next.max_files_per_peer);
+    }
+    if (changed.note("max-holders", now.max_holders, next.max_holders)) {
+        now.max_holders = next.max_holders;
+        state.index.set_max_holders(next.max_holders);
     }
     if (changed.note("peer-timeout", now.peer_timeout_s, next.peer_timeout_s)) {
         now.peer_timeout_s = next.peer_timeout_s;

@@ -31,11 +31,12 @@ struct Config {
     std::size_t max_peers = proto::kDefaultMaxPeers;
     std::size_t max_files_per_peer = 10'000;
     std::optional<common::Endpoint> http_listen = common::Endpoint{"127.0.0.1", 9998};   // nothing: off
+    std::size_t max_holders = Index::kDefaultMaxHolders;   // per lookup reply
 };
 
 struct State {
     State(const Config& c, const common::Log& l)
-        : config(c), log(l), index(c.max_files_per_peer), events(l, proto::kEventHistory) {}
+        : config(c), log(l), index(c.max_files_per_peer, c.max_holders), events(l, proto::kEventHistory) {}
 
     // Counts by message type; unknown types from misbehaving clients cannot grow it without bound.
     void count_request(const std::string& type) {

@@ -177,6 +177,7 @@ public:
     void start();
     void cancel();
     void detach();  // the Fetch is gone: stop, free when the pool is done
+    void add_sources(const std::vector<Source>& sources);
 
     void on_prepared(PrepareJob& job);
     void on_checked(CheckJob& job);
@@ -191,8 +192,11 @@ private:
 
     struct SourceState {
         Source source;
-        std::string file_url, list_url;
+        std::string file_url, list_url, have_url;
         Stage stage = Stage::listing;
+        bool have_in_flight = false;     // a /have request runs (partial holders)
+        std::string have_etag;           // of the last /have, for If-None-Match
+        std::uint64_t have_asked_ms = 0; // loop time the last /have went out
         std::size_t picker_index = kNotPicking;  // in picker_, once ready and picking
         bool list_in_flight = false;
         unsigned in_flight = 0;  // piece requests
@@ -212,6 +216,8 @@ private:
         CURL* easy = nullptr;
         std::size_t source = 0;
         bool listing = false;
+        bool have = false;  // a /have request
+        curl_slist* headers = nullptr;   // If-None-Match of a /have; freed with the request
         std::uint64_t piece = 0, offset = 0, length = 0, received = 0;
         bool whole_file = false;  // the range is the whole file: a 200 is as good as a 206
         Buffer buffer;
@@ -234,6 +240,9 @@ private:
     std::unique_ptr<Request> take_request(Request* r);
     void recycle(std::unique_ptr<Request> r);
     void start_list(std::size_t source);
+    void start_have(std::size_t source);
+    void on_have_done(Request& r, const Verdict& v);
+    void refresh_haves(bool idle_only);
     void start_piece(std::size_t source, std::uint64_t piece, Buffer buffer);
     void on_request_done(CURL* easy, CURLcode rc);
     Answer answer_of(const Request& r, CURLcode rc) const;
@@ -243,6 +252,7 @@ private:
     void teardown_transfers();
 
     // sources
+    SourceState source_state(const Source& src) const;
     void apply(std::size_t source, const Verdict& v);
     void strike(std::size_t source, const std::string& why);
     void drop(std::size_t source, const std::string& why);
@@ -404,20 +414,7 @@ void Fetch::Engine::start() {
     if (req_.sources.empty() && req_.pieces.empty())
         return fail(Error{ErrorCode::not_found, "no source offers " + display_name()});
 
-    for (const auto& src : req_.sources) {
-        SourceState s;
-        s.source = src;
-        if (auto base = base_url(src.host, src.port)) {
-            s.file_url = *base + proto::file_path(req_.id);
-            s.list_url = *base + proto::pieces_path(req_.id);
-        } else {
-            s.stage = Stage::dropped;
-            s.why = "not a host name or IP address and port: " + src.host + " port " +
-                    std::to_string(src.port);
-            if (req_.metrics) req_.metrics->count_dropped_source(s.why);
-        }
-        sources_.push_back(std::move(s));
-    }
+    for (const auto& src : req_.sources) sources_.push_back(source_state(src));
     // Nobody to ask for the piece list: fail before touching the disk.
     if (req_.pieces.empty() && std::all_of(sources_.begin(), sources_.end(), [](const auto& x) {
             return x.stage == Stage::dropped;
@@ -452,6 +449,42 @@ void Fetch::Engine::start() {
             }
         },
         [](PrepareJob& j) { static_cast<Engine*>(j.engine)->on_prepared(j); });
+}
+
+Fetch::Engine::SourceState Fetch::Engine::source_state(const Source& src) const {
+    SourceState s;
+    s.source = src;
+    if (auto base = base_url(src.host, src.port)) {
+        s.file_url = *base + proto::file_path(req_.id);
+        s.list_url = *base + proto::pieces_path(req_.id);
+        s.have_url = *base + proto::have_path(req_.id);
+    } else {
+        s.stage = Stage::dropped;
+        s.why = "not a host name or IP address and port: " + src.host + " port " + std::to_string(src.port);
+        if (req_.metrics) req_.metrics->count_dropped_source(s.why);
+    }
+    return s;
+}
+
+void Fetch::Engine::add_sources(const std::vector<Source>& sources) {
+    if (phase_ != Phase::preparing && phase_ != Phase::running) return;
+    bool added = false;
+    for (const auto& src : sources) {
+        const bool known = std::any_of(sources_.begin(), sources_.end(),
+                                       [&](const SourceState& s) { return s.source.peer == src.peer; });
+        if (known) continue;
+        sources_.push_back(source_state(src));
+        log_.info("fetch " + display_name() + ": new source " + src.peer + (src.partial ? " (partial)" : ""));
+        added = true;
+        // The piece list is known: no need to ask this one for it.
+        if (phase_ == Phase::running && listed_ && sources_.back().stage == Stage::listing) {
+            make_ready(sources_.size() - 1);
+        }
+    }
+    if (!added) return;
+    buffer_budget_ = static_cast<unsigned>(
+        std::max<std::size_t>(buffer_budget_, std::min<std::size_t>(kMaxBuffers, 2 * kRequestsPerSource * sources_.size())));
+    schedule();
 }
 
 void Fetch::Engine::cancel() {
@@ -529,6 +562,10 @@ std::unique_ptr<Fetch::Engine::Request> Fetch::Engine::take_request(Request* r) 
 
 void Fetch::Engine::recycle(std::unique_ptr<Request> r) {
     if (r->buffer) release_buffer(std::move(r->buffer));
+    if (r->headers) {
+        curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, nullptr);
+        curl_slist_free_all(std::exchange(r->headers, nullptr));
+    }
     if (multi_.is_open()) {
         r->body = {};
         idle_.push_back(std::move(r));
@@ -549,6 +586,25 @@ void Fetch::Engine::start_list(std::size_t source) {
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_list_data);
     s.list_in_flight = true;
     if (!add_request(r)) s.list_in_flight = false;
+}
+
+// Asks a partial holder what it has (If-None-Match its last answer's ETag).
+void Fetch::Engine::start_have(std::size_t source) {
+    auto& s = sources_[source];
+    Request* r = new_request(source);
+    if (!r) return fail(Error{ErrorCode::internal, "cannot start an HTTP request"});
+    r->have = true;
+    r->body_cap = (proto::piece_count(req_.size, req_.piece_size) + 7) / 8;
+    if (!s.have_etag.empty()) {
+        r->headers = curl_slist_append(nullptr, ("If-None-Match: " + s.have_etag).c_str());
+    }
+    curl_easy_setopt(r->easy, CURLOPT_URL, s.have_url.c_str());
+    curl_easy_setopt(r->easy, CURLOPT_RANGE, nullptr);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_list_data);
+    s.have_in_flight = true;
+    s.have_asked_ms = uv_now(loop_);
+    if (!add_request(r)) s.have_in_flight = false;
 }
 
 void Fetch::Engine::start_piece(std::size_t source, std::uint64_t piece, Buffer buffer) {
@@ -642,6 +698,12 @@ Answer Fetch::Engine::answer_of(const Request& r, CURLcode rc) const {
     a.expected = r.length;
     a.whole_file = r.whole_file;
     a.busy_before = sources_[r.source].busy;
+    a.have = r.have;
+    if (r.status == 503 && !r.listing && !r.have) {
+        curl_header* missing = nullptr;
+        a.not_here = curl_easy_header(r.easy, std::string(proto::kNotHereYetHeader).c_str(), 0, CURLH_HEADER, -1,
+                                      &missing) == CURLHE_OK;
+    }
     return a;
 }
 
@@ -655,6 +717,9 @@ void Fetch::Engine::on_request_done(CURL* easy, CURLcode rc) {
     if (r->listing) {
         sources_[r->source].list_in_flight = false;
         on_list_done(*r, v);
+    } else if (r->have) {
+        sources_[r->source].have_in_flight = false;
+        on_have_done(*r, v);
     } else {
         --sources_[r->source].in_flight;
         on_piece_done(*r, v);
@@ -678,8 +743,48 @@ void Fetch::Engine::on_list_done(Request& r, const Verdict& v) {
     make_ready(i);
 }
 
+void Fetch::Engine::on_have_done(Request& r, const Verdict& v) {
+    const std::size_t i = r.source;
+    auto& s = sources_[i];
+    if (v.kind != Verdict::Kind::ok) return apply(i, v);
+    s.busy = 0;
+    if (r.status == 304 || s.picker_index == kNotPicking) return;   // unchanged, or dropped meanwhile
+    auto has = proto::Bitfield::from_bytes(
+        {reinterpret_cast<const std::uint8_t*>(r.body.data()), r.body.size()}, picker_->size());
+    if (!has) return drop(i, "sent a bad bitfield: " + has.error().message);
+    char* etag = nullptr;
+    curl_header* h = nullptr;
+    if (curl_easy_header(r.easy, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) etag = h->value;
+    s.have_etag = etag ? etag : "";
+    picker_->update_source(s.picker_index, std::move(*has));
+}
+
+// Asks the partial holders what they have again: every kHaveRefreshMs, or
+// (idle_only) those that have nothing left we want, at most every
+// kHaveMinIntervalMs.
+void Fetch::Engine::refresh_haves(bool idle_only) {
+    if (phase_ != Phase::running || !picker_) return;
+    const std::uint64_t now = uv_now(loop_);
+    for (std::size_t i = 0; i < sources_.size() && phase_ == Phase::running; ++i) {
+        const auto& s = sources_[i];
+        if (!s.source.partial || s.stage != Stage::ready || s.have_in_flight || s.paused_until > now) continue;
+        const auto since = now - s.have_asked_ms;
+        const bool due = idle_only ? since >= kHaveMinIntervalMs && !picker_->has_wanted(s.picker_index)
+                                   : since >= kHaveRefreshMs;
+        if (due) start_have(i);
+    }
+}
+
 void Fetch::Engine::on_piece_done(Request& r, const Verdict& v) {
     auto& s = sources_[r.source];
+    if (v.kind == Verdict::Kind::not_here) {
+        // A partial holder whose bitfield we had before it changed: not a
+        // strike, not a busy server; the piece goes to others.
+        picker_->request_ended(r.piece, s.picker_index);
+        picker_->lacks(s.picker_index, r.piece);
+        log_.debug("fetch " + display_name() + ": source " + s.source.peer + " " + v.why);
+        return;
+    }
     if (v.kind != Verdict::Kind::ok) {
         picker_->request_ended(r.piece, s.picker_index);
         return apply(r.source, v);
@@ -690,7 +795,7 @@ void Fetch::Engine::on_piece_done(Request& r, const Verdict& v) {
     // Endgame: the copies still on their way from other sources are not needed.
     std::vector<Request*> doomed;
     for (auto& q : requests_) {
-        if (!q->listing && q->piece == r.piece) doomed.push_back(q.get());
+        if (!q->listing && !q->have && q->piece == r.piece) doomed.push_back(q.get());
     }
     for (auto* q : doomed) {
         multi_.remove(q->easy);
@@ -725,6 +830,8 @@ void Fetch::Engine::abort_request(Request* raw) {
     auto& s = sources_[r->source];
     if (r->listing) {
         s.list_in_flight = false;
+    } else if (r->have) {
+        s.have_in_flight = false;
     } else {
         --s.in_flight;
         if (picker_ && s.picker_index != kNotPicking) picker_->request_ended(r->piece, s.picker_index);
@@ -739,7 +846,10 @@ void Fetch::Engine::teardown_transfers() {
             if (r->buffer) release_buffer(std::move(r->buffer));
         }
     }
-    for (auto& r : requests_) curl_easy_cleanup(r->easy);
+    for (auto& r : requests_) {
+        curl_easy_cleanup(r->easy);
+        curl_slist_free_all(std::exchange(r->headers, nullptr));
+    }
     requests_.clear();
     for (auto& r : idle_) curl_easy_cleanup(r->easy);
     idle_.clear();
@@ -752,6 +862,7 @@ void Fetch::Engine::teardown_transfers() {
 void Fetch::Engine::apply(std::size_t i, const Verdict& v) {
     switch (v.kind) {
         case Verdict::Kind::ok:
+        case Verdict::Kind::not_here:   // handled where the piece is known
             return;
         case Verdict::Kind::retry_after: {
             auto& s = sources_[i];
@@ -862,7 +973,7 @@ void Fetch::Engine::check_stalls() {
         s.stalled = true;
         std::vector<Request*> doomed;
         for (auto& r : requests_) {
-            if (r->source == i && !r->listing) doomed.push_back(r.get());
+            if (r->source == i && !r->listing && !r->have) doomed.push_back(r.get());
         }
         for (auto* r : doomed) abort_request(r);
         s.last_data_ms = now;
@@ -887,9 +998,12 @@ void Fetch::Engine::make_ready(std::size_t i) {
     auto& s = sources_[i];
     if (s.stage != Stage::listing) return;
     s.stage = Stage::ready;
-    proto::Bitfield all(picker_->size());  // a complete holder: every piece
-    for (std::uint64_t p = 0; p < all.size(); ++p) all.set(p);
-    s.picker_index = picker_->add_source(std::move(all));
+    proto::Bitfield has(picker_->size());  // a complete holder: every piece
+    if (!s.source.partial) {
+        for (std::uint64_t p = 0; p < has.size(); ++p) has.set(p);
+    }
+    s.picker_index = picker_->add_source(std::move(has));
+    if (s.source.partial) start_have(i);   // nothing is asked of it before its /have
 }
 
 // Fails with "no source left" when every source is dropped and a piece
@@ -960,6 +1074,7 @@ void Fetch::Engine::schedule() {
             started = true;
         }
     }
+    refresh_haves(true);
     wake_for_paused(now);
 }
 
@@ -1273,6 +1388,7 @@ void Fetch::Engine::tick() {
         return;
     sample_rates();
     check_stalls();
+    refresh_haves(false);
     schedule();  // time passes: a slow request may be worth duplicating now
     maybe_sync(false);
     if (progress_ && phase_ != Phase::finishing) progress_(snapshot());  // may cancel: nothing after
@@ -1310,5 +1426,7 @@ Fetch::~Fetch() { engine_->detach(); }
 void Fetch::start() { engine_->start(); }
 
 void Fetch::cancel() { engine_->cancel(); }
+
+void Fetch::add_sources(const std::vector<Source>& sources) { engine_->add_sources(sources); }
 
 }  // namespace peershare::peerd

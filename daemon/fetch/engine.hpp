@@ -85,11 +85,19 @@ inline constexpr std::uint64_t kProgressIntervalMs = 250;
 inline constexpr std::uint64_t kEndgameAfterMs = 1'000;
 // Newly verified pieces are made durable (fdatasync) and reported at most this often.
 inline constexpr std::uint64_t kDurableIntervalMs = 1'000;
+// A partial holder's /have is asked again this often (If-None-Match: a 304
+// when nothing changed), and at once when it has nothing left we want.
+inline constexpr std::uint64_t kHaveRefreshMs = 1'000;
+// ... but not more often than this when it runs out of work.
+inline constexpr std::uint64_t kHaveMinIntervalMs = 200;
 
 struct Source {
     std::string peer;
     std::string host;  // IPv4 or IPv6 literal, or a DNS name (see base_url)
     std::uint16_t port = 0;
+    // A partial holder (issue 10): it serves only the pieces its /have
+    // lists, and answers "not here yet" for others (docs/protocol.md §11.8).
+    bool partial = false;
 };
 
 struct FetchRequest {
@@ -208,6 +216,12 @@ public:
     // verified and the file is being renamed into place, it is too late: the
     // fetch completes and DoneFn reports the outcome.
     void cancel();
+    // More holders of the same content (the owner looked the name up again
+    // while the fetch runs: fetchers that became partial holders, say).
+    // Sources already known by peer name are skipped; the rest are asked
+    // like the first ones (a partial one by its /have first). Ignored once
+    // the fetch is finalizing or over.
+    void add_sources(const std::vector<Source>& sources);
 
 private:
     class Engine;

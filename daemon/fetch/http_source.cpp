@@ -57,6 +57,9 @@ bool dns_name(const std::string& host) {
 
 Verdict judge(const Answer& a) {
     if (auto v = judge_transport(a)) return *v;
+    if (a.status == 503 && a.not_here && !a.listing && !a.have) {
+        return {Verdict::Kind::not_here, 0, "does not hold piece " + std::to_string(a.piece) + " yet"};
+    }
     if (a.status == 503) {
         if (a.busy_before + 1 >= kMaxBusyAnswers)
             return drop("busy (HTTP 503) " + std::to_string(a.busy_before + 1) + " times in a row");
@@ -69,6 +72,11 @@ Verdict judge(const Answer& a) {
     if (a.status == 404) return drop("does not have this file (HTTP 404)");
     if (a.listing) {
         if (a.status != 200) return strike("answered HTTP " + std::to_string(a.status) + " for the piece list");
+        return {};
+    }
+    if (a.have) {
+        if (a.status != 200 && a.status != 304)
+            return strike("answered HTTP " + std::to_string(a.status) + " for what it has");
         return {};
     }
     const bool complete = a.received == a.expected;

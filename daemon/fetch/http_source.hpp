@@ -36,6 +36,10 @@ struct Answer {
     std::uint64_t expected = 0;   // pieces: bytes asked for
     bool whole_file = false;      // pieces: the range is the whole file, so a 200 will do
     unsigned busy_before = 0;     // 503s in a row from this source before this answer
+    bool have = false;            // a /have request (its bitfield), not a piece
+    // A 503 carrying the piece a partial holder lacks (kNotHereYetHeader,
+    // docs/protocol.md §11.8): "not here yet", not a busy server.
+    bool not_here = false;
 };
 
 struct Verdict {
@@ -44,6 +48,7 @@ struct Verdict {
         retry_after,  // busy: ask nothing of it for wait_ms
         strike,       // a failure; kMaxStrikes of them drop the source
         drop,         // never ask it again
+        not_here,     // a partial holder lacks the piece: ask it of others, refresh its /have; no strike
     };
     Kind kind = Kind::ok;
     std::uint64_t wait_ms = 0;  // retry_after

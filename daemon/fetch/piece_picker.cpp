@@ -47,6 +47,33 @@ void PiecePicker::drop_source(std::size_t source) {
     }
 }
 
+void PiecePicker::update_source(std::size_t source, proto::Bitfield has) {
+    assert(source < live_.size() && live_[source] && has.size() == size());
+    auto& had = has_[source];
+    for (std::uint64_t i = 0; i < size(); ++i) {
+        if (had.test(i) == has.test(i)) continue;
+        set_availability(i, has.test(i) ? availability_[i] + 1 : availability_[i] - 1);
+    }
+    had = std::move(has);
+}
+
+void PiecePicker::lacks(std::size_t source, std::uint64_t piece) {
+    assert(source < live_.size() && live_[source]);
+    if (!has_[source].test(piece)) return;
+    has_[source].reset(piece);
+    set_availability(piece, availability_[piece] - 1);
+}
+
+bool PiecePicker::has_wanted(std::size_t source) const {
+    const auto& has = has_[source];
+    for (const auto piece : started_)
+        if (has.test(piece)) return true;
+    for (std::size_t a = 1; a < buckets_.size(); ++a)
+        for (const auto piece : buckets_[a])
+            if (has.test(piece)) return true;
+    return false;
+}
+
 void PiecePicker::check(std::uint64_t piece) {
     assert(states_.at(piece) == State::missing && position_[piece] != kNowhere);
     from_bucket(piece);

@@ -15,7 +15,8 @@
 // source has the piece and has not sent it wrong too.
 //
 // Which pieces a source has is a proto::Bitfield: all ones for complete
-// holders (today's only kind); partial holders work the same.
+// holders; a partial holder's grows as it verifies pieces (update_source,
+// from its /have) and loses a piece it said "not here yet" for (lacks).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,15 @@ public:
     std::size_t add_source(proto::Bitfield has);
     // The source is gone for good. Its requests must have been ended first (asserted).
     void drop_source(std::size_t source);
+    // What a live source has now (its /have again); `has` has size() pieces.
+    // Requests already made of it stand.
+    void update_source(std::size_t source, proto::Bitfield has);
+    // The source does not have `piece` after all ("not here yet"); its
+    // request for it must have been ended first.
+    void lacks(std::size_t source, std::uint64_t piece);
+    // Pieces the source has and that still wait to be asked for (so asking
+    // what it has again is worth it when this is 0).
+    bool has_wanted(std::size_t source) const;
 
     // missing → checking (the engine re-verifies it).
     void check(std::uint64_t piece);

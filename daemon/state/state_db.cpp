@@ -30,18 +30,28 @@ constexpr const char* kSchema = R"(
 CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value NOT NULL) WITHOUT ROWID;
 CREATE TABLE publications(
     name TEXT PRIMARY KEY NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    content_id TEXT NOT NULL, piece_size INTEGER NOT NULL, pieces BLOB NOT NULL, published_at INTEGER NOT NULL
+    content_id TEXT NOT NULL, piece_size INTEGER NOT NULL, pieces BLOB NOT NULL, published_at INTEGER NOT NULL,
+    origin TEXT NOT NULL DEFAULT 'published'
 ) WITHOUT ROWID;
 CREATE TABLE transfers(
     id INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, content_id TEXT NOT NULL, size INTEGER NOT NULL,
     piece_size INTEGER NOT NULL, pieces BLOB NOT NULL, have BLOB NOT NULL, destination TEXT NOT NULL,
     partial_path TEXT NOT NULL, sources TEXT NOT NULL, from_peer TEXT NOT NULL, id_prefix TEXT NOT NULL,
     force INTEGER NOT NULL, state TEXT NOT NULL, error TEXT NOT NULL, created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL, share INTEGER NOT NULL DEFAULT 1
 );
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 )";
-static_assert(kStateSchemaVersion == 1, "kSchema writes user_version 1");
+static_assert(kStateSchemaVersion == 2, "kSchema writes user_version 2");
+
+// Version 1 → 2 (issue 10): how a publication came to be, and whether a
+// transfer shares its file once done. Rows of version 1 were published by
+// their user and had no --no-share.
+constexpr const char* kUpgradeFrom1 = R"(
+ALTER TABLE publications ADD COLUMN origin TEXT NOT NULL DEFAULT 'published';
+ALTER TABLE transfers ADD COLUMN share INTEGER NOT NULL DEFAULT 1;
+PRAGMA user_version = 2;
+)";
 
 constexpr const char* kPeerKey = "peer_key";
 
@@ -99,6 +109,12 @@ proto::Result<sqlite::Database> open_existing(const std::string& path, std::stri
     }
     if (auto ok = db->exec("PRAGMA synchronous=FULL"); !ok) return ok.error();
     sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
+    if (v == 1) {
+        auto tx = sqlite::Transaction::begin(*db);
+        if (!tx) return tx.error();
+        if (auto ok = db->exec(kUpgradeFrom1); !ok) return ok.error();
+        if (auto ok = tx->commit(); !ok) return ok.error();
+    }
     return db;
 }
 
@@ -170,6 +186,9 @@ std::optional<std::string> read_publication(const sqlite::Statement& row, Public
     p.mtime_ns = mtime;
     p.piece_size = static_cast<std::uint64_t>(piece_size);
     p.published_at = at;
+    const auto origin = parse_origin(row.text(8));
+    if (!origin) return "its origin '" + row.text(8) + "' is unknown";
+    p.origin = *origin;
     return read_pieces(row.blob(6), p.size, p.piece_size, p.id, p.pieces);
 }
 
@@ -178,7 +197,8 @@ std::optional<std::string> read_transfer(const sqlite::Statement& row, TransferR
     return peerd::read_transfer(
         TransferRow{row.integer(0), row.text(1), row.text(2), row.integer(3), row.integer(4), row.blob(5),
                     row.blob(6), row.text(7), row.text(8), row.text(9), row.text(10), row.text(11),
-                    row.integer(12), row.text(13), row.text(14), row.integer(15), row.integer(16)},
+                    row.integer(12), row.text(13), row.text(14), row.integer(15), row.integer(16),
+                    row.integer(17)},
         t);
 }
 
@@ -273,7 +293,7 @@ proto::Result<LoadedRows<T>> load_rows(sqlite::Database& db, std::string_view sq
 proto::Result<LoadedRows<Publication>> StateDb::load_publications() {
     std::lock_guard lock(mutex_);
     return load_rows<Publication>(
-        db_, "SELECT name, path, size, mtime_ns, content_id, piece_size, pieces, published_at FROM publications "
+        db_, "SELECT name, path, size, mtime_ns, content_id, piece_size, pieces, published_at, origin FROM publications "
         "ORDER BY name",
         read_publication, [](const sqlite::Statement& row) { return "publication '" + row.text(0) + "'"; });
 }
@@ -283,7 +303,7 @@ proto::Result<LoadedRows<TransferRecord>> StateDb::load_transfers() {
     return load_rows<TransferRecord>(
         db_,
         "SELECT id, name, content_id, size, piece_size, pieces, have, destination, partial_path, sources, "
-        "from_peer, id_prefix, force, state, error, created_at, updated_at FROM transfers ORDER BY id",
+        "from_peer, id_prefix, force, state, error, created_at, updated_at, share FROM transfers ORDER BY id",
         read_transfer, [](const sqlite::Statement& row) {
             return "transfer " + std::to_string(row.integer(0)) + " ('" + row.text(1) + "')";
         });
@@ -330,11 +350,12 @@ proto::Result<bool> StateDb::apply_one(const StateWrite& write) {
         Overload{
             [&](const PutPublication& w) {
                 const Publication& p = w.publication;
-                return run("INSERT OR REPLACE INTO publications VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                return run("INSERT OR REPLACE INTO publications VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                            [&](sqlite::Statement& s) {
                                s.bind(1, p.name).bind(2, p.path).bind(3, static_cast<std::int64_t>(p.size));
                                s.bind(4, p.mtime_ns).bind(5, p.id).bind(6, static_cast<std::int64_t>(p.piece_size));
                                s.bind_blob(7, proto::pieces_blob(p.pieces)).bind(8, p.published_at);
+                               s.bind(9, to_string(p.origin));
                            });
             },
             [&](const RemovePublication& w) {
@@ -345,14 +366,14 @@ proto::Result<bool> StateDb::apply_one(const StateWrite& write) {
                 const TransferRecord& t = w.record;   // stored as to_row(t)
                 return run(
                     "INSERT OR REPLACE INTO transfers VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                    "?13, ?14, ?15, ?16, ?17)",
+                    "?13, ?14, ?15, ?16, ?17, ?18)",
                     [&](sqlite::Statement& s) {
                         const TransferRow r = to_row(t);
                         s.bind(1, r.id).bind(2, r.name).bind(3, r.content_id).bind(4, r.size).bind(5, r.piece_size);
                         s.bind_blob(6, r.pieces).bind_blob(7, r.have).bind(8, r.destination);
                         s.bind(9, r.partial_path).bind(10, r.sources).bind(11, r.from).bind(12, r.id_prefix);
                         s.bind(13, r.force).bind(14, r.state).bind(15, r.error).bind(16, r.created_at);
-                        s.bind(17, r.updated_at);
+                        s.bind(17, r.updated_at).bind(18, r.share);
                     });
             },
             [&](const TransferProgress& w) {

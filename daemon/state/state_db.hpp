@@ -32,7 +32,7 @@
 
 namespace peershare::peerd {
 
-inline constexpr int kStateSchemaVersion = 1;
+inline constexpr int kStateSchemaVersion = 2;   // 2: publications.origin, transfers.share (issue 10)
 
 // Rows read back, and one line per row that was skipped because it does not
 // hold a valid record ("transfer 7: its have bitfield …"); the rest are kept.

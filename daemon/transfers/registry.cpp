@@ -28,6 +28,7 @@ struct TransferRegistry::Transfer {
     std::vector<Follower> followers;
     FetchProgress last;                  // the engine's latest progress while running
     std::unique_ptr<common::Timer> retry;  // while waiting: the next lookup
+    std::unique_ptr<common::Timer> swarm;  // while running: new holders every kSwarmLookupMs
     unsigned lookups_failed = 0;
     bool fresh = false;    // created in this run of peerd and holds no verified piece yet
     bool adopt = false;    // its partial file was left by someone else: verify every piece
@@ -198,6 +199,7 @@ void TransferRegistry::create(const proto::FetchFile& request, std::vector<proto
     rec.from = request.from;
     rec.id_prefix = request.id_prefix;
     rec.force = request.force;
+    rec.share = request.share.value_or(config_.share_fetched);
     rec.state = TransferState::queued;
     rec.created_at = rec.updated_at = now_s();
     t->holders = std::move(holders);
@@ -213,6 +215,10 @@ void TransferRegistry::create(const proto::FetchFile& request, std::vector<proto
 }
 
 void TransferRegistry::attach(Transfer& t, const proto::FetchFile& request, std::uint64_t token, Follow follow) {
+    if (request.share && *request.share != t.rec.share) {   // the latest word on sharing wins
+        t.rec.share = *request.share;
+        store_.put_transfer(t.rec);
+    }
     follow.accepted(accepted(t, true));
     const auto id = t.rec.id;
     if (!request.detach) t.followers.push_back({token, false, std::move(follow)});
@@ -295,7 +301,7 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
     fr.have = rec.have;
     fr.adopt = t.adopt;
     fr.max_sources = config_.max_sources;
-    for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port});
+    for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port, h.partial()});
     const auto id = rec.id;
     Fetch::Callbacks callbacks;
     callbacks.progress = [this, id](const FetchProgress& p) {
@@ -321,10 +327,38 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
         t->adopt = false;   // what was adopted has been verified
         t->rec.updated_at = now_s();
         store_.put_transfer_progress(t->rec.id, t->rec.have, t->rec.state, t->rec.error);
+        if (hooks_.holding && !t->cancelled) hooks_.holding(t->rec, t->rec.share && !have.none());
     };
     callbacks.done = [this, id](proto::Result<FetchResult> result) { on_done(id, std::move(result)); };
     t.fetch = hooks_.make_fetch(std::move(fr), std::move(callbacks));
     t.fetch->start();
+    if (!t.swarm) t.swarm = std::make_unique<common::Timer>(loop_);
+    t.swarm->get()->data = &t;
+    uv_timer_start(
+        t.swarm->get(),
+        [](uv_timer_t* timer) {
+            auto* tr = static_cast<Transfer*>(timer->data);
+            if (tr) tr->owner->look_for_sources(tr->rec.id);
+        },
+        kSwarmLookupMs, kSwarmLookupMs);
+}
+
+void TransferRegistry::look_for_sources(std::uint64_t id) {
+    Transfer* t = find(id);
+    if (!t || !t->fetch || t->stopping) return;
+    const auto generation = t->generation;
+    hooks_.lookup(t->rec.name, [this, alive = std::weak_ptr<bool>(alive_), id,
+                                generation](proto::Result<std::vector<proto::Holder>> r) {
+        if (alive.expired() || !r) return;
+        Transfer* t = find(id);
+        if (!t || !t->fetch || t->stopping || t->generation != generation) return;
+        auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
+        auto* holders = std::get_if<std::vector<proto::Holder>>(&choice);
+        if (!holders) return;
+        std::vector<Source> sources;
+        for (const auto& h : *holders) sources.push_back({h.peer, h.address, h.port, h.partial()});
+        t->fetch->add_sources(sources);
+    });
 }
 
 void TransferRegistry::on_done(std::uint64_t id, proto::Result<FetchResult> result) {
@@ -332,10 +366,12 @@ void TransferRegistry::on_done(std::uint64_t id, proto::Result<FetchResult> resu
     if (!t) return;
     // Destroyed on return: the engine allows its owner to drop it in DoneFn.
     auto fetch = std::move(t->fetch);
+    if (t->swarm) uv_timer_stop(t->swarm->get());
     t->last = {};
     TransferRecord& rec = t->rec;
     const bool was_stopping = std::exchange(t->stopping, false);
     if (result) {   // also when a pause came too late: the file is in place
+        if (hooks_.holding) hooks_.holding(rec, false);   // the partial file is gone: renamed into place
         for (std::uint64_t i = 0; i < rec.have.size(); ++i) rec.have.set(i);
         set_state(*t, TransferState::done);
         log_.info(label(rec) + ": done, " + rec.destination);
@@ -447,6 +483,7 @@ void TransferRegistry::forget(std::uint64_t id, bool remove_partial) {
     if (it == transfers_.end()) return;
     store_.remove_transfer(id);
     assert(!it->second->fetch);   // no engine left on the partial file
+    if (hooks_.holding) hooks_.holding(it->second->rec, false);
     if (remove_partial) {
         auto removed = std::make_shared<proto::Result<bool>>(true);
         common::run_in_pool(
@@ -503,6 +540,7 @@ proto::Result<bool> TransferRegistry::cancel(std::uint64_t id) {
     const bool finished = t->rec.state == TransferState::done;
     log_.info(label(t->rec) + (finished ? ": forgotten" : ": cancelled, partial file removed"));
     end_followers(*t, Error{ErrorCode::unavailable, label(t->rec) + " cancelled"});
+    if (hooks_.holding) hooks_.holding(t->rec, false);
     if (!t->fetch) {
         forget(id, !finished);
     } else {
@@ -620,6 +658,7 @@ void TransferRegistry::stop() {
         t->fetch.reset();   // abrupt: the last second of pieces may be fetched again after the restart
         t->followers.clear();
         t->retry.reset();
+        t->swarm.reset();
     }
 }
 

@@ -54,10 +54,16 @@ public:
     virtual void remove_transfer(std::uint64_t id) = 0;
 };
 
+// While a transfer runs, the tracker is asked again this often for holders
+// of its content: fetchers of the same file that became partial holders
+// join as sources (issue 10).
+inline constexpr std::uint64_t kSwarmLookupMs = 2'000;
+
 struct RegistryConfig {
     std::string self;             // this peer's name
     unsigned max_active = 4;      // transfers running at once (--max-active-fetches)
     unsigned max_sources = 0;     // per transfer, 0 = every holder (--max-sources)
+    bool share_fetched = true;    // a fetch that does not say publishes its file once done (--share-fetched)
 };
 
 // What the registry needs from the rest of peerd.
@@ -66,8 +72,14 @@ struct RegistryHooks {
     std::function<void(const std::string& name,
                        std::function<void(proto::Result<std::vector<proto::Holder>>)> done)>
         lookup;
-    // A transfer completed: the verified file is at record.destination.
+    // A transfer completed: the verified file is at record.destination
+    // (record.share: the user wants it published under record.name).
     std::function<void(const TransferRecord& record, const std::vector<std::string>& sources_used)> completed;
+    // What a transfer holds changed (`serve`: its verified pieces may be
+    // served from its partial file, as its engine re-verified them and the
+    // user did not say --no-share), or it no longer holds anything to serve
+    // (done, cancelled, replaced, forgotten: `serve` false).
+    std::function<void(const TransferRecord& record, bool serve)> holding;
     // Makes the engine for a request (with the daemon's shared buffer pool
     // and download limit); not started.
     std::function<std::unique_ptr<Fetch>(FetchRequest, Fetch::Callbacks)> make_fetch;
@@ -156,6 +168,7 @@ private:
     // one); with none, or when the lookup fails, t waits (enter_waiting).
     using HoldersFound = std::function<void(Transfer&, std::vector<proto::Holder>)>;
     void lookup_holders(Transfer& t, TransferState expected, HoldersFound found);
+    void look_for_sources(std::uint64_t id);
     void set_state(Transfer& t, TransferState state, std::string error = {});
     void stop_fetch(Transfer& t);
     void end_followers(Transfer& t, const proto::Result<proto::FetchedFile>& outcome);

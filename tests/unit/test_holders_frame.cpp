@@ -50,6 +50,12 @@ TEST_CASE("the directly written holders frame is make_frame's, byte for byte") {
         reply.holders[1].port = 65535;
         check_same(reply, 0);
     }
+    SUBCASE("partial holders, marked, among complete ones") {
+        reply.holders[1].pieces_held = 12;
+        reply.holders.push_back(holder("gamma", "10.0.0.3"));
+        reply.holders.back().pieces_held = 1;
+        check_same(reply, 5);
+    }
     SUBCASE("many holders") {
         for (int i = 0; i < 500; ++i) reply.holders.push_back(holder("peer-" + std::to_string(i), "10.0.0.1"));
         check_same(reply, 99);

@@ -60,6 +60,32 @@ TEST_CASE("verdict: 503 waits for Retry-After, clamped, and drops after too many
     CHECK(v.why == "busy (HTTP 503) 10 times in a row");
 }
 
+TEST_CASE("verdict: a 503 'not here yet' from a partial holder is neither busy nor a strike, however often") {
+    auto a = piece_answer(503, 0);
+    a.not_here = true;
+    a.busy_before = kMaxBusyAnswers + 5;
+    const auto v = judge(a);
+    CHECK(v.kind == Kind::not_here);
+    CHECK(v.why == "does not hold piece 7 yet");
+}
+
+TEST_CASE("verdict: /have answers 200 or 304; anything else but 404 and 503 is a strike") {
+    Answer a;
+    a.connected = true;
+    a.have = true;
+    for (long ok : {200L, 304L}) {
+        a.status = ok;
+        CHECK(judge(a).kind == Kind::ok);
+    }
+    a.status = 404;
+    CHECK(judge(a).kind == Kind::drop);
+    a.status = 503;
+    CHECK(judge(a).kind == Kind::retry_after);
+    a.status = 500;
+    CHECK(judge(a).kind == Kind::strike);
+    CHECK(judge(a).why == "answered HTTP 500 for what it has");
+}
+
 TEST_CASE("verdict: transport failures") {
     auto a = piece_answer(0, 0);
     a.curl_code = CURLE_COULDNT_CONNECT;

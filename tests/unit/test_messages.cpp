@@ -259,6 +259,7 @@ void check_same(const FileInfo& a, const FileInfo& b) {
     CHECK(a.id == b.id);
     CHECK(a.piece_size == b.piece_size);
     CHECK(a.published_at == b.published_at);
+    CHECK(a.pieces_held == b.pieces_held);
 }
 
 void check_same(const Holder& a, const Holder& b) {
@@ -269,6 +270,7 @@ void check_same(const Holder& a, const Holder& b) {
     CHECK(a.id == b.id);
     CHECK(a.piece_size == b.piece_size);
     CHECK(a.published_at == b.published_at);
+    CHECK(a.pieces_held == b.pieces_held);
 }
 
 void check_same(const PeerInfo& a, const PeerInfo& b) {
@@ -285,6 +287,7 @@ void check_same(const IndexEntry& a, const IndexEntry& b) {
     CHECK(a.id == b.id);
     CHECK(a.holders == b.holders);
     CHECK(a.holder_count == b.holder_count);
+    CHECK(a.partial_count == b.partial_count);
 }
 
 void check_same(const Event& a, const Event& b) {
@@ -312,6 +315,39 @@ TEST_CASE("every record survives its JSON text with equal fields") {
     SUBCASE("PeerInfo") { check_same(through_text(sample_peer()), sample_peer()); }
     SUBCASE("IndexEntry") { check_same(through_text(sample_entry()), sample_entry()); }
     SUBCASE("Event") { check_same(through_text(sample_event()), sample_event()); }
+    SUBCASE("partial holdings (issue 10)") {
+        auto f = sample_file();
+        CHECK_FALSE(f.to_json().contains("pieces_held"));
+        f.pieces_held = 117;   // of 118 pieces
+        check_same(through_text(f), f);
+        auto h = sample_holder();
+        CHECK_FALSE(h.to_json().contains("partial"));
+        h.pieces_held = 1;
+        CHECK(h.to_json()["partial"] == true);
+        check_same(through_text(h), h);
+        auto e = sample_entry();
+        e.partial_count = 3;
+        check_same(through_text(e), e);
+        CHECK_FALSE(sample_entry().to_json().contains("partial_count"));
+    }
+    SUBCASE("pieces_held is 1 to pieces - 1, and partial goes with it") {
+        auto j = sample_file().to_json();   // 118 pieces
+        for (int bad : {0, 118, 200}) {
+            j["pieces_held"] = bad;
+            CHECK_FALSE(FileInfo::from_json(j));
+        }
+        auto h = sample_holder().to_json();
+        h["partial"] = true;
+        CHECK_FALSE(Holder::from_json(h));
+        h["pieces_held"] = 3;
+        CHECK(Holder::from_json(h));
+        h.erase("partial");
+        CHECK_FALSE(Holder::from_json(h));
+        auto tiny = sample_file().to_json();
+        tiny["size"] = 100;   // one piece: nobody holds part of it
+        tiny["pieces_held"] = 1;
+        CHECK_FALSE(FileInfo::from_json(tiny));
+    }
     SUBCASE("Event without file and detail") {
         Event e = sample_event();
         e.file.clear();

@@ -183,3 +183,52 @@ TEST_CASE("picker: a dropped source no longer counts for rarity") {
     CHECK(picked.size() == 3);
     CHECK(p.wants_more() == false);
 }
+
+TEST_CASE("picker: a partial holder's new /have makes its pieces rarer or commoner; lacks takes one back") {
+    PiecePicker p(4, kEndgame, first());
+    const auto seed = p.add_source(all(4));
+    const auto partial = p.add_source(only(4, {}));   // before its first /have
+    CHECK_FALSE(p.pick(partial, 0));
+    CHECK_FALSE(p.has_wanted(partial));
+    CHECK(p.has_wanted(seed));
+
+    p.update_source(partial, only(4, {0, 1, 2}));
+    // Piece 3 is now the rarest (only the seed): the seed is asked for it first.
+    CHECK(*p.pick(seed, 0) == 3);
+    CHECK(p.has_wanted(partial));
+    const auto from_partial = *p.pick(partial, 0);
+    CHECK(from_partial < 3);
+
+    // "Not here yet" for it: the request ends, the piece goes back, and that
+    // holder is not asked for it again, the seed is.
+    p.request_ended(from_partial, partial);
+    p.lacks(partial, from_partial);
+    const auto next = p.pick(partial, 0);
+    REQUIRE(next);
+    CHECK(*next != from_partial);
+    CHECK(*p.pick(seed, 0) == from_partial);   // put back: started pieces come first
+
+    // A /have that loses a piece and gains none leaves nothing to ask it.
+    p.request_ended(*next, partial);
+    p.update_source(partial, only(4, {}));
+    CHECK_FALSE(p.pick(partial, 0));
+    CHECK_FALSE(p.has_wanted(partial));
+}
+
+TEST_CASE("picker: fetchers that start together spread out: equally rare pieces are picked at random") {
+    // Two pickers (two fetchers) with the same single seed and different
+    // random draws ask for different first pieces.
+    std::uint64_t draw = 0;
+    PiecePicker one(64, kEndgame, [](std::uint64_t) { return std::uint64_t{0}; });
+    PiecePicker two(64, kEndgame, [&draw](std::uint64_t n) { return (draw += 17) % n; });
+    const auto a = one.add_source(all(64));
+    const auto b = two.add_source(all(64));
+    std::set<std::uint64_t> first_of_one, first_of_two;
+    for (int i = 0; i < 8; ++i) {
+        first_of_one.insert(*one.pick(a, 0));
+        first_of_two.insert(*two.pick(b, 0));
+    }
+    std::set<std::uint64_t> both;
+    for (auto piece : first_of_one) if (first_of_two.contains(piece)) both.insert(piece);
+    CHECK(both.size() < 8);
+}

@@ -39,6 +39,7 @@ void check_same(const Publication& a, const Publication& b) {
     CHECK(a.piece_size == b.piece_size);
     CHECK(a.pieces == b.pieces);
     CHECK(a.published_at == b.published_at);
+    CHECK(a.origin == b.origin);
 }
 
 void check_same(const TransferRecord& a, const TransferRecord& b) {
@@ -60,6 +61,7 @@ void check_same(const TransferRecord& a, const TransferRecord& b) {
     CHECK(a.from == b.from);
     CHECK(a.id_prefix == b.id_prefix);
     CHECK(a.force == b.force);
+    CHECK(a.share == b.share);
     CHECK(a.state == b.state);
     CHECK(a.error == b.error);
     CHECK(a.created_at == b.created_at);
@@ -82,8 +84,11 @@ TEST_CASE("state db: publications, transfers and the peer key come back as writt
     TempDir dir;
     const auto path = dir / "state.db";
     std::string key;
-    const auto a = publication("a.bin"), b = publication("b name.bin", 1, 9);
+    const auto a = publication("a.bin");
+    auto b = publication("b name.bin", 1, 9);
+    b.origin = Publication::Origin::fetched;
     auto t1 = transfer(1), t2 = transfer(2, 17);
+    t1.share = false;
     t2.state = TransferState::failed;
     t2.error = "no space left on device";
     TransferRecord t3;   // before the lookup: no content, no pieces
@@ -222,9 +227,9 @@ TEST_CASE("state db: a damaged file is moved aside untouched and a fresh databas
         expect = "";   // SQLite's words for it vary with where the cut falls
     }
     SUBCASE("from a newer peerd") {
-        raw_sql(path, "PRAGMA user_version = 2");
+        raw_sql(path, "PRAGMA user_version = 3");
         damaged = read_bytes(path);
-        expect = "newer peerd (schema version 2";
+        expect = "newer peerd (schema version 3";
     }
     SUBCASE("a database that is not peerd's") {
         fs::remove(path);
@@ -302,4 +307,33 @@ TEST_CASE("state db: the JSON state of older versions is imported once and kept 
         CHECK(r->front().find("is not valid state") != std::string::npos);
         CHECK(names_starting(dir.path, "publications.json.broken-").size() == 1);
     }
+}
+
+TEST_CASE("state db: a database of schema version 1 is upgraded in place, its rows kept") {
+    TempDir dir;
+    const auto path = dir / "state.db";
+    const auto p = publication("old.bin");
+    {
+        auto db = open_db(path);
+        REQUIRE(db->apply({PutPublication{p}, PutTransfer{transfer(4)}}));
+    }
+    // Back to what a peerd of schema version 1 wrote: no origin, no share.
+    raw_sql(path,
+            "CREATE TABLE p1 AS SELECT name, path, size, mtime_ns, content_id, piece_size, pieces, published_at "
+            "FROM publications; DROP TABLE publications; ALTER TABLE p1 RENAME TO publications; "
+            "ALTER TABLE transfers DROP COLUMN share; PRAGMA user_version = 1;");
+    auto db = open_db(path);
+    auto pubs = db->load_publications();
+    REQUIRE(pubs);
+    CHECK(pubs->skipped.empty());
+    REQUIRE(pubs->rows.size() == 1);
+    check_same(pubs->rows[0], p);   // origin "published"
+    auto transfers = db->load_transfers();
+    REQUIRE(transfers);
+    REQUIRE(transfers->rows.size() == 1);
+    check_same(transfers->rows[0], transfer(4));   // share
+    auto fetched = publication("new.bin");
+    fetched.origin = Publication::Origin::fetched;
+    REQUIRE(db->apply(PutPublication{fetched}));
+    CHECK(db->load_publications()->rows.size() == 2);
 }

@@ -386,6 +386,64 @@ TEST_CASE("upload: /pieces serves a piece list that hashes to the content id") {
     CHECK(list->pieces.size() == 5);
 }
 
+TEST_CASE("upload: /have of a publication is every bit set, with an ETag that If-None-Match turns into 304") {
+    Fixture f;
+    const auto p = f.add_file("have.bin", 2 * 256 * 1024 * 4 + 5);   // 9 pieces of 256 KiB
+    REQUIRE(p.pieces.size() == 9);
+    const auto r = f.curl("", f.url("/v1/files/" + p.id + "/have"));
+    CHECK(r.code == 200);
+    CHECK(header(r.head, "content-type") == "application/octet-stream");
+    CHECK(r.body == std::string("\xff\x80", 2));   // 9 bits, piece 0 in the MSB of byte 0
+    const auto etag = header(r.head, "etag");
+    CHECK(etag.starts_with("\"have-"));
+    const auto again = f.curl("-H 'If-None-Match: " + etag + "'", f.url("/v1/files/" + p.id + "/have"));
+    CHECK(again.code == 304);
+    CHECK(again.body.empty());
+    CHECK(header(again.head, "etag") == etag);
+    CHECK(f.curl("-H 'If-None-Match: \"have-0\"'", f.url("/v1/files/" + p.id + "/have")).code == 200);
+    CHECK(f.curl("", f.url("/v1/files/" + kUnknownId + "/have")).code == 404);
+}
+
+TEST_CASE("upload: a partial holding serves its verified pieces only; a missing one is 503 'not here yet'") {
+    Fixture f;
+    auto p = f.add_file("part.bin", 4 * 256 * 1024);   // pieces 0-3
+    const std::string bytes = read_file(f.dir.path / "part.bin");
+    f.catalog.remove("part.bin");
+    p.have = proto::Bitfield(4);
+    p.have.set(0);
+    p.have.set(2);
+    p.mtime_ns = 1;   // a partial file is written as pieces arrive: its mtime is not checked
+    f.catalog.put_partial(p);
+
+    const auto have = f.curl("", f.url("/v1/files/" + p.id + "/have"));
+    CHECK(have.code == 200);
+    CHECK(have.body == std::string("\xa0", 1));
+    const auto first = header(have.head, "etag");
+
+    const auto piece2 = f.curl("-r 524288-786431", f.file_url(p));
+    CHECK(piece2.code == 206);
+    CHECK(piece2.body == bytes.substr(524288, 262144));
+    CHECK(f.curl("", f.url("/v1/files/" + p.id + "/pieces")).code == 200);
+
+    const auto spanning = f.curl("-r 200000-300000", f.file_url(p));   // pieces 0 and 1
+    CHECK(spanning.code == 503);
+    CHECK(header(spanning.head, "peershare-missing-piece") == "1");
+    CHECK(header(spanning.head, "retry-after") == "1");
+    CHECK(spanning.body == "piece 1 is not here yet\n");
+    CHECK(f.curl("", f.file_url(p)).code == 503);   // the whole file: not here yet
+    CHECK(f.server.active_uploads() == 0);
+
+    p.have.set(1);
+    f.catalog.put_partial(p);
+    const auto later = f.curl("-H 'If-None-Match: " + first + "'", f.url("/v1/files/" + p.id + "/have"));
+    CHECK(later.code == 200);
+    CHECK(later.body == std::string("\xe0", 1));
+    CHECK(f.curl("-r 200000-300000", f.file_url(p)).body == bytes.substr(200000, 100001));
+
+    f.catalog.remove_partial(p.id);
+    CHECK(f.curl("", f.url("/v1/files/" + p.id + "/have")).code == 404);
+}
+
 TEST_CASE("upload: only published ids and our two endpoints are served") {
     Fixture f;
     const auto p = f.add_file("known.bin", 1000);
