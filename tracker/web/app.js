@@ -151,19 +151,30 @@ function describe(e) {
   return what;
 }
 
-// New events are drawn once per animation frame, newest first; a busy
-// tracker's flood is drawn without the highlight, which would repaint the
-// whole list many times a second.
+// New events are drawn newest first in the next animation frame, and at most
+// every drawIntervalMs while they keep coming: under a flood (the stream's 25
+// events every 250 ms) the list is laid out twice a second, not four times.
+// A busy tracker's flood is drawn without the highlight, which would repaint
+// the whole list many times a second. Only the newest maxEvents wait to be
+// drawn (a hidden tab runs no animation frames, and the stream goes on).
+const drawIntervalMs = 500;
 let pending = [];
+let drawTimer = null, lastDraw = -Infinity;
 function addEvent(e, fresh) {
   if (e.seq <= lastSeq) return;
   lastSeq = e.seq;
   pending.push({ e, fresh });
-  if (pending.length === 1) requestAnimationFrame(drawEvents);
+  if (pending.length > maxEvents) pending.shift();
+  if (drawTimer !== null) return;
+  drawTimer = setTimeout(() => requestAnimationFrame(() => {
+    drawTimer = null;
+    lastDraw = performance.now();
+    drawEvents();
+  }), Math.max(0, lastDraw + drawIntervalMs - performance.now()));
 }
 
 function drawEvents() {
-  const batch = pending.slice(-maxEvents);
+  const batch = pending;
   pending = [];
   const calm = batch.length <= 3;
   const items = batch.reverse().map(({ e, fresh }) => el("li", { class: fresh && calm ? "fresh" : "" },
