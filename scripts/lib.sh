@@ -36,6 +36,13 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}"
 }
 
+# npm for the browser test (tests/browser, `npm ci` from its lock file):
+# Debian's package where the machine has no npm at all; a machine whose
+# Node.js came from elsewhere (e.g. nodesource, which bundles npm) keeps it.
+ensure_npm() {
+    command -v npm >/dev/null || ensure_packages npm
+}
+
 # Configures and builds into $BUILD_DIR; extra arguments go to cmake. With
 # BUILD_TARGETS set, builds only those targets.
 build() {
