@@ -620,8 +620,8 @@ void TransferRegistry::drain(std::uint64_t deadline_ms, std::function<void()> dr
         if (t->rec.state == TransferState::waiting && t->retry) uv_timer_stop(t->retry->get());
         end_followers(*t, Error{ErrorCode::unavailable, "peerd is stopping; " + label(t->rec) +
                                                             " is kept and continues when peerd starts again"});
+        ++t->generation;   // a lookup still on its way starts nothing
         if (!t->fetch || t->stopping) continue;
-        ++t->generation;
         t->stopping = true;
         t->fetch->cancel();   // on_done follows once what it verified is durable; the state stays running
     }
