@@ -419,8 +419,7 @@ private:
         const auto extra = "ETag: " + etag + "\r\nCache-Control: no-cache\r\n";
         if (!req.if_none_match.empty() && proto::if_none_match_hits(req.if_none_match, etag)) {
             status_ = 304;
-            out_ = response_head(304, 0, "", close_after_, extra);
-            out_.erase(out_.find("Content-Length: 0\r\n"), std::string_view("Content-Length: 0\r\n").size());
+            out_ = response_head(304, std::nullopt, "", close_after_, extra);   // no body, no length
             return write_out(AfterWrite::finish);
         }
         const auto& bytes = have.bytes();

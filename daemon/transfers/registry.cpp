@@ -631,21 +631,20 @@ void TransferRegistry::drain(std::uint64_t deadline_ms, std::function<void()> dr
     check_drained();
 }
 
+bool TransferRegistry::fetch_running() const {
+    return std::any_of(transfers_.begin(), transfers_.end(), [](const auto& entry) { return entry.second->fetch != nullptr; });
+}
+
 void TransferRegistry::on_drain_timer(uv_timer_t* timer) {
     auto* self = static_cast<TransferRegistry*>(timer->data);
-    for (const auto& [id, t] : self->transfers_)
-        if (t->fetch) {
-            self->log_.warning("transfers did not stop within the deadline; stopping them abruptly");
-            break;
-        }
+    if (self->fetch_running()) self->log_.warning("transfers did not stop within the deadline; stopping them abruptly");
     if (auto done = std::exchange(self->drained_, nullptr)) done();
 }
 
 // Called from on_done, inside a Fetch's callback: `drained` runs on a later
 // loop turn (the timer, restarted at 0), never from within the engine.
 void TransferRegistry::check_drained() {
-    for (const auto& [id, t] : transfers_)
-        if (t->fetch) return;
+    if (fetch_running()) return;
     if (drain_deadline_ && drained_) uv_timer_start(drain_deadline_->get(), on_drain_timer, 0, 0);
 }
 

@@ -177,6 +177,7 @@ private:
     proto::TransferAccepted accepted(const Transfer& t, bool resumed) const;
     unsigned active() const;
     void check_drained();
+    bool fetch_running() const;   // some transfer still has an engine
     static void on_drain_timer(uv_timer_t* timer);
 
     uv_loop_t* loop_;
