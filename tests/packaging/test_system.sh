@@ -19,12 +19,12 @@
 set -euo pipefail
 
 build_dir=$1 version=$2 sanitize=$3
-suite=bookworm                  # Debian 12
 max_exposure=1.5
 deadline_s=30
 
 source "$(dirname "${BASH_SOURCE[0]}")/../shell/common.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/container.sh"
+suite=$ROOT_SUITE
 
 [ "$sanitize" != ON ] || skip "the sanitizer build: this tests the package, not the code; it runs in the normal build"
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, mount, systemd-nspawn)"
@@ -52,7 +52,12 @@ dpkg --compare-versions "$next_version" gt "$version" || fail "$next_version is 
 
 # The root holds every dependency: the container has no network to fetch them.
 depends=$(dpkg-deb -f "$tmp/pkg/$deb" Depends | tr ',' '\n' | sed 's/[|(].*//; s/ //g' | grep . | sort -u)
-root=$(cached_root "$build_dir/system-test" "$suite" systemd dbus libpam-systemd dbus-user-session $depends) ||
+# root-packages lists them already, so that scripts/test could make the root
+# while the code built; one missing there is added here (a second debootstrap).
+missing=$(comm -13 <(root_packages) <(root_packages $depends))
+[ -z "$missing" ] || echo "note: root-packages lacks $(echo $missing): debootstrapping a root with them"
+# shellcheck disable=SC2046   # one package per word
+root=$(cached_root "$build_dir/system-test" "$suite" $(root_packages $depends)) ||
     exit $?     # 77 where it skipped, with the reason said
 echo "ok: a $suite root ($(du -sh "$root" | cut -f1)) ready after $((SECONDS - started)) s"
 
