@@ -1,12 +1,13 @@
 // tests/unit/test_fetch.cpp — the download engine (daemon/fetch/engine.hpp) against
 // real HTTP servers: each test starts nginx in a temp dir on a free loopback
 // port, serving generated files and their piece lists at the peer paths
-// (/v1/files/<id>, /v1/files/<id>/pieces), some of them corrupt, lying, busy
-// or slow, and counting the pieces asked of them (an access log). Paused and
-// resumed fetches start from partial files the tests write or leave. The Fetch
-// runs on a common::Loop in the test thread; tests wait for conditions with a
-// deadline, never sleep. Without nginx they fail, saying so: scripts/lib.sh
-// installs it (nginx-light in DEPS).
+// (/v1/files/<id>, /v1/files/<id>/pieces), some of them corrupt, lying, busy,
+// slow, or partial holders never ready (/have), and counting the pieces
+// asked of them (an access log). Paused and resumed fetches start from
+// partial files the tests write or leave. The Fetch runs on a common::Loop in
+// the test thread; tests wait for conditions with a deadline, never sleep.
+// Without nginx they fail, saying so: scripts/lib.sh installs it (nginx-light
+// in DEPS).
 #include <curl/curl.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -179,6 +180,9 @@ struct NginxOptions {
     std::string limit_rate;  // e.g. "16k": each response at most that many bytes/s after the first
                              // second's worth
     bool busy = false;       // every request gets 503 with Retry-After: 1
+    // A partial holder (docs/protocol.md §11.8) whose /have lists every piece
+    // but that answers every range with 503 "not here yet".
+    bool not_here = false;
 };
 
 // Every request nginx answered, as "URI STATUS" lines.
@@ -196,6 +200,7 @@ public:
     explicit Nginx(NginxOptions options = {}) : options_(std::move(options)) {
         fs::create_directories(dir_.path / "files");
         fs::create_directories(dir_.path / "lists");
+        fs::create_directories(dir_.path / "haves");
         fs::create_directories(dir_.path / "tmp");
         for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) try_start(free_port());
         REQUIRE_MESSAGE(pid_ > 0, "nginx did not start: " << read_file(dir_.path / "error.log"));
@@ -218,6 +223,10 @@ public:
         write_file(dir_.path / "files" / c.id, bytes);
         write_file(dir_.path / "lists" / (c.id + ".json"),
                    (list ? *list : c.list.to_json()).dump());
+        Bitfield all(c.list.pieces.size());   // the /have of a not_here server
+        for (std::uint64_t i = 0; i < all.size(); ++i) all.set(i);
+        write_file(dir_.path / "haves" / c.id,
+                   {reinterpret_cast<const char*>(all.bytes().data()), all.bytes().size()});
     }
     void serve(const Content& c) { serve(c, c.bytes); }
     // Serves the file but no piece list (its URL answers 404).
@@ -225,6 +234,10 @@ public:
 
     // How many requests for the file's bytes (not its piece list) were answered.
     std::size_t piece_requests(const Content& c) const { return count_lines("/v1/files/" + c.id + " "); }
+    // How many requests for the file's bytes were answered 503.
+    std::size_t refused_piece_requests(const Content& c) const {
+        return count_lines("/v1/files/" + c.id + " 503");
+    }
     std::size_t list_requests(const Content& c) const {
         return count_lines("/v1/files/" + c.id + "/pieces ");
     }
@@ -232,17 +245,18 @@ public:
 private:
     void try_start(std::uint16_t port) {
         const auto d = dir_.path.string();
+        const std::string pieces = "location ~ \"^/v1/files/([0-9a-f]{64})/pieces$\" { default_type "
+                                   "application/json; alias " + d + "/lists/$1.json; }\n";
         std::string location;
         if (options_.busy) {
             location = "location /v1/ { add_header Retry-After 1 always; return 503; }\n";
+        } else if (options_.not_here) {
+            location = pieces + "location ~ \"^/v1/files/([0-9a-f]{64})/have$\" { alias " + d +
+                       "/haves/$1; }\n"
+                       "location /v1/ { add_header Retry-After 1 always; "
+                       "add_header Peershare-Missing-Piece 0 always; return 503; }\n";
         } else {
-            location =
-                "location ~ \"^/v1/files/([0-9a-f]{64})/pieces$\" { default_type application/json; "
-                "alias " +
-                d +
-                "/lists/$1.json; }\n"
-                "location ~ \"^/v1/files/([0-9a-f]{64})$\" { alias " +
-                d + "/files/$1; }\n";
+            location = pieces + "location ~ \"^/v1/files/([0-9a-f]{64})$\" { alias " + d + "/files/$1; }\n";
         }
         const std::string conf =
             "daemon off;\nmaster_process off;\nworker_processes 1;\n"
@@ -616,6 +630,29 @@ TEST_CASE("fetch: a busy source is waited for while another one serves") {
     REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
     CHECK(read_file(out.path / "f") == c.bytes);
     CHECK(run.result->value().sources_used == std::vector<std::string>{"alice"});
+}
+
+TEST_CASE("fetch: 'not here yet' from a partial holder is no strike: asked for more than 3 pieces, it is never dropped") {
+    REQUIRE_NGINX();
+    // The complete holder is slow, so the partial one is asked for pieces
+    // while the fetch runs (docs/protocol.md §11.7, step 0).
+    Nginx good(kSlow), partial({.limit_rate = "", .busy = false, .not_here = true});
+    TempDir out;
+    const auto c = make_content(8 * kSlowPiece, 43, kSlowPiece);
+    good.serve(c);
+    partial.serve(c);
+    auto sources = std::vector<Source>{good.source("alice"), partial.source("carol")};
+    sources[1].partial = true;
+    auto run = run_fetch(request_for(c, out.path / "f", sources));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    CHECK(run.result->value().sources_used == std::vector<std::string>{"alice"});
+    // More "not here yet" answers than the strikes that drop a source.
+    CHECK(partial.refused_piece_requests(c) > 3);
+    const auto* carol = source_named(run.progress.back(), "carol");
+    REQUIRE(carol);
+    CHECK_MESSAGE(!carol->dropped, carol->why);
 }
 
 TEST_CASE("fetch: when every source is bad the fetch fails as 'no source left' and keeps the partial file") {
