@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "proto/frame.hpp"
+#include "proto/messages.hpp"
 
 using namespace peershare;
 using namespace peershare::test;
@@ -140,6 +142,34 @@ TEST_CASE("trackerd's /metrics passes promtool, and its counters move with publi
     CHECK(raw.closed_within(kDeadline));
     auto last = http(port, "/metrics");
     CHECK(metric(last.body, "peershare_tracker_frames_rejected_total{reason=\"bad_envelope\"}") == 1);
+}
+
+TEST_CASE("unknown message types on the admin socket are not counted as requests") {
+    // They were: each became a `type` label (any string a client sent) and, past
+    // 64 of them, the tracker's real request types went uncounted.
+    TrackerFixture tracker;
+    RawConnection admin(tracker.socket());
+    proto::Hello hello;
+    hello.role = "admin";
+    REQUIRE(admin.send_all(proto::make_frame(hello, 1)));
+    REQUIRE(admin.read_frame(kDeadline).has_value());
+    for (int i = 0; i < 70; ++i) {
+        const auto id = static_cast<std::uint64_t>(i + 2);
+        REQUIRE(admin.send_all(proto::encode_frame(R"({"type":"teleport-)" + std::to_string(i) +
+                                                   R"(","id":)" + std::to_string(id) + "}")));
+        const auto reply = admin.read_frame(kDeadline);
+        REQUIRE(reply.has_value());
+        CHECK(reply->type == "error");
+    }
+    REQUIRE(tracker.trackerctl("files").exit_code == 0);   // a type not seen before: search
+
+    const auto text = http(tracker.http_port(), "/metrics").body;
+    INFO(text);
+    CHECK_FALSE(contains(text, "teleport"));
+    CHECK(metric(text, "peershare_tracker_requests_total{type=\"search\"}") == 1);
+    auto stats = tracker.trackerctl("--json", "stats");
+    REQUIRE(stats.exit_code == 0);
+    CHECK_FALSE(contains(stats.out, "teleport"));
 }
 
 TEST_CASE("the API's documents equal trackerctl --json for the same state") {
