@@ -246,6 +246,22 @@ TEST_CASE("the dashboard page is served from the binary with its token and a str
     CHECK(http(port, "/", {"-I"}).status == 200);   // HEAD
 }
 
+TEST_CASE("on loopback, a request naming another host is refused: no reading the API through DNS rebinding") {
+    // A page of attacker.example whose name the attacker then points at
+    // 127.0.0.1 is same-origin with what it loads from there: it could read
+    // the token and the API. Its browser sends Host: attacker.example.
+    TrackerFixture tracker;
+    const auto port = tracker.http_port();
+    for (const std::string path : {"/", "/api/v1/peers", "/metrics", "/api/v1/events/stream"}) {
+        CAPTURE(path);
+        auto refused = http(port, path, {"-H", "Host: attacker.example:" + std::to_string(port)});
+        CHECK(refused.status == 421);
+        CHECK_FALSE(contains(refused.body, "peershare-token"));
+    }
+    CHECK(http(port, "/api/v1/peers", {"-H", "Host: localhost:" + std::to_string(port)}).status == 200);
+    CHECK(http(port, "/api/v1/peers").status == 200);   // curl sends Host: 127.0.0.1:PORT
+}
+
 TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers") {
     TrackerFixture tracker;
     const auto port = tracker.http_port();
@@ -254,7 +270,7 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
     SUBCASE("garbage, oversized headers and a slow client are answered or closed") {
         // A client that sends half a request and stops: closed at the request deadline.
         RawConnection slow(port);
-        REQUIRE(slow.send_all("GET /metrics HTTP/1.1\r\nHost: x\r\n"));
+        REQUIRE(slow.send_all("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
         RawConnection garbage(port);
         REQUIRE(garbage.send_all(std::string("\x16\x03\x01\x00\xff garbage\r\n\r\n", 17)));
         CHECK(contains(garbage.read_until_closed(kDeadline), "HTTP/1.1 400"));
@@ -274,7 +290,7 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
             std::vector<std::unique_ptr<RawConnection>> batch;
             for (int i = 0; i < kBatch; ++i) {
                 batch.push_back(std::make_unique<RawConnection>(port));
-                REQUIRE(batch.back()->send_all("GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+                REQUIRE(batch.back()->send_all("GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
             }
             if (round == 0) {   // the first batch is really subscribed: the metrics say so
                 CHECK(wait_until([&] {
@@ -293,7 +309,7 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
         for (int i = 0; i < 2000; ++i) lookup(*looker, "warm-up " + std::to_string(i));
         const double rss_before = rss();
         SlowReader reader(port);
-        const std::string request = "GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\n\r\n";
+        const std::string request = "GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
         REQUIRE(::send(reader.fd(), request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
         const std::string long_name(200, 'n');
         const bool dropped = wait_until([&] {
