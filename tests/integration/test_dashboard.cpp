@@ -284,6 +284,25 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
         CHECK(metric(http(port, "/metrics").body, "peershare_tracker_http_refused_total{reason=\"deadline\"}") == 1);
     }
 
+    SUBCASE("event-stream clients cannot take every connection: /metrics is still answered") {
+        // 512 subscribers would fill the listener (512 connections): no scrape,
+        // no page, until one leaves. Past 256 streams a subscriber gets 503.
+        std::vector<std::unique_ptr<RawConnection>> streams;
+        for (int i = 0; i < 512; ++i) {
+            streams.push_back(std::make_unique<RawConnection>(port));
+            REQUIRE(streams.back()->send_all("GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+        }
+        CHECK(contains(streams.back()->read_until_closed(kDeadline), "HTTP/1.1 503"));
+        const auto scrape = [&] {
+            return run({"/usr/bin/curl", "-sS", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+        };
+        CHECK(wait_until([&] {
+            const auto r = scrape();
+            return r.exit_code == 0 && metric(r.out, "peershare_tracker_event_stream_subscribers") == 256;
+        }, kDeadline));
+        CHECK(metric(scrape().out, "peershare_tracker_http_refused_total{reason=\"full\"}") >= 256);
+    }
+
     SUBCASE("10,000 event-stream subscribers opening and closing") {
         constexpr int kBatch = 100;
         for (int round = 0; round < 100; ++round) {
