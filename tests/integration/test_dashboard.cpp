@@ -271,6 +271,9 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
         // A client that sends half a request and stops: closed at the request deadline.
         RawConnection slow(port);
         REQUIRE(slow.send_all("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+        // One that trickles a header byte every 250 ms: closed at the same deadline (not an idle timer).
+        RawConnection trickle(port);
+        REQUIRE(trickle.send_all("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: "));
         RawConnection garbage(port);
         REQUIRE(garbage.send_all(std::string("\x16\x03\x01\x00\xff garbage\r\n\r\n", 17)));
         CHECK(contains(garbage.read_until_closed(kDeadline), "HTTP/1.1 400"));
@@ -280,8 +283,13 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
         RawConnection body(port);
         body.send_all("POST /api/v1/peers/alice/ping HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
         CHECK(contains(body.read_until_closed(kDeadline), "HTTP/1.1 413"));
+        bool trickle_closed = false;
+        for (int i = 0; i < 80 && !trickle_closed; ++i) {   // 20 s at most, twice the deadline
+            trickle_closed = trickle.closed_within(Millis{250}) || !trickle.send_all("a");
+        }
+        CHECK(trickle_closed);
         CHECK(slow.closed_within(Millis{20'000}));
-        CHECK(metric(http(port, "/metrics").body, "peershare_tracker_http_refused_total{reason=\"deadline\"}") == 1);
+        CHECK(metric(http(port, "/metrics").body, "peershare_tracker_http_refused_total{reason=\"deadline\"}") == 2);
     }
 
     SUBCASE("event-stream clients cannot take every connection: /metrics is still answered") {
