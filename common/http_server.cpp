@@ -206,6 +206,13 @@ bool HttpServer::respond(ConnectionId id, const HttpResponse& response) {
 bool HttpServer::open_stream(ConnectionId id, std::string_view content_type, std::string_view first_bytes) {
     Connection* c = find(id);
     if (!c || c->phase != Connection::Phase::answering) return false;
+    if (streams_ >= limits_.max_streams) {
+        ++counters_.refused_full;
+        c->close_after = true;
+        respond(id, {503, "text/plain; charset=utf-8", "too many event-stream clients: try again later\n",
+                     "Retry-After: 10\r\n"});
+        return false;
+    }
     c->phase = Connection::Phase::streaming;
     c->streamed = true;
     // A fixed kernel buffer too (no autotuning up to megabytes): a client

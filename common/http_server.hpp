@@ -10,7 +10,9 @@
 // opening or of the previous response (a deadline, not an idle timer, so a
 // client that trickles one byte a second is still closed); a response must be
 // written within response_deadline_ms; a stream (Server-Sent Events) whose
-// client stops reading is dropped once max_stream_buffer bytes wait unsent.
+// client stops reading is dropped once max_stream_buffer bytes wait unsent;
+// at most max_streams streams at once, so streams alone cannot fill the
+// listener (a stream past it is answered 503 and closed).
 //
 // The owner answers every request it is handed, now or later, with respond()
 // or open_stream(), by the connection's id; an id whose connection has closed
@@ -44,6 +46,7 @@ struct HttpResponse {
 
 struct HttpServerLimits {
     std::size_t max_connections = 512;
+    std::size_t max_streams = 256;   // of those, streams at most: the rest stay for requests (503 past it)
     std::uint64_t request_deadline_ms = 10'000;
     std::uint64_t response_deadline_ms = 30'000;
     std::size_t max_stream_buffer = 64 * 1024;   // and the kernel's send buffer of a stream
@@ -53,7 +56,7 @@ struct HttpServerLimits {
 // What went wrong with clients, for /metrics. Monotonic.
 struct HttpServerCounters {
     std::uint64_t accepted = 0;
-    std::uint64_t refused_full = 0;     // over max_connections
+    std::uint64_t refused_full = 0;     // over max_connections, or a stream over max_streams
     std::uint64_t timed_out = 0;        // request or response deadline passed
     std::uint64_t bad_requests = 0;     // answered 400, 413 or 431 and closed
     std::uint64_t streams_dropped = 0;  // stream buffer limit reached
@@ -83,7 +86,9 @@ public:
     // Answers the request being handled on `id`; false if that connection is gone.
     bool respond(ConnectionId id, const HttpResponse& response);
     // Answers it with 200 and a body that goes on until either side closes
-    // (Connection: close, no Content-Length), starting with `first_bytes`.
+    // (Connection: close, no Content-Length), starting with `first_bytes`; or,
+    // with max_streams open already, with 503 (counted as refused_full), and
+    // returns false.
     bool open_stream(ConnectionId id, std::string_view content_type, std::string_view first_bytes);
     // More bytes on a stream; false if it is gone, or dropped now because its
     // client has left max_stream_buffer bytes unread.

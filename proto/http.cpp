@@ -119,6 +119,7 @@ std::string_view reason_phrase(int status) {
         case 408: return "Request Timeout";
         case 413: return "Content Too Large";
         case 416: return "Range Not Satisfiable";
+        case 421: return "Misdirected Request";
         case 431: return "Request Header Fields Too Large";
         case 500: return "Internal Server Error";
         case 503: return "Service Unavailable";

@@ -3,6 +3,8 @@
 
 #include "proto/http.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cassert>
 #include <climits>
@@ -116,6 +118,7 @@ bool HttpRequestReader::count_header_bytes(std::size_t n) {
 void HttpRequestReader::commit_header() {
     if (equals_ignoring_case(field_, "x-peershare-token")) parsing_.token = value_;
     if (equals_ignoring_case(field_, "accept")) parsing_.accept = value_;
+    if (equals_ignoring_case(field_, "host")) parsing_.host = value_;
     field_.clear();
     value_.clear();
     in_value_ = false;
@@ -176,6 +179,28 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
         return percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
     }
     return std::nullopt;
+}
+
+bool loopback_host(std::string_view host) {
+    if (host.starts_with('[')) {   // "[::1]" or "[::1]:9998"
+        const auto close = host.find(']');
+        if (close == std::string_view::npos) return false;
+        const auto rest = host.substr(close + 1);
+        if (!rest.empty() && !rest.starts_with(':')) return false;
+        host = host.substr(1, close - 1);
+    } else if (std::count(host.begin(), host.end(), ':') == 1) {   // "127.0.0.1:9998", "localhost:9998"
+        host = host.substr(0, host.find(':'));
+    }
+    if (equals_ignoring_case(host, "localhost")) return true;
+    if (host.empty() || host.size() >= INET6_ADDRSTRLEN) return false;
+    const std::string text(host);
+    unsigned char v4[4];
+    if (inet_pton(AF_INET, text.c_str(), v4) == 1) return v4[0] == 127;
+    unsigned char v6[16];
+    if (inet_pton(AF_INET6, text.c_str(), v6) != 1) return false;
+    static constexpr unsigned char kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::equal(v6, v6 + 16, kLoopback) || (std::equal(v6, v6 + 12, kMapped) && v6[12] == 127);
 }
 
 }  // namespace peershare::proto

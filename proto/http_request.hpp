@@ -22,6 +22,7 @@ struct HttpRequest {
     std::string path;               // percent-encoded, as sent; "/" at least
     std::string query;              // after '?', without it; may be empty
     std::string token;              // the X-Peershare-Token header, if any
+    std::string host;               // the Host header, if any (RFC 9110 §7.2: host, then maybe ":port")
     std::string accept;             // the Accept header, if any
     std::string body;               // at most HttpReaderLimits::max_body bytes
     bool keep_alive = true;         // HTTP/1.1 without "Connection: close"
@@ -79,5 +80,12 @@ std::optional<std::string> percent_decode(std::string_view text, bool plus_is_sp
 // The decoded value of `key` in a query "a=1&b=2" (the first one); nothing if
 // absent or badly escaped.
 std::optional<std::string> query_value(std::string_view query, std::string_view key);
+
+// Whether `host` names this machine's loopback: "localhost", an IPv4 address
+// in 127.0.0.0/8 or "::1" (also IPv4-mapped), bracketed or not, with or
+// without ":port" — a Host header (RFC 9110 §7.2) or the IP of a listener.
+// A server on loopback that answers only such Host headers cannot be read by
+// a web page through DNS rebinding: the browser sends that page's host name.
+bool loopback_host(std::string_view host);
 
 }  // namespace peershare::proto

@@ -1,6 +1,10 @@
 // tracker/admin_server.cpp — trackerctl's requests.
 #include "tracker/admin_server.hpp"
 
+#include <algorithm>
+#include <array>
+#include <string_view>
+
 #include "tracker/queries.hpp"
 
 namespace peershare::tracker {
@@ -9,7 +13,18 @@ using proto::ErrorCode;
 
 namespace {
 constexpr int kAdminSocketMode = 0660;   // owner and the service's group
+
+// The types answer() serves. Only these are counted in `requests` (stats,
+// /metrics): a type a client made up is answered with an error, not counted,
+// so it neither becomes a metric label nor crowds out the real types.
+constexpr std::array<std::string_view, 6> kAdminTypes{proto::Discover::kType,  proto::PingPeer::kType,
+                                                      proto::ListPeers::kType, proto::Search::kType,
+                                                      proto::ListEvents::kType, proto::GetStats::kType};
+
+bool served_here(std::string_view type) {
+    return std::find(kAdminTypes.begin(), kAdminTypes.end(), type) != kAdminTypes.end();
 }
+}  // namespace
 
 AdminServer::AdminServer(uv_loop_t* loop, State& state, PeerServer& peers)
     : state_(state),
@@ -50,7 +65,7 @@ void AdminServer::on_request(Session& s, const proto::Envelope& env) {
 }
 
 void AdminServer::answer(Session& s, const proto::Envelope& env) {
-    state_.count_request(env.type);
+    if (served_here(env.type)) state_.count_request(env.type);
     const auto reject = [&](const proto::Error& e) {
         s.conn.send_error(ErrorCode::bad_request, e.message, env.id);
         s.conn.close("malformed " + env.type);

@@ -68,6 +68,7 @@ HttpApi::~HttpApi() { stop(); }
 proto::Result<bool> HttpApi::start(const common::Endpoint& at) {
     auto ok = http_.start(at);
     if (!ok) return ok;
+    loopback_ = proto::loopback_host(at.host);
     sample();
     uv_timer_start(
         sampler_.get(), [](uv_timer_t* t) { static_cast<HttpApi*>(t->data)->sample(); }, kHistoryPeriodMs,
@@ -86,6 +87,10 @@ void HttpApi::sample() {
 }
 
 void HttpApi::on_request(Id id, const proto::HttpRequest& r) {
+    if (loopback_ && !r.host.empty() && !proto::loopback_host(r.host)) {
+        // A browser that resolved another name to 127.0.0.1 (DNS rebinding) sends that name.
+        return respond_error(id, 421, "this tracker answers only Host: 127.0.0.1, [::1] or localhost");
+    }
     const std::string_view path = r.path;
     if (path.starts_with(kApiPrefix)) return serve_api(id, r, path.substr(kApiPrefix.size()));
     if (r.method != "GET") return respond_error(id, 405, "only GET is served here", "Allow: GET, HEAD\r\n");

@@ -4,7 +4,10 @@
 // `trackerctl --json`, proto/documents.hpp), the live event feed as SSE, and
 // the one action: POST /api/v1/peers/<name>/ping with the page's token,
 // answered by PeerServer::ping like `trackerctl ping`. Everything else is
-// read-only. docs/protocol.md §14 lists the routes. Owned by the loop thread.
+// read-only. On a loopback address, a request whose Host header names anything
+// but loopback is refused (421), so a web page cannot read the API or the
+// token through DNS rebinding. docs/protocol.md §14 lists the routes. Owned by
+// the loop thread.
 #pragma once
 
 #include <memory>
@@ -55,6 +58,7 @@ private:
     History history_;
     common::Timer sampler_;
     std::string token_;   // the page's: random per start, asked of every POST
+    bool loopback_ = false;   // listening on loopback: only loopback Host headers are answered
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);   // for callbacks that may outlive us
 };
 

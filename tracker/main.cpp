@@ -9,6 +9,7 @@
 #include "common/log.hpp"
 #include "common/service.hpp"
 #include "common/uv.hpp"
+#include "proto/http_request.hpp"
 #include "tracker/admin_server.hpp"
 #include "tracker/http_api.hpp"
 #include "tracker/peer_server.hpp"
@@ -40,10 +41,6 @@ bool is_off(const std::string& text) { return text.empty() || text == "off"; }
 
 std::string optional_endpoint_problem(const std::string& text) {
     return is_off(text) ? std::string() : endpoint_problem(text);
-}
-
-bool is_loopback(const std::string& host) {
-    return host.starts_with("127.") || host == "::1" || host == "::ffff:127.0.0.1";
 }
 
 void add_options(CLI::App& app, Options& o) {
@@ -174,7 +171,7 @@ int main(int argc, char** argv) {
                         ok.error().message + "); set --http-listen to another address, or to off");
         } else {
             log.info("dashboard, /metrics and API on http://" + common::to_string({at->host, http.port()}) + "/");
-            if (!is_loopback(at->host)) {
+            if (!proto::loopback_host(at->host)) {
                 log.warning("--http-listen " + options.http_listen +
                             " is not a loopback address: anyone who reaches it sees the dashboard, which has no login");
             }

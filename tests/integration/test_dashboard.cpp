@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "proto/frame.hpp"
+#include "proto/messages.hpp"
 
 using namespace peershare;
 using namespace peershare::test;
@@ -142,6 +144,34 @@ TEST_CASE("trackerd's /metrics passes promtool, and its counters move with publi
     CHECK(metric(last.body, "peershare_tracker_frames_rejected_total{reason=\"bad_envelope\"}") == 1);
 }
 
+TEST_CASE("unknown message types on the admin socket are not counted as requests") {
+    // They were: each became a `type` label (any string a client sent) and, past
+    // 64 of them, the tracker's real request types went uncounted.
+    TrackerFixture tracker;
+    RawConnection admin(tracker.socket());
+    proto::Hello hello;
+    hello.role = "admin";
+    REQUIRE(admin.send_all(proto::make_frame(hello, 1)));
+    REQUIRE(admin.read_frame(kDeadline).has_value());
+    for (int i = 0; i < 70; ++i) {
+        const auto id = static_cast<std::uint64_t>(i + 2);
+        REQUIRE(admin.send_all(proto::encode_frame(R"({"type":"teleport-)" + std::to_string(i) +
+                                                   R"(","id":)" + std::to_string(id) + "}")));
+        const auto reply = admin.read_frame(kDeadline);
+        REQUIRE(reply.has_value());
+        CHECK(reply->type == "error");
+    }
+    REQUIRE(tracker.trackerctl("files").exit_code == 0);   // a type not seen before: search
+
+    const auto text = http(tracker.http_port(), "/metrics").body;
+    INFO(text);
+    CHECK_FALSE(contains(text, "teleport"));
+    CHECK(metric(text, "peershare_tracker_requests_total{type=\"search\"}") == 1);
+    auto stats = tracker.trackerctl("--json", "stats");
+    REQUIRE(stats.exit_code == 0);
+    CHECK_FALSE(contains(stats.out, "teleport"));
+}
+
 TEST_CASE("the API's documents equal trackerctl --json for the same state") {
     TrackerFixture tracker;
     const auto port = tracker.http_port();
@@ -216,6 +246,22 @@ TEST_CASE("the dashboard page is served from the binary with its token and a str
     CHECK(http(port, "/", {"-I"}).status == 200);   // HEAD
 }
 
+TEST_CASE("on loopback, a request naming another host is refused: no reading the API through DNS rebinding") {
+    // A page of attacker.example whose name the attacker then points at
+    // 127.0.0.1 is same-origin with what it loads from there: it could read
+    // the token and the API. Its browser sends Host: attacker.example.
+    TrackerFixture tracker;
+    const auto port = tracker.http_port();
+    for (const std::string path : {"/", "/api/v1/peers", "/metrics", "/api/v1/events/stream"}) {
+        CAPTURE(path);
+        auto refused = http(port, path, {"-H", "Host: attacker.example:" + std::to_string(port)});
+        CHECK(refused.status == 421);
+        CHECK_FALSE(contains(refused.body, "peershare-token"));
+    }
+    CHECK(http(port, "/api/v1/peers", {"-H", "Host: localhost:" + std::to_string(port)}).status == 200);
+    CHECK(http(port, "/api/v1/peers").status == 200);   // curl sends Host: 127.0.0.1:PORT
+}
+
 TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers") {
     TrackerFixture tracker;
     const auto port = tracker.http_port();
@@ -224,7 +270,10 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
     SUBCASE("garbage, oversized headers and a slow client are answered or closed") {
         // A client that sends half a request and stops: closed at the request deadline.
         RawConnection slow(port);
-        REQUIRE(slow.send_all("GET /metrics HTTP/1.1\r\nHost: x\r\n"));
+        REQUIRE(slow.send_all("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
+        // One that trickles a header byte every 250 ms: closed at the same deadline (not an idle timer).
+        RawConnection trickle(port);
+        REQUIRE(trickle.send_all("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: "));
         RawConnection garbage(port);
         REQUIRE(garbage.send_all(std::string("\x16\x03\x01\x00\xff garbage\r\n\r\n", 17)));
         CHECK(contains(garbage.read_until_closed(kDeadline), "HTTP/1.1 400"));
@@ -234,8 +283,32 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
         RawConnection body(port);
         body.send_all("POST /api/v1/peers/alice/ping HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
         CHECK(contains(body.read_until_closed(kDeadline), "HTTP/1.1 413"));
+        bool trickle_closed = false;
+        for (int i = 0; i < 80 && !trickle_closed; ++i) {   // 20 s at most, twice the deadline
+            trickle_closed = trickle.closed_within(Millis{250}) || !trickle.send_all("a");
+        }
+        CHECK(trickle_closed);
         CHECK(slow.closed_within(Millis{20'000}));
-        CHECK(metric(http(port, "/metrics").body, "peershare_tracker_http_refused_total{reason=\"deadline\"}") == 1);
+        CHECK(metric(http(port, "/metrics").body, "peershare_tracker_http_refused_total{reason=\"deadline\"}") == 2);
+    }
+
+    SUBCASE("event-stream clients cannot take every connection: /metrics is still answered") {
+        // 512 subscribers would fill the listener (512 connections): no scrape,
+        // no page, until one leaves. Past 256 streams a subscriber gets 503.
+        std::vector<std::unique_ptr<RawConnection>> streams;
+        for (int i = 0; i < 512; ++i) {
+            streams.push_back(std::make_unique<RawConnection>(port));
+            REQUIRE(streams.back()->send_all("GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+        }
+        CHECK(contains(streams.back()->read_until_closed(kDeadline), "HTTP/1.1 503"));
+        const auto scrape = [&] {
+            return run({"/usr/bin/curl", "-sS", "--max-time", "2", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+        };
+        CHECK(wait_until([&] {
+            const auto r = scrape();
+            return r.exit_code == 0 && metric(r.out, "peershare_tracker_event_stream_subscribers") == 256;
+        }, kDeadline));
+        CHECK(metric(scrape().out, "peershare_tracker_http_refused_total{reason=\"full\"}") >= 256);
     }
 
     SUBCASE("10,000 event-stream subscribers opening and closing") {
@@ -244,7 +317,7 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
             std::vector<std::unique_ptr<RawConnection>> batch;
             for (int i = 0; i < kBatch; ++i) {
                 batch.push_back(std::make_unique<RawConnection>(port));
-                REQUIRE(batch.back()->send_all("GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+                REQUIRE(batch.back()->send_all("GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
             }
             if (round == 0) {   // the first batch is really subscribed: the metrics say so
                 CHECK(wait_until([&] {
@@ -263,7 +336,7 @@ TEST_CASE("bad input on the HTTP listener leaves the tracker serving its peers")
         for (int i = 0; i < 2000; ++i) lookup(*looker, "warm-up " + std::to_string(i));
         const double rss_before = rss();
         SlowReader reader(port);
-        const std::string request = "GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\n\r\n";
+        const std::string request = "GET /api/v1/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
         REQUIRE(::send(reader.fd(), request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
         const std::string long_name(200, 'n');
         const bool dropped = wait_until([&] {

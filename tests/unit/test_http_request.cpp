@@ -85,3 +85,23 @@ TEST_CASE("percent-decoding of paths and query values") {
     CHECK(query_value("flag&text=", "text") == "");
     CHECK_FALSE(query_value("a=1", "text"));
 }
+
+TEST_CASE("the Host header is kept, and loopback_host tells loopback names from others") {
+    HttpRequestReader reader;
+    reader.feed("GET / HTTP/1.1\r\nhOsT: 127.0.0.1:9998\r\n\r\n");
+    auto request = reader.pop();
+    REQUIRE(request);
+    CHECK(request->host == "127.0.0.1:9998");
+
+    for (const char* host : {"127.0.0.1", "127.0.0.1:9998", "127.9.8.7:1", "localhost", "LocalHost:9998", "[::1]",
+                             "[::1]:9998", "::1", "[::ffff:127.0.0.1]:9998"}) {
+        CAPTURE(host);
+        CHECK(loopback_host(host));
+    }
+    for (const char* host : {"", "attacker.example", "attacker.example:9998", "localhost.attacker.example",
+                             "127.0.0.1.nip.io:9998", "10.0.0.1:9998", "0.0.0.0", "[::]:9998", "[::2]", "[::1",
+                             "[::1]x", "128.0.0.1", "127.0.0.1:9998:1", "::ffff:10.0.0.1"}) {
+        CAPTURE(host);
+        CHECK_FALSE(loopback_host(host));
+    }
+}
