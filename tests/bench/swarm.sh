@@ -62,6 +62,19 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 max_of() { printf '%s\n' "$@" | sort -g | tail -n1; }
 lists_holders() { [ "$(ctl "$1" --json search "$2" | jq '[.files[].holder_count] | max // 0')" -ge "$3" ]; }
 
+# CPU seconds (user + system) the processes started since PIDS had $1
+# entries have used so far: who spent the machine, beside who waited on a
+# rate limit.
+cpu_since() {
+    local i total=0 tick
+    tick=$(getconf CLK_TCK)
+    for ((i = $1; i < ${#PIDS[@]}; i++)); do
+        [ -r "/proc/${PIDS[i]}/stat" ] || continue
+        total=$((total + $(sed 's/.*) //' "/proc/${PIDS[i]}/stat" | awk '{ print $12 + $13 }')))
+    done
+    awk -v t="$total" -v k="$tick" 'BEGIN { printf "%.1f", t / k }'
+}
+
 # Stops the processes started since PIDS had $1 entries, newest first.
 stop_since() {
     local i
@@ -98,11 +111,12 @@ flash_peershare() {
             "$TMP/$tag-f$i/fetch.json" >/dev/null 2>&1 && from_fetcher=$((from_fetcher + 1))
     done
     [ "$ok" = 1 ] || die "flash crowd $n (run $run): a fetch failed or its bytes differ (logs: $TMP/$tag-*.log)"
-    local up
+    local up cpu
     up=$(($(uploaded "$tag-seed") - up0))
+    cpu=$(cpu_since "$first")
     stop_since "$first"
     for i in $(seq "$n"); do rm -f "$TMP/$tag-f$i/big"; done
-    RESULT="$(elapsed "$t0" "$(max_of "${ends[@]}")") $up $from_fetcher"
+    RESULT="$(elapsed "$t0" "$(max_of "${ends[@]}")") $up $from_fetcher $cpu"
 }
 
 # ---- flash crowd: BitTorrent (aria2c, opentracker) ---------------------------
@@ -181,12 +195,13 @@ flash_bittorrent() {
         ends+=("$(cat "$TMP/bt/$tag-l$i/done")")
         cmp -s "$TMP/big" "$TMP/bt/$tag-l$i/big" || ok=0
     done
-    local up
+    local up cpu
     up=$(seeder_uploaded "$rpc")
+    cpu=$(cpu_since "$first")
     stop_since "$first"
     [ "$ok" = 1 ] || die "BitTorrent crowd $n (run $run): bytes differ"
     rm -rf "$TMP/bt"
-    RESULT="$(elapsed "$t0" "$(max_of "${ends[@]}")") $up"
+    RESULT="$(elapsed "$t0" "$(max_of "${ends[@]}")") $up $cpu"
 }
 
 bench_flash() {
@@ -212,21 +227,23 @@ HOOK
     local floor
     floor=$(awk -v s="$BYTES" -v r="$(bytes_per_s "$RATE")" 'BEGIN { printf "%.3f", s / r }')
     kv flash_floor_s "$floor"
-    local n run ps bt t up from medians=()
+    local n run ps bt t up from cpu medians=()
     for n in $CROWDS; do
-        local ps_t=() ps_up=() bt_t=() bt_up=()
+        local ps_t=() ps_up=() ps_cpu=() bt_t=() bt_up=() bt_cpu=()
         for run in $(seq "$RUNS"); do
             flash_peershare "$n" "$run"
-            read -r t up from <<<"$RESULT"
-            ps_t+=("$t") ps_up+=("$up")
+            read -r t up from cpu <<<"$RESULT"
+            ps_t+=("$t") ps_up+=("$up") ps_cpu+=("$cpu")
             kv "flash_${n}_peershare_run_${run}_s" "$t"
             kv "flash_${n}_peershare_run_${run}_publisher_uploaded_bytes" "$up"
             kv "flash_${n}_peershare_run_${run}_fetchers_fed_by_fetchers" "$from"
+            kv "flash_${n}_peershare_run_${run}_cpu_s" "$cpu"
             flash_bittorrent "$n" "$run"
-            read -r t up <<<"$RESULT"
-            bt_t+=("$t") bt_up+=("$up")
+            read -r t up cpu <<<"$RESULT"
+            bt_t+=("$t") bt_up+=("$up") bt_cpu+=("$cpu")
             kv "flash_${n}_aria2c_run_${run}_s" "$t"
             kv "flash_${n}_aria2c_run_${run}_seeder_uploaded_bytes" "$up"
+            kv "flash_${n}_aria2c_run_${run}_cpu_s" "$cpu"
         done
         ps=$(median "${ps_t[@]}") bt=$(median "${bt_t[@]}")
         medians+=("$ps")
@@ -237,8 +254,10 @@ HOOK
         row "flash crowd N=$n: peershare, all verified (median)" "$ps s" "-" "-"
         row "  publisher uploaded (median)" "$(mb "$(median "${ps_up[@]}")") MB ($(ratio "$(median "${ps_up[@]}")" "$BYTES")× the file)" "-" "-"
         row "  ratio to the floor $(mb "$BYTES") MB ÷ $RATE/s = $floor s" "${r_floor}×" "≤ 2×" "$(verdict "$r_floor" le 2)"
+        row "  CPU of all $((n + 1)) peerds (median)" "$(median "${ps_cpu[@]}") s" "-" "-"
         row "flash crowd N=$n: aria2c BitTorrent (median)" "$bt s" "-" "-"
         row "  seeder uploaded (median)" "$(mb "$(median "${bt_up[@]}")") MB ($(ratio "$(median "${bt_up[@]}")" "$BYTES")× the file)" "-" "-"
+        row "  CPU of all $((n + 1)) aria2c (median)" "$(median "${bt_cpu[@]}") s" "-" "-"
         row "  ratio peershare ÷ aria2c" "${r_bt}×" "≤ 1.0×" "$(verdict "$r_bt" le 1.0)"
     done
     if [ ${#medians[@]} -ge 2 ]; then
