@@ -24,6 +24,8 @@
 #       file: from one holder (`--from`), from all four, and `aria2c -x1 -s4`
 #       from the four holders' HTTP URLs (/v1/files/<id>). Rate ratios: all
 #       four ÷ one holder (target ≥ 3.6), peershare ÷ aria2c (target ≥ 1.0).
+#       (aria2c splits no part below its --min-split-size, 20M: under 80 MB
+#       it uses fewer than four holders.)
 #   BENCH_SWARM_RUNS (3) runs of each side, interleaved; medians.
 # Prints `key value` lines, then a summary table; with BENCH_ROWS set, the
 # summary rows are also written to that file (scripts/bench reads them).
