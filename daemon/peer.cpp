@@ -298,24 +298,17 @@ void Peer::share_fetched(const TransferRecord& done) {
 }
 
 void Peer::hold_partial(const TransferRecord& r, bool serve) {
-    auto announced = announced_partial_.find(r.content_id);
-    if (!serve) {
+    const auto announceable = [this](std::string_view name) { return link_ && !catalog_.by_name(name); };
+    const auto step = serve ? partials_.hold(r.id, partial_holding(r), announceable)
+                            : partials_.release(r.id, r.content_id, announceable);
+    // Unless a publication of the name took its place at the tracker.
+    if (step.withdraw && link_ && !catalog_.by_name(*step.withdraw)) link_->withdraw(*step.withdraw);
+    if (!step.serve) {
         catalog_.remove_partial(r.content_id);
-        if (announced == announced_partial_.end()) return;
-        announced_partial_.erase(announced);
-        // Unless a publication of the name took its place at the tracker.
-        if (link_ && !catalog_.by_name(r.name)) link_->withdraw(r.name);
         return;
     }
-    Publication held = partial_holding(r);
-    const auto before = announced == announced_partial_.end() ? 0 : announced->second;
-    // A publication under the name (the user's, or a shared copy) is what the tracker knows us for.
-    const bool announce = !catalog_.by_name(r.name) && worth_announcing(before, r.have.count(), r.pieces.size());
-    if (announce && link_) {
-        link_->announce(held);
-        announced_partial_[r.content_id] = r.have.count();
-    }
-    catalog_.put_partial(std::move(held));
+    if (step.announce) link_->announce(*step.serve);
+    catalog_.put_partial(*step.serve);
 }
 
 void Peer::set_fetch_memory(std::uint64_t bytes) {

@@ -19,6 +19,7 @@
 #include "daemon/fetch/engine.hpp"
 #include "daemon/hasher.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/partial_holdings.hpp"
 #include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
 #include "daemon/transfers/registry.hpp"
@@ -123,8 +124,9 @@ private:
     std::shared_ptr<BufferPool> buffers_;
     std::unique_ptr<TransferRows> transfer_rows_;       // the registry's view of state_
     std::unique_ptr<TransferRegistry> transfers_;
-    // Partial holdings announced to the tracker: content id → pieces held then.
-    std::map<std::string, std::uint64_t, std::less<>> announced_partial_;
+    // The transfers holding verified pieces, as one holding per content,
+    // and what of them the tracker was told.
+    PartialHoldings partials_;
 };
 
 }  // namespace peershare::peerd

@@ -200,6 +200,7 @@ private:
         std::size_t picker_index = kNotPicking;  // in picker_, once ready and picking
         bool list_in_flight = false;
         unsigned in_flight = 0;  // piece requests
+        unsigned depth = kRequestsPerSource;   // piece requests it may have in flight (next_request_depth)
         unsigned strikes = 0;
         unsigned busy = 0;               // 503s in a row
         std::uint64_t paused_until = 0;  // loop time, ms
@@ -219,6 +220,7 @@ private:
         bool have = false;  // a /have request
         curl_slist* headers = nullptr;   // If-None-Match of a /have; freed with the request
         std::uint64_t piece = 0, offset = 0, length = 0, received = 0;
+        std::uint64_t started_ms = 0;   // loop time the piece was asked for
         bool whole_file = false;  // the range is the whole file: a 200 is as good as a 206
         Buffer buffer;
         std::string body;  // piece list
@@ -454,6 +456,7 @@ void Fetch::Engine::start() {
 Fetch::Engine::SourceState Fetch::Engine::source_state(const Source& src) const {
     SourceState s;
     s.source = src;
+    s.depth = initial_request_depth(src.partial);
     if (auto base = base_url(src.host, src.port)) {
         s.file_url = *base + proto::file_path(req_.id);
         s.list_url = *base + proto::pieces_path(req_.id);
@@ -619,6 +622,7 @@ void Fetch::Engine::start_piece(std::size_t source, std::uint64_t piece, Buffer 
     r->offset = piece * req_.piece_size;
     r->length = proto::piece_length(req_.size, req_.piece_size, piece);
     r->whole_file = r->offset == 0 && r->length == req_.size;
+    r->started_ms = uv_now(loop_);
     r->buffer = std::move(buffer);
     const std::string range =
         std::to_string(r->offset) + "-" + std::to_string(r->offset + r->length - 1);
@@ -790,6 +794,7 @@ void Fetch::Engine::on_piece_done(Request& r, const Verdict& v) {
         return apply(r.source, v);
     }
     s.busy = 0;
+    s.depth = next_request_depth(s.depth, uv_now(loop_) - r.started_ms);
     std::vector<std::size_t> others;
     if (!picker_->received(r.piece, s.picker_index, others)) return;  // lost the race
     // Endgame: the copies still on their way from other sources are not needed.
@@ -1059,7 +1064,7 @@ void Fetch::Engine::schedule() {
         started = false;
         for (std::size_t i = 0; i < sources_.size() && phase_ == Phase::running; ++i) {
             const auto& s = sources_[i];
-            const unsigned slots = s.stalled ? 1 : kRequestsPerSource;
+            const unsigned slots = s.stalled ? 1 : s.depth;
             if (!allowed[i] || s.stage != Stage::ready || s.in_flight >= slots ||
                 s.paused_until > now)
                 continue;

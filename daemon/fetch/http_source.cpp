@@ -5,6 +5,7 @@
 #include <net/if.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 
 #include <curl/curl.h>
@@ -133,6 +134,15 @@ std::optional<std::string> base_url(const std::string& address, std::uint16_t po
         host += "%25" + zone;  // a zone is percent-encoded inside a URL
     }
     return "http://[" + host + "]" + port;
+}
+
+unsigned initial_request_depth(bool partial) { return partial ? 1 : kRequestsPerSource; }
+
+unsigned next_request_depth(unsigned depth, std::uint64_t piece_ms) {
+    assert(depth >= 1 && depth <= kRequestsPerSource);
+    if (piece_ms > kSlowPieceMs) return std::max(1U, depth - 1);
+    if (piece_ms < kSlowPieceMs / 2) return std::min(kRequestsPerSource, depth + 1);
+    return depth;
 }
 
 }  // namespace peershare::peerd

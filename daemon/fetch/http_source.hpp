@@ -16,11 +16,30 @@
 
 namespace peershare::peerd {
 
-inline constexpr unsigned kRequestsPerSource = 4;  // HTTP requests in flight per source
+inline constexpr unsigned kRequestsPerSource = 4;  // HTTP requests in flight per source, at most
+// A piece that took longer than this from request to last byte makes its
+// source's request depth one less (see next_request_depth).
+inline constexpr std::uint64_t kSlowPieceMs = 1'000;
 inline constexpr unsigned kMaxStrikes = 3;       // failures before a source is dropped
 inline constexpr unsigned kMaxBusyAnswers = 10;  // 503s in a row before a source is dropped
 inline constexpr std::uint64_t kMaxRetryAfterMs = 30'000;
 inline constexpr std::uint64_t kDefaultRetryAfterMs = 1'000;
+
+// Request depth (issue 10): how many piece requests to keep in flight at
+// one source. Each request claims a whole piece. At a source whose upload
+// is split among many fetchers (a publisher or a partial holder in a flash
+// crowd) a deep queue makes every piece arrive late and holds pieces that
+// other sources could send: with four each, 16 fetchers of a 2 MB/s
+// publisher waited 8 s for their first pieces (scripts/bench swarm,
+// docs/performance.md). So a source starts at kRequestsPerSource when it
+// holds the whole file (one fast holder still fills a fast link), at 1 when
+// partial; after each piece it sent, in `piece_ms` from its request, the
+// depth goes one down if that took more than kSlowPieceMs, one up if it took
+// less than half of that, within [1, kRequestsPerSource]. Like BitTorrent
+// clients sizing their request queue by each peer's rate (BEP 3 leaves it to
+// them; libtorrent's request_queue_time), in whole pieces.
+unsigned initial_request_depth(bool partial);
+unsigned next_request_depth(unsigned depth, std::uint64_t piece_ms);
 
 // What came back for one request, as curl saw it.
 struct Answer {

@@ -127,24 +127,25 @@ CONF
     wait_for 10 "nginx on port $NGINX_PORT" curl -sfI "$NGINX_URL"
 }
 
-# start_trackerd: trackerd on 127.0.0.1 (a free port), admin socket
-# $TMP/tracker.sock; sets TRACKER_PORT.
+# start_trackerd [OPTION...]: trackerd on 127.0.0.1 (a free port), admin
+# socket $TMP/tracker.sock; sets TRACKER_PORT.
 start_trackerd() {
     TRACKER_PORT=$(free_port)
     "$TRACKERD" --listen "127.0.0.1:$TRACKER_PORT" --admin-socket "$TMP/tracker.sock" \
-        --config /dev/null 2>"$TMP/tracker.log" &
+        --config /dev/null "$@" 2>"$TMP/tracker.log" &
     PIDS+=($!)
     local tpid=$!
     wait_for 10 "trackerd to listen" log_has_port "$TMP/tracker.log" "127.0.0.1:$TRACKER_PORT"
     alive "$tpid" || die "trackerd exited: $(cat "$TMP/tracker.log")"
 }
 
-# start_peerd NAME [OPTION...]: a peerd on 127.0.0.1 (any port) with its
-# socket at $TMP/NAME.sock and its state in $TMP/NAME; sets PEERD_PID.
+# start_peerd NAME [OPTION...]: a peerd on $PEERD_HOST (127.0.0.1; any
+# port) with its socket at $TMP/NAME.sock and its state in $TMP/NAME; sets
+# PEERD_PID.
 start_peerd() {
     local name=$1; shift
     mkdir -p "$TMP/$name"
-    "$PEERD" --tracker "127.0.0.1:$TRACKER_PORT" --name "$name" --listen 127.0.0.1:0 \
+    "$PEERD" --tracker "127.0.0.1:$TRACKER_PORT" --name "$name" --listen "${PEERD_HOST:-127.0.0.1}:0" \
         --socket "$TMP/$name.sock" --state-dir "$TMP/$name" --config /dev/null "$@" 2>"$TMP/$name.log" &
     PEERD_PID=$!
     PIDS+=("$PEERD_PID")

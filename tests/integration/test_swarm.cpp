@@ -310,3 +310,43 @@ TEST_CASE("a fetcher SIGKILLed mid-swarm: the others complete") {
         CHECK(file_difference(src, fetchers[i]->dir() / "kill.bin").empty());
     }
 }
+
+TEST_CASE("two transfers of one content in one peerd are one partial holding; when the first ends, the other is served") {
+    Swarm swarm{"host1", "host2"};
+    auto& host1 = swarm["host1"];
+    auto& host2 = swarm["host2"];
+    constexpr std::uint64_t kPiece = 256 * 1024, kPieces = 40;
+    const auto src = host1.dir() / "twice.bin";
+    write_random(src, kPieces * kPiece, 63);
+    ok_json(host1, "limit", "--up", "2M");   // slow enough to pause both halfway
+    const std::string cid = publish(host1, src, "twice.bin")["id"];
+    wait_holders(host2, "twice.bin", cid, {"host1"});
+
+    const auto start = [&](const char* to) {
+        return ok_json(host2, "fetch", "twice.bin", "-o", (host2.dir() / to).string(), "--detach")["transfer"]
+            .get<std::uint64_t>();
+    };
+    const auto first = start("a"), second = start("b");
+    const auto held = [&](std::uint64_t id) { return transfer(host2, id).value("done", std::uint64_t{0}); };
+    REQUIRE_MESSAGE(wait_until([&] { return held(first) > 0 && held(second) > 0; }, kSwarmDeadline),
+                    host2.describe());
+    ok_json(host2, "pause", std::to_string(first));
+    ok_json(host2, "pause", std::to_string(second));
+
+    // The first transfer ends: the second one's pieces are served and host2
+    // stays a partial holder at the tracker (the search goes over the same
+    // connection as a withdrawal would have, after it).
+    ok_json(host2, "cancel", std::to_string(first));
+    const auto have = curl(host2, "/v1/files/" + cid + "/have", host2.dir());
+    REQUIRE(have.status == 200);
+    const auto map = bits(have.body, kPieces);
+    const auto count = std::count(map.begin(), map.end(), '1');
+    CHECK(count > 0);   // the second transfer's pieces: the first one's are gone with it
+    CHECK(count < static_cast<std::ptrdiff_t>(kPieces));
+    const auto listed = ok_json(host2, "search", "twice.bin")["files"];
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0]["partial_count"] == 1);
+
+    ok_json(host2, "cancel", std::to_string(second));
+    CHECK(curl(host2, "/v1/files/" + cid + "/have", host2.dir()).status == 404);
+}

@@ -155,3 +155,18 @@ TEST_CASE("base_url: DNS names of letters, digits and hyphens") {
     CHECK_FALSE(base_url(std::string(64, 'a') + ".lan", 1));
     CHECK_FALSE(base_url("", 1));
 }
+
+TEST_CASE("request depth: the whole file's holder starts deep, a partial one at one; slow pieces make it shallower") {
+    CHECK(initial_request_depth(false) == kRequestsPerSource);
+    CHECK(initial_request_depth(true) == 1);
+    CHECK(next_request_depth(4, kSlowPieceMs + 1) == 3);
+    CHECK(next_request_depth(1, 60'000) == 1);   // never below one
+    CHECK(next_request_depth(2, kSlowPieceMs) == 2);   // between half and all of it: kept
+    CHECK(next_request_depth(2, kSlowPieceMs / 2) == 2);
+    CHECK(next_request_depth(2, kSlowPieceMs / 2 - 1) == 3);
+    CHECK(next_request_depth(kRequestsPerSource, 0) == kRequestsPerSource);   // never above the cap
+    // A partial holder that answers fast reaches full depth in three pieces.
+    unsigned d = initial_request_depth(true);
+    for (int i = 0; i < 3; ++i) d = next_request_depth(d, 10);
+    CHECK(d == kRequestsPerSource);
+}
