@@ -63,7 +63,7 @@ const http_parser_settings& HttpRequestReader::settings() {
         init.on_headers_complete = [](http_parser* p) {
             auto& self = of(p);
             if (self.in_value_) self.commit_header();
-            if (p->content_length != ULLONG_MAX && p->content_length > self.limits_.max_body) {
+            if (self.limits_.keep_body && p->content_length != ULLONG_MAX && p->content_length > self.limits_.max_body) {
                 self.error_status_ = 413;
                 return -1;
             }
@@ -81,10 +81,12 @@ const http_parser_settings& HttpRequestReader::settings() {
             };
             self.parsing_.path = part(UF_PATH);
             if (parts.field_set & (1 << UF_QUERY)) self.parsing_.query = part(UF_QUERY);
+            self.parsing_.target = std::move(self.url_);
             return 0;
         };
         init.on_body = [](http_parser* p, const char* at, std::size_t n) {
             auto& self = of(p);
+            if (!self.limits_.keep_body) return 0;
             if (self.parsing_.body.size() + n > self.limits_.max_body) {   // chunked bodies have no length up front
                 self.error_status_ = 413;
                 return -1;
@@ -116,6 +118,13 @@ bool HttpRequestReader::count_header_bytes(std::size_t n) {
 void HttpRequestReader::commit_header() {
     if (equals_ignoring_case(field_, "x-peershare-token")) parsing_.token = value_;
     if (equals_ignoring_case(field_, "accept")) parsing_.accept = value_;
+    const auto join = [this](std::string& into) {
+        if (!into.empty()) into += ", ";
+        into += value_;
+    };
+    if (equals_ignoring_case(field_, "range")) join(parsing_.range);
+    if (equals_ignoring_case(field_, "if-range")) join(parsing_.if_range);
+    if (equals_ignoring_case(field_, "if-none-match")) join(parsing_.if_none_match);
     field_.clear();
     value_.clear();
     in_value_ = false;
