@@ -97,7 +97,10 @@ const http_parser_settings& HttpRequestReader::settings() {
         init.on_message_complete = [](http_parser* p) {
             auto& self = of(p);
             self.in_request_ = false;
-            if (p->upgrade) self.parsing_.keep_alive = false;   // we speak nothing else: answer, then close
+            if (p->upgrade) {   // we speak nothing else: answer, then close
+                self.parsing_.keep_alive = false;
+                self.upgraded_ = true;
+            }
             self.queue_.push_back(std::move(self.parsing_));
             self.parsing_ = HttpRequest{};
             if (self.queue_.size() >= self.limits_.max_queued) http_parser_pause(p, 1);
@@ -140,7 +143,10 @@ std::size_t HttpRequestReader::feed(std::string_view bytes) {
         if (!error_status_) error_status_ = too_large_ || err == HPE_HEADER_OVERFLOW ? 431 : 400;
         return taken;
     }
-    if (parser_.upgrade) error_status_ = 400;   // the rest is not HTTP; the queued request is answered first
+    // The rest is not HTTP; the queued request is answered first. (Not
+    // parser_.upgrade: that is set from the headers on, while the body of the
+    // upgrade request may still be arriving.)
+    if (upgraded_) error_status_ = 400;
     return taken;
 }
 

@@ -84,6 +84,7 @@ private:
     bool in_value_ = false;
     bool in_request_ = false;
     bool too_large_ = false;
+    bool upgraded_ = false;   // an Upgrade or CONNECT request is complete: no more HTTP
     std::size_t header_bytes_ = 0;
     int error_status_ = 0;
     std::deque<HttpRequest> queue_;

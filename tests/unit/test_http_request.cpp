@@ -217,3 +217,18 @@ TEST_CASE("requests before a malformed one are served first; nothing after it is
     CHECK(read.requests[1].path == "/b");
     CHECK(read.error == 400);
 }
+
+TEST_CASE("an Upgrade request with a body split across reads is still read whole (found by fuzzing)") {
+    const std::string text = "GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: x\r\nContent-Length: 4\r\n\r\nabcd";
+    for (std::size_t split = 1; split < text.size(); ++split) {
+        CAPTURE(split);
+        HttpRequestReader reader(upload_limits());
+        CHECK(reader.feed(text.substr(0, split)) == split);
+        CHECK(reader.error_status() == 0);
+        reader.feed(text.substr(split));
+        auto r = reader.pop();
+        REQUIRE(r);
+        CHECK_FALSE(r->keep_alive);
+        CHECK(reader.error_status() == 400);
+    }
+}
