@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -800,7 +801,8 @@ bool UploadServer::take_slot() {
 }
 
 void UploadServer::release_slot() {
-    if (slots_in_use_ > 0) --slots_in_use_;
+    assert(slots_in_use_ > 0);   // a connection gives back only the slot it took (has_slot_)
+    --slots_in_use_;
 }
 
 // A waiting upload is woken once the smallest rate-limited sendfile
