@@ -2,15 +2,14 @@
 // upload slots and the upload rate limit.
 //
 // A connection is a small state machine on the loop thread:
-//   read → http-parser → queue of parsed requests (at most kMaxPipelinedRequests;
-//   the parser pauses and reading stops past that) → one response at a time:
+//   read → proto::HttpRequestReader (the parsing, pure and fuzzed: a queue of
+//   at most kMaxPipelinedRequests; reading stops past that) → one response at a time:
 //   headers (and any small body) with uv_write, then for a file body
 //   open + fstat in the pool, then sendfile(2) in the pool, chunk by chunk.
 // Requests are answered strictly in order, so pipelining needs nothing more.
 #include "daemon/upload_server.hpp"
 
 #include <fcntl.h>
-#include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -30,31 +30,12 @@
 #include <string_view>
 
 #include "proto/http.hpp"
+#include "proto/http_request.hpp"
 
 namespace peershare::peerd {
 namespace {
 
-using proto::equals_ignoring_case;
 using proto::response_head;
-
-struct Request {
-    http_method method = HTTP_GET;
-    std::string url;
-    std::string range;      // every Range header, joined by ", " (several = ignored)
-    std::string if_range;
-    std::string if_none_match;   // every If-None-Match header, joined
-    bool keep_alive = true;
-    int parse_error = 0;    // 400 or 431: the parser gave up here; answer and close
-};
-
-// The path of a request target (origin-form "/p?q" or absolute-form "http://h/p").
-std::optional<std::string_view> target_path(std::string_view url) {
-    http_parser_url parts;
-    http_parser_url_init(&parts);
-    if (http_parser_parse_url(url.data(), url.size(), 0, &parts) != 0) return std::nullopt;
-    if (!(parts.field_set & (1 << UF_PATH))) return std::string_view{};
-    return url.substr(parts.field_data[UF_PATH].off, parts.field_data[UF_PATH].len);
-}
 
 std::int64_t mtime_ns(const uv_stat_t& st) {
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
@@ -111,8 +92,6 @@ public:
           timer_(server.loop_) {
         tcp_->data = this;
         timer_.get()->data = this;
-        http_parser_init(&parser_, HTTP_REQUEST);
-        parser_.data = this;
         sockaddr_storage addr{};
         int len = sizeof addr;
         if (uv_tcp_getpeername(tcp_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
@@ -191,7 +170,6 @@ private:
     };
 
     uv_stream_t* stream() const { return reinterpret_cast<uv_stream_t*>(tcp_); }
-    static Connection* of(http_parser* p) { return static_cast<Connection*>(p->data); }
 
     // ---- input ------------------------------------------------------------
 
@@ -225,142 +203,42 @@ private:
         }
     }
 
+    // Parsing is proto::HttpRequestReader's; here only what to do with its
+    // verdict: bytes it cannot take yet (kMaxPipelinedRequests are queued)
+    // wait in stash_ with reading stopped; after an error (or an upgrade) no
+    // more input is read.
     void feed(const char* data, std::size_t size) {
         if (input_done_) return;
-        const std::size_t parsed = http_parser_execute(&parser_, &settings(), data, size);
-        if (input_done_) {   // an upgrade: what follows is not HTTP
-            stop_reading();
-            return;
-        }
-        const auto err = HTTP_PARSER_ERRNO(&parser_);
-        if (err == HPE_PAUSED) {   // the request queue is full: keep the rest for later
-            stash_.assign(data + parsed, size - parsed);
-            paused_ = true;
-            stop_reading();
-        } else if (err != HPE_OK) {
-            Request bad;
-            bad.parse_error = (too_large_ || err == HPE_HEADER_OVERFLOW) ? 431 : 400;
-            bad.keep_alive = false;
-            queue_.push_back(std::move(bad));
+        const std::size_t taken = reader_.feed({data, size});
+        if (reader_.error_status()) {
             input_done_ = true;
+            stop_reading();
+        } else if (taken < size) {   // the request queue is full: keep the rest for later
+            stash_.assign(data + taken, size - taken);
+            paused_ = true;
             stop_reading();
         }
     }
 
     void resume_parsing() {
         paused_ = false;
-        http_parser_pause(&parser_, 0);
         const std::string rest = std::move(stash_);
         stash_.clear();
         feed(rest.data(), rest.size());
         if (!paused_ && !input_done_) start_reading();
     }
 
-    static const http_parser_settings& settings() {
-        static const http_parser_settings s = [] {
-            http_parser_settings init;
-            http_parser_settings_init(&init);
-            init.on_message_begin = on_message_begin;
-            init.on_url = on_url;
-            init.on_header_field = on_header_field;
-            init.on_header_value = on_header_value;
-            init.on_headers_complete = on_headers_complete;
-            init.on_message_complete = on_message_complete;
-            return init;
-        }();
-        return s;
-    }
-
-    // Counts request line and header bytes (with their separators) against
-    // kMaxRequestHeaderBytes; false stops the parser and the answer is 431.
-    bool count_header_bytes(std::size_t n) {
-        header_bytes_ += n;
-        if (header_bytes_ <= kMaxRequestHeaderBytes) return true;
-        too_large_ = true;
-        return false;
-    }
-
-    static int on_message_begin(http_parser* p) {
-        auto* self = of(p);
-        self->parsing_ = Request{};
-        self->header_bytes_ = 0;
-        self->too_large_ = false;
-        self->field_.clear();
-        self->value_.clear();
-        self->in_value_ = false;
-        return 0;
-    }
-
-    static int on_url(http_parser* p, const char* at, std::size_t length) {
-        auto* self = of(p);
-        const std::size_t line_overhead = self->parsing_.url.empty() ? 16 : 0;   // method, version, CRLF
-        if (!self->count_header_bytes(length + line_overhead)) return -1;
-        self->parsing_.url.append(at, length);
-        return 0;
-    }
-
-    static int on_header_field(http_parser* p, const char* at, std::size_t length) {
-        auto* self = of(p);
-        if (self->in_value_) self->commit_header();
-        const std::size_t line_overhead = self->field_.empty() ? 4 : 0;   // ": " and CRLF
-        if (!self->count_header_bytes(length + line_overhead)) return -1;
-        self->field_.append(at, length);
-        return 0;
-    }
-
-    static int on_header_value(http_parser* p, const char* at, std::size_t length) {
-        auto* self = of(p);
-        self->in_value_ = true;
-        if (!self->count_header_bytes(length)) return -1;
-        self->value_.append(at, length);
-        return 0;
-    }
-
-    void commit_header() {
-        const auto join = [this](std::string& into) {
-            if (!into.empty()) into += ", ";
-            into += value_;
-        };
-        if (equals_ignoring_case(field_, "range")) join(parsing_.range);
-        if (equals_ignoring_case(field_, "if-range")) join(parsing_.if_range);
-        if (equals_ignoring_case(field_, "if-none-match")) join(parsing_.if_none_match);
-        field_.clear();
-        value_.clear();
-        in_value_ = false;
-    }
-
-    static int on_headers_complete(http_parser* p) {
-        auto* self = of(p);
-        if (self->in_value_) self->commit_header();
-        self->parsing_.method = static_cast<http_method>(p->method);
-        // HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 always closes.
-        self->parsing_.keep_alive =
-            p->http_major == 1 && p->http_minor >= 1 && http_should_keep_alive(p) != 0;
-        return 0;
-    }
-
-    static int on_message_complete(http_parser* p) {
-        auto* self = of(p);
-        if (p->upgrade) {   // Upgrade or CONNECT: answer this one, then close
-            self->parsing_.keep_alive = false;
-            self->input_done_ = true;
-        }
-        self->queue_.push_back(std::move(self->parsing_));
-        self->parsing_ = Request{};
-        if (self->queue_.size() >= kMaxPipelinedRequests) http_parser_pause(p, 1);
-        return 0;
-    }
-
     // ---- requests, one at a time, in order -----------------------------------
 
     void pump() {
         while (phase_ == Phase::open && !busy_) {
-            if (!queue_.empty()) {
-                Request next = std::move(queue_.front());
-                queue_.pop_front();
-                serve(std::move(next));
+            if (auto next = reader_.pop()) {
+                serve(std::move(*next));
             } else if (paused_) {
                 resume_parsing();
+            } else if (const int status = reader_.error_status(); status && !error_answered_) {
+                error_answered_ = true;
+                answer_parse_error(status);
             } else if (input_done_ || peer_eof_) {
                 close_gracefully();
             } else {
@@ -372,30 +250,30 @@ private:
         }
     }
 
-    void serve(Request req) {
+    void begin_response(bool keep_alive, std::string target) {
         stop_timer();
         awaiting_request_ = false;
         busy_ = true;
         head_ = false;
-        close_after_ = !req.keep_alive;
+        close_after_ = !keep_alive;
         status_ = 0;
-        url_ = std::move(req.url);
-        if (req.parse_error) {
-            close_after_ = true;
-            return respond_text(req.parse_error, req.parse_error == 431 ? "request headers are too large\n"
-                                                                        : "malformed request\n");
-        }
+        url_ = std::move(target);
+    }
+
+    // The reader gave up (after answering what came before): say why, then close.
+    void answer_parse_error(int status) {
+        begin_response(false, "(unreadable request)");
+        respond_text(status, status == 431 ? "request headers are too large\n" : "malformed request\n");
+    }
+
+    void serve(proto::HttpRequest req) {
+        begin_response(req.keep_alive, std::move(req.target));
         if (!server_) return close_now("server stopped");
-        if (req.method != HTTP_GET && req.method != HTTP_HEAD) {
+        if (req.method != "GET" && req.method != "HEAD") {
             return respond_text(405, "only GET and HEAD are served here\n", "Allow: GET, HEAD\r\n");
         }
-        head_ = req.method == HTTP_HEAD;
-        const auto path = target_path(url_);
-        if (!path) {
-            close_after_ = true;
-            return respond_text(400, "malformed request target\n");
-        }
-        const auto target = proto::parse_file_target(*path);
+        head_ = req.method == "HEAD";
+        const auto target = proto::parse_file_target(req.path);
         // A publication, else the verified pieces of a transfer (a partial holding).
         const Publication* pub = target ? server_->catalog_.holding(target->id) : nullptr;
         if (!pub || pub->id != open_id_) release_file();   // not kept for what is not served
@@ -409,7 +287,7 @@ private:
 
     // The verified-piece bitfield (BEP 3 bit order), all ones for a
     // publication; its ETag answers If-None-Match with 304.
-    void serve_have(const Request& req, const Publication& pub) {
+    void serve_have(const proto::HttpRequest& req, const Publication& pub) {
         proto::Bitfield have = pub.have;
         if (have.size() == 0) {
             have = proto::Bitfield(pub.pieces.size());
@@ -426,7 +304,7 @@ private:
         respond(200, "application/octet-stream", std::string(bytes.begin(), bytes.end()), extra);
     }
 
-    void serve_file(const Request& req, const Publication& pub) {
+    void serve_file(const proto::HttpRequest& req, const Publication& pub) {
         file_ = FileResponse{pub.id, pub.path, pub.size, pub.mtime_ns, 0, pub.size, false, pub.have.size() > 0};
         // Our ETag is the content id: an If-Range naming anything else asks for the whole file.
         const bool range_applies = !req.range.empty() &&
@@ -802,18 +680,12 @@ private:
     std::string remote_;
     Phase phase_ = Phase::open;
 
-    http_parser parser_{};
-    Request parsing_;
-    std::size_t header_bytes_ = 0;
-    bool too_large_ = false;
-    std::string field_;
-    std::string value_;
-    bool in_value_ = false;
-    std::deque<Request> queue_;
+    proto::HttpRequestReader reader_{{kMaxRequestHeaderBytes, 0, kMaxPipelinedRequests, false}};
     std::string stash_;        // input after a pause, at most one read buffer
     bool reading_ = false;
     bool paused_ = false;      // the queue was full; stash_ holds the rest
     bool input_done_ = false;  // a parse error or an upgrade: no more requests
+    bool error_answered_ = false;   // the reader's error_status() has been answered
     bool peer_eof_ = false;
 
     bool busy_ = false;        // a response is in progress
@@ -929,7 +801,8 @@ bool UploadServer::take_slot() {
 }
 
 void UploadServer::release_slot() {
-    if (slots_in_use_ > 0) --slots_in_use_;
+    assert(slots_in_use_ > 0);   // a connection gives back only the slot it took (has_slot_)
+    --slots_in_use_;
 }
 
 // A waiting upload is woken once the smallest rate-limited sendfile

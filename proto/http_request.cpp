@@ -65,7 +65,7 @@ const http_parser_settings& HttpRequestReader::settings() {
         init.on_headers_complete = [](http_parser* p) {
             auto& self = of(p);
             if (self.in_value_) self.commit_header();
-            if (p->content_length != ULLONG_MAX && p->content_length > self.limits_.max_body) {
+            if (self.limits_.keep_body && p->content_length != ULLONG_MAX && p->content_length > self.limits_.max_body) {
                 self.error_status_ = 413;
                 return -1;
             }
@@ -83,10 +83,12 @@ const http_parser_settings& HttpRequestReader::settings() {
             };
             self.parsing_.path = part(UF_PATH);
             if (parts.field_set & (1 << UF_QUERY)) self.parsing_.query = part(UF_QUERY);
+            self.parsing_.target = std::move(self.url_);
             return 0;
         };
         init.on_body = [](http_parser* p, const char* at, std::size_t n) {
             auto& self = of(p);
+            if (!self.limits_.keep_body) return 0;
             if (self.parsing_.body.size() + n > self.limits_.max_body) {   // chunked bodies have no length up front
                 self.error_status_ = 413;
                 return -1;
@@ -97,7 +99,10 @@ const http_parser_settings& HttpRequestReader::settings() {
         init.on_message_complete = [](http_parser* p) {
             auto& self = of(p);
             self.in_request_ = false;
-            if (p->upgrade) self.parsing_.keep_alive = false;   // we speak nothing else: answer, then close
+            if (p->upgrade) {   // we speak nothing else: answer, then close
+                self.parsing_.keep_alive = false;
+                self.upgraded_ = true;
+            }
             self.queue_.push_back(std::move(self.parsing_));
             self.parsing_ = HttpRequest{};
             if (self.queue_.size() >= self.limits_.max_queued) http_parser_pause(p, 1);
@@ -119,6 +124,13 @@ void HttpRequestReader::commit_header() {
     if (equals_ignoring_case(field_, "x-peershare-token")) parsing_.token = value_;
     if (equals_ignoring_case(field_, "accept")) parsing_.accept = value_;
     if (equals_ignoring_case(field_, "host")) parsing_.host = value_;
+    const auto join = [this](std::string& into) {
+        if (!into.empty()) into += ", ";
+        into += value_;
+    };
+    if (equals_ignoring_case(field_, "range")) join(parsing_.range);
+    if (equals_ignoring_case(field_, "if-range")) join(parsing_.if_range);
+    if (equals_ignoring_case(field_, "if-none-match")) join(parsing_.if_none_match);
     field_.clear();
     value_.clear();
     in_value_ = false;
@@ -134,7 +146,10 @@ std::size_t HttpRequestReader::feed(std::string_view bytes) {
         if (!error_status_) error_status_ = too_large_ || err == HPE_HEADER_OVERFLOW ? 431 : 400;
         return taken;
     }
-    if (parser_.upgrade) error_status_ = 400;   // the rest is not HTTP; the queued request is answered first
+    // The rest is not HTTP; the queued request is answered first. (Not
+    // parser_.upgrade: that is set from the headers on, while the body of the
+    // upgrade request may still be arriving.)
+    if (upgraded_) error_status_ = 400;
     return taken;
 }
 

@@ -631,6 +631,7 @@ void Fetch::Engine::start_piece(std::size_t source, std::uint64_t piece, Buffer 
     curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_piece_data);
     ++s.in_flight;
     if (!add_request(r)) {
+        assert(s.in_flight > 0);
         --s.in_flight;
         picker_->request_ended(piece, s.picker_index);
     }
@@ -725,6 +726,7 @@ void Fetch::Engine::on_request_done(CURL* easy, CURLcode rc) {
         sources_[r->source].have_in_flight = false;
         on_have_done(*r, v);
     } else {
+        assert(sources_[r->source].in_flight > 0);   // counted when the request was added
         --sources_[r->source].in_flight;
         on_piece_done(*r, v);
     }
@@ -804,6 +806,7 @@ void Fetch::Engine::on_piece_done(Request& r, const Verdict& v) {
     }
     for (auto* q : doomed) {
         multi_.remove(q->easy);
+        assert(sources_[q->source].in_flight > 0);
         --sources_[q->source].in_flight;
         recycle(take_request(q));
     }
@@ -838,6 +841,7 @@ void Fetch::Engine::abort_request(Request* raw) {
     } else if (r->have) {
         s.have_in_flight = false;
     } else {
+        assert(s.in_flight > 0);
         --s.in_flight;
         if (picker_ && s.picker_index != kNotPicking) picker_->request_ended(r->piece, s.picker_index);
     }
@@ -1124,6 +1128,7 @@ void Fetch::Engine::piece_done(std::uint64_t piece) {
 // --- work items back on the loop ---
 
 bool Fetch::Engine::back_from_pool() {
+    assert(pending_work_ > 0);   // each job comes back once
     --pending_work_;
     if (detached_) {
         if (pending_work_ == 0) delete this;
@@ -1279,6 +1284,7 @@ void Fetch::Engine::queue_sync() {
 
 void Fetch::Engine::on_synced(SyncJob& job) {
     sync_in_flight_ = false;
+    assert(pending_work_ > 0);   // each job comes back once
     --pending_work_;
     if (detached_) {
         if (pending_work_ == 0) delete this;
@@ -1381,7 +1387,8 @@ void Fetch::Engine::maybe_deliver() {
 
 void Fetch::Engine::deliver() {
     if (phase_ != Phase::finishing || !result_) return;
-    phase_ = Phase::done;
+    phase_ = Phase::done;   // the only way here: the done callback runs once
+    assert(result_);
     auto done = std::move(done_);
     auto result = std::move(*result_);
     result_.reset();

@@ -104,7 +104,7 @@ for (name, fd, what, way), data in sorted(streams.items()):
         and data[:4] in (b'GET ', b'HEAD', b'HTTP')
     if data[:4] in (b'GET ', b'HEAD'):
         for req in re.split(rb'(?<=\r\n\r\n)', data):
-            if req: nreq += 1; save('http_request', f'capture-{nreq:03}', req)
+            if req: nreq += 1; save('http_request', f'capture-{nreq:03}', b'\x01' + req)   # 1: the upload server's limits
         for r in re.findall(rb'\r\n[Rr]ange: ([^\r]*)', data):
             save('http_range', 'capture-' + r.decode().replace('/', '_').replace(',', '_'), r + struct.pack('<Q', 700000))
         continue
