@@ -36,7 +36,8 @@ struct HttpReaderLimits {
 
 // Feeds bytes (any split) and queues complete requests. After an error the
 // reader is failed for good: error_status() says what to answer (400 for
-// syntax, 431 for too large headers, 413 for too large a body) and the
+// syntax, 431 for too large headers, 413 for too large a body, 505 for an HTTP
+// version other than 1.0 and 1.1, RFC 9110 §15.6.6) and the
 // connection should close once that answer is sent.
 class HttpRequestReader {
 public:
