@@ -238,6 +238,8 @@ TEST_CASE("the dashboard page is served from the binary with its token and a str
     CHECK(contains(head.out, "Content-Type: text/html; charset=utf-8"));
     CHECK(contains(head.out, "Content-Security-Policy: default-src 'self'"));
     CHECK(page_token(port) != page_token(TrackerFixture().http_port()));   // random per start
+    // A page that outlived a restart reads the new token here (tests/browser restarts the tracker).
+    CHECK(get_json(port, "/api/v1/token") == nlohmann::json{{"token", page_token(port)}});
     CHECK(http(port, "/app.js").status == 200);
     CHECK(http(port, "/style.css").status == 200);
     CHECK(http(port, "/nothing-here").status == 404);
@@ -252,7 +254,7 @@ TEST_CASE("on loopback, a request naming another host is refused: no reading the
     // the token and the API. Its browser sends Host: attacker.example.
     TrackerFixture tracker;
     const auto port = tracker.http_port();
-    for (const std::string path : {"/", "/api/v1/peers", "/metrics", "/api/v1/events/stream"}) {
+    for (const std::string path : {"/", "/api/v1/peers", "/metrics", "/api/v1/events/stream", "/api/v1/token"}) {
         CAPTURE(path);
         auto refused = http(port, path, {"-H", "Host: attacker.example:" + std::to_string(port)});
         CHECK(refused.status == 421);
