@@ -144,6 +144,33 @@ TEST_CASE("trackerd's /metrics passes promtool, and its counters move with publi
     CHECK(metric(last.body, "peershare_tracker_frames_rejected_total{reason=\"bad_envelope\"}") == 1);
 }
 
+TEST_CASE("right after start, /metrics has every labelled series at 0 (no series missing until its first event)") {
+    TrackerFixture tracker;
+    auto page = http(tracker.http_port(), "/metrics");
+    REQUIRE(page.status == 200);
+    auto check = promtool_check(page.body, tracker.dir().path());
+    INFO(page.body);
+    INFO(check.describe());
+    CHECK(check.exit_code == 0);
+    const std::vector<std::pair<std::string, std::vector<std::string>>> families{
+        {"peershare_tracker_requests_total{type=",
+         {"hello", "lookup", "heartbeat", "publish", "unpublish", "fetched", "search", "discover", "ping_peer",
+          "list_peers", "list_events", "get_stats"}},
+        {"peershare_tracker_events_total{kind=", {"joined", "left", "looked_up", "published", "unpublished", "fetched"}},
+        {"peershare_tracker_pings_total{result=", {"live", "timeout", "left", "unknown", "stopped"}},
+        {"peershare_tracker_frames_rejected_total{reason=",
+         {"no_hello", "version_mismatch", "bad_hello", "admin_hello", "malformed_message", "unknown_type",
+          "bad_framing", "bad_envelope"}},
+        {"peershare_tracker_http_refused_total{reason=", {"full", "deadline", "bad_request", "slow_stream"}}};
+    for (const auto& [prefix, values] : families) {
+        for (const auto& value : values) {
+            const auto sample = prefix + "\"" + value + "\"}";
+            CAPTURE(sample);
+            CHECK(metric(page.body, sample) == 0);   // -1: absent
+        }
+    }
+}
+
 TEST_CASE("unknown message types on the admin socket are not counted as requests") {
     // They were: each became a `type` label (any string a client sent) and, past
     // 64 of them, the tracker's real request types went uncounted.

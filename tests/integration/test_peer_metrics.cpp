@@ -47,6 +47,24 @@ void promtool_passes(const std::string& text, const fs::path& dir) {
 
 }  // namespace
 
+TEST_CASE("right after start, peerd's /metrics has every labelled series at 0") {
+    TrackerFixture tracker;
+    auto peer = start_peer("early", tracker.endpoint(), tracker.dir().path(),
+                           PeerFixture::Options{{"--metrics-listen", "127.0.0.1:0"}});
+    const auto port = metrics_port(*peer);
+    const auto page = scrape(port);
+    promtool_passes(page, peer->dir());
+    for (const char* reason : {"cannot_connect", "not_found", "no_range_support", "bad_piece_list", "busy", "failures",
+                               "other"}) {
+        CAPTURE(reason);
+        CHECK(metric(page, std::string("peershare_peer_sources_dropped_total{reason=\"") + reason + "\"}") == 0);
+    }
+    for (const char* direction : {"upload", "download"}) {
+        CAPTURE(direction);
+        CHECK(metric(page, std::string("peershare_peer_rate_limit_waits_total{direction=\"") + direction + "\"}") == 0);
+    }
+}
+
 TEST_CASE("peerd's /metrics passes promtool, and its counters move with a publish and a fetch") {
     TrackerFixture tracker;
     const PeerFixture::Options with_metrics{{"--metrics-listen", "127.0.0.1:0"}};
