@@ -176,6 +176,7 @@ void HttpServer::next(Connection& c) {
             c.head_only = false;
             const std::string why = status == 431   ? "request headers are too large\n"
                                     : status == 413 ? "request body is too large\n"
+                                    : status == 505 ? "only HTTP/1.0 and HTTP/1.1 are spoken here\n"
                                                     : "malformed request\n";
             respond(c.id, {status, "text/plain; charset=utf-8", why, {}});
             return;

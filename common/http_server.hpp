@@ -58,7 +58,7 @@ struct HttpServerCounters {
     std::uint64_t accepted = 0;
     std::uint64_t refused_full = 0;     // over max_connections, or a stream over max_streams
     std::uint64_t timed_out = 0;        // request or response deadline passed
-    std::uint64_t bad_requests = 0;     // answered 400, 413 or 431 and closed
+    std::uint64_t bad_requests = 0;     // answered 400, 413, 431 or 505 and closed
     std::uint64_t streams_dropped = 0;  // stream buffer limit reached
 };
 

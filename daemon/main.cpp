@@ -19,6 +19,7 @@
 #include "daemon/metrics_server.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/peer.hpp"
+#include "proto/http_request.hpp"
 #include "proto/names.hpp"
 
 namespace {
@@ -257,6 +258,11 @@ int main(int argc, char** argv) {
                 return 1;
             }
             log.info("metrics on http://" + common::to_string({at.host, metrics.port()}) + "/metrics");
+            if (!proto::loopback_host(at.host)) {
+                log.warning("--metrics-listen " + options.metrics_listen +
+                            " is not a loopback address: anyone who reaches it reads this peer's metrics, "
+                            "which have no login");
+            }
         }
         log.info("peer " + config.name + ": uploads on " +
                  common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +

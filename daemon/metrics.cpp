@@ -33,10 +33,8 @@ std::string render_peer_metrics(const PeerMetrics& m, const PeerGauges& g) {
                 static_cast<double>(m.pieces_verified));
     out.counter("peershare_peer_pieces_rejected_total", "Pieces whose SHA-256 did not match; fetched again.",
                 static_cast<double>(m.pieces_rejected));
-    out.family("peershare_peer_sources_dropped_total", "counter", "Sources a fetch gave up on, by reason.");
-    for (const auto& [reason, n] : m.sources_dropped) {
-        out.sample("peershare_peer_sources_dropped_total", static_cast<double>(n), {{"reason", reason}});
-    }
+    out.labelled("peershare_peer_sources_dropped_total", "counter", "Sources a fetch gave up on, by reason.",
+                 "reason", kSourceDropReasons, m.sources_dropped);
     out.family("peershare_peer_rate_limit_waits_total", "counter",
                "Times an upload or a fetch paused for the rate limit, by direction.");
     out.sample("peershare_peer_rate_limit_waits_total", static_cast<double>(m.upload_rate_limit_waits),

@@ -8,6 +8,7 @@
 // states). Loop thread only.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -27,8 +28,10 @@ struct PeerMetrics {
     void count_dropped_source(std::string_view why);
 };
 
-// The label for a fetch's words on why it dropped a source: cannot_connect,
-// not_found, no_range_support, bad_piece_list, busy, failures, or other.
+// The label for a fetch's words on why it dropped a source: one of
+// kSourceDropReasons (/metrics shows each from the start, 0 until counted).
+inline constexpr std::array<std::string_view, 7> kSourceDropReasons{
+    "cannot_connect", "not_found", "no_range_support", "bad_piece_list", "busy", "failures", "other"};
 std::string_view source_drop_reason(std::string_view why);
 
 // What the engine says now.

@@ -1,6 +1,9 @@
 // daemon/metrics_server.hpp — peerd's --metrics-listen: GET /metrics (a
 // Prometheus exposition made by `render` when asked), nothing else, on the
-// bounded common::HttpServer. Off unless configured. Owned by the loop thread.
+// bounded common::HttpServer. Off unless configured. On a loopback address, a
+// request whose Host header names anything but loopback is refused (421), as
+// trackerd's HTTP listener does (proto::loopback_host: DNS rebinding). Owned
+// by the loop thread.
 #pragma once
 
 #include <functional>
@@ -26,6 +29,7 @@ private:
 
     Render render_;
     common::HttpServer http_;
+    bool loopback_ = false;   // listening on loopback: only loopback Host headers are answered
 };
 
 }  // namespace peershare::peerd

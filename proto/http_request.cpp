@@ -65,6 +65,10 @@ const http_parser_settings& HttpRequestReader::settings() {
         init.on_headers_complete = [](http_parser* p) {
             auto& self = of(p);
             if (self.in_value_) self.commit_header();
+            if (p->http_major != 1 || p->http_minor > 1) {   // RFC 9110 §15.6.6: only HTTP/1.0 and 1.1 are spoken here
+                self.error_status_ = 505;
+                return -1;
+            }
             if (self.limits_.keep_body && p->content_length != ULLONG_MAX && p->content_length > self.limits_.max_body) {
                 self.error_status_ = 413;
                 return -1;

@@ -46,8 +46,9 @@ struct HttpReaderLimits {
 
 // Feeds bytes (any split) and queues complete requests. After an error the
 // reader is failed for good: error_status() says what to answer (400 for
-// syntax, 431 for too large headers, 413 for too large a body) and the
-// connection should close once that answer is sent. Requests queued before
+// syntax, 431 for too large headers, 413 for too large a body, 505 for an HTTP
+// version other than 1.0 and 1.1, RFC 9110 §15.6.6) and the connection should
+// close once that answer is sent. Requests queued before
 // the error are whole and come first (answer them in order, then the error).
 // http-parser 2.9 (RFC 7230 3.3.3) refuses a request with two Content-Length
 // headers or with Content-Length and Transfer-Encoding: chunked (400). After

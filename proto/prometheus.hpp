@@ -4,8 +4,11 @@
 // base units (seconds, bytes), counters end in _total. Pure: values in, text out.
 #pragma once
 
+#include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +56,25 @@ public:
     void gauge(std::string_view name, std::string_view help, double value);
     // The family and its _bucket (with le), _sum and _count samples.
     void histogram(std::string_view name, std::string_view help, const Histogram& h);
+    // A family with one sample per value of `label`: every value in `known`,
+    // in that order, 0 when `counts` (a map from label value to count) lacks
+    // it, so that each series exists from the start ("avoid missing metrics",
+    // prometheus.io/docs/practices/instrumentation). A key of `counts` not in
+    // `known` is a bug (asserted); it is still written, after the known ones.
+    template <class Map>
+    void labelled(std::string_view name, std::string_view type, std::string_view help, std::string_view label,
+                  std::span<const std::string_view> known, const Map& counts) {
+        family(name, type, help);
+        for (const std::string_view value : known) {
+            const auto it = counts.find(std::string(value));
+            sample(name, it == counts.end() ? 0.0 : static_cast<double>(it->second), {{label, value}});
+        }
+        for (const auto& [value, n] : counts) {
+            if (std::find(known.begin(), known.end(), value) != known.end()) continue;
+            assert(false && "a label value missing from the known ones");
+            sample(name, static_cast<double>(n), {{label, value}});
+        }
+    }
 
     const std::string& text() const { return text_; }
 

@@ -1,6 +1,8 @@
 // tracker/events.cpp — the event history and its followers.
 #include "tracker/events.hpp"
 
+#include <algorithm>
+#include <cassert>
 #include <ctime>
 
 #include "proto/names.hpp"
@@ -9,6 +11,7 @@ namespace peershare::tracker {
 
 void EventLog::record(std::string_view kind, std::string_view peer, std::string_view file,
                       std::string_view detail) {
+    assert(std::find(kEventKinds.begin(), kEventKinds.end(), kind) != kEventKinds.end());
     // Bounded here so that every event in the history parses at trackerctl's end.
     proto::Event e{next_seq_++, static_cast<std::int64_t>(std::time(nullptr)), std::string(kind),
                    std::string(peer), std::string(file),

@@ -3,6 +3,7 @@
 // history for `trackerctl events`, and pushed to every follower.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -14,6 +15,10 @@
 #include "proto/messages.hpp"
 
 namespace peershare::tracker {
+
+// Every kind record() is given (peer_server.cpp), so /metrics shows each from the start.
+inline constexpr std::array<std::string_view, 6> kEventKinds{"joined",      "left",    "looked_up",
+                                                             "published",   "unpublished", "fetched"};
 
 class EventLog {
 public:

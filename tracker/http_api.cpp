@@ -140,6 +140,9 @@ void HttpApi::serve_api(Id id, const proto::HttpRequest& r, std::string_view rou
     if (route == "stats") {
         return respond_json(id, 200, proto::stats_document(tracker_stats(state_, peers_.connection_count())));
     }
+    // The page's token again, for a page that outlived a restart of the tracker (a new token):
+    // readable only by a page of this origin, like the token in "/" itself.
+    if (route == "token") return respond_json(id, 200, proto::json{{"token", token_}});
     if (route == "history") return respond_json(id, 200, history_.to_json(kHistoryPeriodMs / 1000.0));
     respond_error(id, 404, "no such API route");
 }

@@ -2,6 +2,7 @@
 #include "tracker/metrics.hpp"
 
 #include "common/process_stats.hpp"
+#include "tracker/events.hpp"
 #include "tracker/state.hpp"
 
 namespace peershare::tracker {
@@ -12,17 +13,6 @@ std::uint64_t& TrackerMetrics::find_or_add(std::map<std::string, std::uint64_t, 
     if (it == m.end()) it = m.emplace(std::string(key), 0).first;
     return it->second;
 }
-
-namespace {
-
-template <class Map>
-void labelled(proto::Exposition& out, std::string_view name, std::string_view type, std::string_view help,
-              std::string_view label, const Map& values) {
-    out.family(name, type, help);
-    for (const auto& [key, value] : values) out.sample(name, static_cast<double>(value), {{label, key}});
-}
-
-}  // namespace
 
 std::string render_metrics(const State& state, const ServerGauges& gauges) {
     proto::Exposition out;
@@ -35,15 +25,16 @@ std::string render_metrics(const State& state, const ServerGauges& gauges) {
               static_cast<double>(state.index.name_count()));
     out.gauge("peershare_tracker_sessions", "Open connections on the peer port, hello or not.",
               static_cast<double>(gauges.sessions));
-    labelled(out, "peershare_tracker_requests_total", "counter",
-             "Requests answered, by message type (peer port and admin socket).", "type", state.requests);
+    out.labelled("peershare_tracker_requests_total", "counter",
+                 "Requests answered, by message type (peer port and admin socket).", "type", kRequestTypes,
+                 state.requests);
     out.histogram("peershare_tracker_request_duration_seconds",
                   "Time the loop spent answering one request, in seconds.", m.request_seconds);
-    labelled(out, "peershare_tracker_events_total", "counter", "Events recorded, by kind.", "kind",
-             state.events.counts());
-    labelled(out, "peershare_tracker_pings_total", "counter",
-             "Pings sent down peer sessions, by result (live, timeout, left, unknown, stopped).", "result",
-             m.pings);
+    out.labelled("peershare_tracker_events_total", "counter", "Events recorded, by kind.", "kind", kEventKinds,
+                 state.events.counts());
+    out.labelled("peershare_tracker_pings_total", "counter",
+                 "Pings sent down peer sessions, by result (live, timeout, left, unknown, stopped).", "result",
+                 kPingResults, m.pings);
     out.histogram("peershare_tracker_ping_rtt_seconds", "Round trips of answered pings, in seconds.",
                   m.ping_rtt_seconds);
     out.counter("peershare_tracker_session_received_bytes_total", "Bytes received on peer sessions.",
@@ -53,8 +44,9 @@ std::string render_metrics(const State& state, const ServerGauges& gauges) {
     std::map<std::string, std::uint64_t, std::less<>> rejected = m.rejected;
     rejected["bad_framing"] += m.traffic.bad_framing;
     rejected["bad_envelope"] += m.traffic.bad_envelope;
-    labelled(out, "peershare_tracker_frames_rejected_total", "counter",
-             "Frames refused on the peer port, by reason; the session is closed.", "reason", rejected);
+    out.labelled("peershare_tracker_frames_rejected_total", "counter",
+                 "Frames refused on the peer port, by reason; the session is closed.", "reason", kRejectReasons,
+                 rejected);
     out.gauge("peershare_tracker_http_connections", "Open connections on the HTTP listener.",
               static_cast<double>(gauges.http_connections));
     out.gauge("peershare_tracker_event_stream_subscribers", "Clients following /api/v1/events/stream.",

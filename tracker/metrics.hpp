@@ -4,6 +4,9 @@
 // the loop thread, inside State.
 #pragma once
 
+#include <algorithm>
+#include <array>
+#include <cassert>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -11,9 +14,26 @@
 
 #include "common/framed_connection.hpp"
 #include "common/http_server.hpp"
+#include "proto/messages.hpp"
 #include "proto/prometheus.hpp"
 
 namespace peershare::tracker {
+
+// The label values /metrics shows from the start (0 until counted), so a
+// series does not appear only with its first event (prometheus.io/docs/
+// practices/instrumentation, "avoid missing metrics"). Each list holds every
+// value its counter is given; a value outside it is a bug (asserted).
+// Requests counted, by message type: the peer port's (peer_server.cpp) and the
+// admin socket's (admin_server.cpp, kAdminTypes); a dashboard ping is a ping_peer.
+inline constexpr std::array<std::string_view, 12> kRequestTypes{
+    proto::Hello::kType,     proto::Lookup::kType,   proto::Heartbeat::kType, proto::Publish::kType,
+    proto::Unpublish::kType, proto::Fetched::kType,  proto::Search::kType,    proto::Discover::kType,
+    proto::PingPeer::kType,  proto::ListPeers::kType, proto::ListEvents::kType, proto::GetStats::kType};
+inline constexpr std::array<std::string_view, 5> kPingResults{"live", "timeout", "left", "unknown", "stopped"};
+// Frames refused on the peer port: the session's own reasons, then the framing's (TrafficCounters).
+inline constexpr std::array<std::string_view, 8> kRejectReasons{
+    "no_hello", "version_mismatch", "bad_hello", "admin_hello", "malformed_message", "unknown_type",
+    "bad_framing", "bad_envelope"};
 
 struct State;
 
@@ -29,8 +49,14 @@ struct TrackerMetrics {
     // no_hello, version_mismatch, bad_hello, admin_hello, malformed_message, unknown_type.
     std::map<std::string, std::uint64_t, std::less<>> rejected;
 
-    void count_ping(std::string_view result) { ++find_or_add(pings, result); }
-    void count_rejected(std::string_view reason) { ++find_or_add(rejected, reason); }
+    void count_ping(std::string_view result) {
+        assert(std::find(kPingResults.begin(), kPingResults.end(), result) != kPingResults.end());
+        ++find_or_add(pings, result);
+    }
+    void count_rejected(std::string_view reason) {
+        assert(std::find(kRejectReasons.begin(), kRejectReasons.end(), reason) != kRejectReasons.end());
+        ++find_or_add(rejected, reason);
+    }
 
 private:
     static std::uint64_t& find_or_add(std::map<std::string, std::uint64_t, std::less<>>& m, std::string_view key);

@@ -3,7 +3,8 @@
 // (no browser download). Starts the real trackerd and fake peers on
 // 127.0.0.1 and checks, without reloading the page: no console errors, a peer
 // started after the page opened appears within 2 s, a publish shows in the
-// event feed, the ping button shows a round trip, search filters the index.
+// event feed, the ping button shows a round trip, search filters the index,
+// and after the tracker restarts on the same port a ping still works.
 // Saves screenshots of the page (wide and phone) for the README.
 //
 // Usage: node dashboard.test.mjs TRACKERD FAKE_PEER TRACKERCTL OUT_DIR
@@ -42,12 +43,19 @@ function start(binary, args, readyText) {
   return { child, ready };
 }
 
-async function startTracker() {
+async function startTracker(httpPort = 0) {
   const t = start(trackerd, ["--config", "/dev/null", "--listen", "127.0.0.1:0", "--admin-socket", join(dir, "t.sock"),
-                             "--http-listen", "127.0.0.1:0"],
+                             "--http-listen", "127.0.0.1:" + httpPort],
                   /dashboard, \/metrics and API on http:\/\/127\.0\.0\.1:(\d+)\/[\s\S]*listening for peers on 127\.0\.0\.1:(\d+)/);
   const m = await t.ready;
-  return { http: Number(m[1]), peers: Number(m[2]) };
+  return { http: Number(m[1]), peers: Number(m[2]), child: t.child };
+}
+
+// SIGTERM, then waits (at most 5 s) until the process has exited.
+async function stop(child) {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error("tracker did not stop")), 5000))]);
 }
 
 async function startPeer(port, name, publish = []) {
@@ -139,6 +147,26 @@ try {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, "on a phone the page is " + overflow + " px wider than the screen");
   console.log("ok: screenshots in " + outDir + "; no sideways scrolling on a phone");
+
+  // The tracker restarts on the same port (a new page token): the page sees
+  // the stream drop and come back, takes the new token, and a ping of a peer
+  // of the new tracker shows a round trip, not a 403. The only console errors
+  // allowed meanwhile are the page's requests refused while no tracker listened.
+  const errorsBefore = errors.length;
+  await stop(ports.child);
+  await page.waitForSelector("#status.down", { timeout: 5000 });
+  const again = await startTracker(ports.http);
+  assert.equal(again.http, ports.http);
+  await page.waitForSelector("#status.live", { timeout: 5000 });
+  await startPeer(again.peers, "erin", ["after-restart.bin:" + MiB]);
+  await page.waitForSelector('#peers tr[data-peer="erin"]', { timeout: 3000 });
+  await page.click('#peers tr[data-peer="erin"] button');
+  await page.locator('#peers tr[data-peer="erin"] td:nth-child(5)').filter({ hasText: /yes · \d+\.\d\d ms/ })
+    .waitFor({ timeout: 3000 });
+  const refused = errors.splice(errorsBefore).filter((text) => !/ERR_CONNECTION_REFUSED/.test(text));
+  errors.push(...refused);
+  console.log("ok: after a tracker restart the ping shows " +
+              await page.textContent('#peers tr[data-peer="erin"] td:nth-child(5)'));
 
   assert.deepEqual(errors, [], "console errors");
   console.log("ok: no console errors");

@@ -152,6 +152,33 @@ TEST_CASE("trackerd's /metrics passes promtool, and its counters move with publi
     CHECK(metric(last.body, "peershare_tracker_frames_rejected_total{reason=\"bad_envelope\"}") == 1);
 }
 
+TEST_CASE("right after start, /metrics has every labelled series at 0 (no series missing until its first event)") {
+    TrackerFixture tracker;
+    auto page = http(tracker.http_port(), "/metrics");
+    REQUIRE(page.status == 200);
+    auto check = promtool_check(page.body, tracker.dir().path());
+    INFO(page.body);
+    INFO(check.describe());
+    CHECK(check.exit_code == 0);
+    const std::vector<std::pair<std::string, std::vector<std::string>>> families{
+        {"peershare_tracker_requests_total{type=",
+         {"hello", "lookup", "heartbeat", "publish", "unpublish", "fetched", "search", "discover", "ping_peer",
+          "list_peers", "list_events", "get_stats"}},
+        {"peershare_tracker_events_total{kind=", {"joined", "left", "looked_up", "published", "unpublished", "fetched"}},
+        {"peershare_tracker_pings_total{result=", {"live", "timeout", "left", "unknown", "stopped"}},
+        {"peershare_tracker_frames_rejected_total{reason=",
+         {"no_hello", "version_mismatch", "bad_hello", "admin_hello", "malformed_message", "unknown_type",
+          "bad_framing", "bad_envelope"}},
+        {"peershare_tracker_http_refused_total{reason=", {"full", "deadline", "bad_request", "slow_stream"}}};
+    for (const auto& [prefix, values] : families) {
+        for (const auto& value : values) {
+            const auto sample = prefix + "\"" + value + "\"}";
+            CAPTURE(sample);
+            CHECK(metric(page.body, sample) == 0);   // -1: absent
+        }
+    }
+}
+
 TEST_CASE("unknown message types on the admin socket are not counted as requests") {
     // They were: each became a `type` label (any string a client sent) and, past
     // 64 of them, the tracker's real request types went uncounted.
@@ -246,6 +273,8 @@ TEST_CASE("the dashboard page is served from the binary with its token and a str
     CHECK(contains(head.out, "Content-Type: text/html; charset=utf-8"));
     CHECK(contains(head.out, "Content-Security-Policy: default-src 'self'"));
     CHECK(page_token(port) != page_token(TrackerFixture().http_port()));   // random per start
+    // A page that outlived a restart reads the new token here (tests/browser restarts the tracker).
+    CHECK(get_json(port, "/api/v1/token") == nlohmann::json{{"token", page_token(port)}});
     CHECK(http(port, "/app.js").status == 200);
     CHECK(http(port, "/style.css").status == 200);
     CHECK(http(port, "/nothing-here").status == 404);
@@ -260,7 +289,7 @@ TEST_CASE("on loopback, a request naming another host is refused: no reading the
     // the token and the API. Its browser sends Host: attacker.example.
     TrackerFixture tracker;
     const auto port = tracker.http_port();
-    for (const std::string path : {"/", "/api/v1/peers", "/metrics", "/api/v1/events/stream"}) {
+    for (const std::string path : {"/", "/api/v1/peers", "/metrics", "/api/v1/events/stream", "/api/v1/token"}) {
         CAPTURE(path);
         auto refused = http(port, path, {"-H", "Host: attacker.example:" + std::to_string(port)});
         CHECK(refused.status == 421);

@@ -47,6 +47,48 @@ void promtool_passes(const std::string& text, const fs::path& dir) {
 
 }  // namespace
 
+TEST_CASE("right after start, peerd's /metrics has every labelled series at 0") {
+    TrackerFixture tracker;
+    auto peer = start_peer("early", tracker.endpoint(), tracker.dir().path(),
+                           PeerFixture::Options{{"--metrics-listen", "127.0.0.1:0"}});
+    const auto port = metrics_port(*peer);
+    const auto page = scrape(port);
+    promtool_passes(page, peer->dir());
+    for (const char* reason : {"cannot_connect", "not_found", "no_range_support", "bad_piece_list", "busy", "failures",
+                               "other"}) {
+        CAPTURE(reason);
+        CHECK(metric(page, std::string("peershare_peer_sources_dropped_total{reason=\"") + reason + "\"}") == 0);
+    }
+    for (const char* direction : {"upload", "download"}) {
+        CAPTURE(direction);
+        CHECK(metric(page, std::string("peershare_peer_rate_limit_waits_total{direction=\"") + direction + "\"}") == 0);
+    }
+}
+
+TEST_CASE("on loopback, peerd's /metrics answers only loopback Host headers (DNS rebinding)") {
+    TrackerFixture tracker;
+    auto peer = start_peer("local", tracker.endpoint(), tracker.dir().path(),
+                           PeerFixture::Options{{"--metrics-listen", "127.0.0.1:0"}});
+    const auto port = metrics_port(*peer);
+    // A web page whose name points at 127.0.0.1 sends its own name.
+    const auto url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
+    auto refused = run({"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "-H", "Host: attacker.example", url});
+    CHECK(refused.out.ends_with("\n421"));
+    CHECK_FALSE(contains(refused.out, "peershare_peer"));
+    auto local = run({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: localhost", url});
+    CHECK(local.out == "200");
+    CHECK_FALSE(contains(peer->process().errors(), "is not a loopback address"));
+}
+
+TEST_CASE("peerd --metrics-listen on a non-loopback address logs a warning, as trackerd does") {
+    TrackerFixture tracker;
+    auto peer = start_peer("open", tracker.endpoint(), tracker.dir().path(),
+                           PeerFixture::Options{{"--metrics-listen", "0.0.0.0:0"}});
+    CHECK(wait_until([&] { return contains(peer->process().errors(), "is not a loopback address"); }, kDeadline));
+    INFO(peer->process().errors());
+    CHECK(contains(peer->process().errors(), "--metrics-listen 0.0.0.0:0 is not a loopback address"));
+}
+
 TEST_CASE("peerd's /metrics passes promtool, and its counters move with a publish and a fetch") {
     TrackerFixture tracker;
     const PeerFixture::Options with_metrics{{"--metrics-listen", "127.0.0.1:0"}};

@@ -1,5 +1,6 @@
 // tests/unit/test_http_request.cpp — proto::HttpRequestReader on literal
-// bytes: any split parses the same, limits answer 431 and 413, garbage 400;
+// bytes: any split parses the same, limits answer 431 and 413, garbage 400,
+// a version other than 1.0/1.1 505;
 // percent-decoding and query values.
 #include <doctest/doctest.h>
 
@@ -60,6 +61,23 @@ TEST_CASE("garbage is a 400 and the reader stays failed") {
     CHECK(reader.error_status() == 400);
     CHECK(reader.feed("GET / HTTP/1.1\r\n\r\n") == 0);
     CHECK_FALSE(reader.pop());
+}
+
+TEST_CASE("an HTTP version other than 1.0 and 1.1 is a 505 (RFC 9110 §15.6.6)") {
+    for (const char* version : {"HTTP/9.9", "HTTP/2.0", "HTTP/1.2", "HTTP/0.9"}) {
+        CAPTURE(version);
+        HttpRequestReader reader;
+        reader.feed(std::string("GET / ") + version + "\r\nHost: 127.0.0.1\r\n\r\n");
+        CHECK(reader.error_status() == 505);
+        CHECK_FALSE(reader.pop());
+    }
+    for (const char* version : {"HTTP/1.0", "HTTP/1.1"}) {
+        CAPTURE(version);
+        HttpRequestReader reader;
+        reader.feed(std::string("GET / ") + version + "\r\nHost: 127.0.0.1\r\n\r\n");
+        CHECK(reader.error_status() == 0);
+        CHECK(reader.pop());
+    }
 }
 
 TEST_CASE("past max_queued requests the reader takes no more bytes until one is popped") {

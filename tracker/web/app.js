@@ -3,7 +3,8 @@
 // the page's token. No framework, no build step.
 "use strict";
 
-const token = document.querySelector('meta[name="peershare-token"]').content;
+// The token a ping must show; a restarted tracker has a new one (refreshToken).
+let token = document.querySelector('meta[name="peershare-token"]').content;
 const $ = (id) => document.getElementById(id);
 const pings = new Map();          // peer name -> {live, rtt_ms}
 const maxEvents = 100;
@@ -69,8 +70,23 @@ function reachableCell(name) {
   const p = pings.get(name);
   if (!p) return el("span", { class: "pill" }, "not pinged");
   if (p.pending) return el("span", { class: "pill" }, "pinging…");
+  if (p.problem) return el("span", { class: "pill no" }, p.problem);
   return p.live ? el("span", { class: "pill yes" }, "yes · " + p.rtt_ms.toFixed(2) + " ms")
                 : el("span", { class: "pill no" }, "no answer");
+}
+
+// Reads the page's token again; true if it changed (the tracker restarted).
+async function refreshToken() {
+  const doc = await getJSON("/api/v1/token");
+  const changed = doc.token !== token;
+  token = doc.token;
+  return changed;
+}
+
+function postPing(name) {
+  return fetch("/api/v1/peers/" + encodeURIComponent(name) + "/ping", {
+    method: "POST", headers: { "X-Peershare-Token": token }, cache: "no-store",
+  });
 }
 
 async function ping(name, button) {
@@ -78,9 +94,14 @@ async function ping(name, button) {
   pings.set(name, { pending: true });
   renderReachable(name);
   try {
-    const response = await fetch("/api/v1/peers/" + encodeURIComponent(name) + "/ping", {
-      method: "POST", headers: { "X-Peershare-Token": token }, cache: "no-store",
-    });
+    let response = await postPing(name);
+    // 403: a token from before a restart the stream has not noticed yet; once more with a fresh one.
+    if (response.status === 403 && await refreshToken()) response = await postPing(name);
+    if (response.status === 403) {
+      pings.set(name, { problem: "tracker restarted: reload the page" });
+      setStatus("down", "tracker restarted: reload the page");
+      return;
+    }
     const result = await response.json();
     if (!response.ok) throw new Error(result.error || ("HTTP " + response.status));
     pings.set(name, { live: result.live, rtt_ms: result.rtt_ms || 0 });
@@ -213,8 +234,26 @@ function searchSoon() {
 
 function follow() {
   const source = new EventSource("/api/v1/events/stream");
-  source.onopen = () => setStatus("live", "live");
-  source.onerror = () => setStatus("down", "reconnecting…");
+  let dropped = false;
+  source.onopen = () => {
+    if (!dropped) return setStatus("live", "live");
+    // Back after a drop: the tracker may have restarted, with a new token, its
+    // events numbered from 1 again and peers joined meanwhile. "live" once the
+    // token is fresh, so a ping from now on shows it.
+    dropped = false;
+    refreshToken().then((restarted) => {
+      if (restarted) {
+        lastSeq = 0;
+        peersSoon();
+        indexSoon();
+      }
+      setStatus("live", "live");
+    }).catch(() => setStatus("down", "tracker restarted: reload the page"));
+  };
+  source.onerror = () => {
+    dropped = true;
+    setStatus("down", "reconnecting…");
+  };
   source.addEventListener("event", (message) => {
     const e = JSON.parse(message.data);
     addEvent(e, true);
