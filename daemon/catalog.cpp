@@ -81,6 +81,13 @@ void Catalog::remove_partial(std::string_view id) {
     if (auto it = partials_.find(id); it != partials_.end()) partials_.erase(it);
 }
 
+bool Catalog::remove_partial_at(std::string_view id, std::string_view path) {
+    auto it = partials_.find(id);
+    if (it == partials_.end() || it->second.path != path) return false;
+    partials_.erase(it);
+    return true;
+}
+
 const Publication* Catalog::holding(std::string_view id) const {
     if (const Publication* p = by_id(id)) return p;
     auto it = partials_.find(id);

@@ -78,6 +78,9 @@ public:
     // id; `holding.have` must not be empty. Not in all(), not persisted here.
     void put_partial(Publication holding);
     void remove_partial(std::string_view id);
+    // Removes the partial holding of `id` only if it is served from `path`
+    // (another transfer of that content may have taken its place); whether it did.
+    bool remove_partial_at(std::string_view id, std::string_view path);
     // The complete publication of `id` if there is one, else the partial holding.
     const Publication* holding(std::string_view id) const;
     const std::map<std::string, Publication, std::less<>>& partials() const { return partials_; }

@@ -280,11 +280,15 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
 void Peer::share_fetched(const TransferRecord& done) {
     const auto what = "not sharing '" + done.name + "' (" + done.destination + "): ";
     if (auto why = share_conflict(catalog_.by_name(done.name), done)) return log_.warning(what + *why);
+    // Served from its destination until the publication takes over: no 404 meanwhile.
+    hold_completed(catalog_, done);
     auto stamp = std::make_shared<proto::Result<FileStamp>>(Error{ErrorCode::internal, "not stat'ed"});
     const auto rc = common::run_in_pool(
         loop_, [stamp, path = done.destination] { *stamp = stamp_file(path); },
         [this, serving = std::weak_ptr<bool>(serving_), stamp, done, what] {
             if (serving.expired()) return;
+            // The publication (if any) is put below in this same callback: no gap.
+            release_completed(catalog_, done);
             if (!*stamp) return log_.warning(what + stamp->error().message);
             // Asked again: the user may have published the name meanwhile.
             if (auto why = share_conflict(catalog_.by_name(done.name), done)) return log_.warning(what + *why);
@@ -294,7 +298,10 @@ void Peer::share_fetched(const TransferRecord& done) {
                 if (!r) log_.warning(what + r.error().message);
             });
         });
-    if (rc != 0) log_.warning(what + common::uv_error(rc));
+    if (rc != 0) {
+        release_completed(catalog_, done);
+        log_.warning(what + common::uv_error(rc));
+    }
 }
 
 void Peer::hold_partial(const TransferRecord& r, bool serve) {

@@ -1,6 +1,8 @@
 // daemon/share_fetched.cpp — see share_fetched.hpp.
 #include "daemon/share_fetched.hpp"
 
+#include <cassert>
+
 #include "proto/content.hpp"
 #include "proto/hex.hpp"
 
@@ -30,6 +32,17 @@ Publication partial_holding(const TransferRecord& r) {
     Publication p = from_transfer(r, r.partial_path);
     p.have = r.have;
     return p;
+}
+
+void hold_completed(Catalog& catalog, const TransferRecord& done) {
+    assert(done.have.size() == done.pieces.size() && done.have.all());
+    Publication stand_in = from_transfer(done, done.destination);
+    stand_in.have = done.have;
+    catalog.put_partial(std::move(stand_in));
+}
+
+void release_completed(Catalog& catalog, const TransferRecord& done) {
+    catalog.remove_partial_at(done.content_id, done.destination);
 }
 
 proto::Result<Publication> fetched_publication(const TransferRecord& done, const FileStamp& on_disk) {

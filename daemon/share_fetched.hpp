@@ -27,6 +27,21 @@ proto::Result<Publication> fetched_publication(const TransferRecord& done, const
 // (Catalog::put_partial): served from its partial file, origin `fetched`.
 Publication partial_holding(const TransferRecord& r);
 
+// The two steps of a shared transfer's completion on the loop thread, so that
+// its content id is never answered 404 in between (a fetcher drops a source
+// for a 404): the partial file is renamed into place when the transfer is
+// done, but the publication follows only once the file's stat is back from
+// the worker pool.
+// - hold_completed, when the transfer is done (before the stat): a stand-in
+//   holding takes the place of the partial holding, served from the
+//   destination with every piece (Catalog::holding prefers a publication).
+//   `done.have` must be full.
+// - release_completed, in the stat's callback, after the publication was put
+//   (or found impossible): the stand-in leaves, unless another holding of
+//   that content took its place meanwhile.
+void hold_completed(Catalog& catalog, const TransferRecord& done);
+void release_completed(Catalog& catalog, const TransferRecord& done);
+
 // Why a fetched file must not replace what this peer already publishes under
 // its name (the user's own publication of another content), or nothing.
 std::optional<std::string> share_conflict(const Publication* current, const TransferRecord& done);

@@ -437,6 +437,13 @@ private:
     void file_unavailable(int err) {
         release_file();
         release_slot();
+        if (file_.holding && err == UV_ENOENT) {
+            // A transfer's partial file is renamed into place when it is done, a
+            // moment before its holding gives way to the file in place: not a
+            // 404, which would make the asker drop this peer for good.
+            server_->log_.info("not serving the partial file " + file_.path + ": it is gone (done or cancelled)");
+            return respond_text(503, "this holding is changing; retry shortly\n", "Retry-After: 1\r\n");
+        }
         if (err == UV_ENOENT || err == UV_ENOTDIR) return file_changed("it is gone");
         if (err == UV_EMFILE || err == UV_ENFILE) {
             server_->log_.warning("cannot open " + file_.path + ": " + common::uv_error(err));

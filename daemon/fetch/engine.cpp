@@ -210,6 +210,8 @@ private:
         double rate = 0;
         RateWindow window;
         std::string why;
+        bool readmissible = false;  // dropped for a 404: a later lookup may take it back
+        unsigned readmitted = 0;    // times taken back (kMaxReadmissions)
     };
 
     struct Request {
@@ -257,7 +259,8 @@ private:
     SourceState source_state(const Source& src) const;
     void apply(std::size_t source, const Verdict& v);
     void strike(std::size_t source, const std::string& why);
-    void drop(std::size_t source, const std::string& why);
+    // `readmissible`: for a 404, which a later add_sources listing it may undo.
+    void drop(std::size_t source, const std::string& why, bool readmissible = false);
     void make_ready(std::size_t source);
     void fail_if_no_source();
     Error no_source_error() const;
@@ -473,16 +476,27 @@ void Fetch::Engine::add_sources(const std::vector<Source>& sources) {
     if (phase_ != Phase::preparing && phase_ != Phase::running) return;
     bool added = false;
     for (const auto& src : sources) {
-        const bool known = std::any_of(sources_.begin(), sources_.end(),
-                                       [&](const SourceState& s) { return s.source.peer == src.peer; });
-        if (known) continue;
-        sources_.push_back(source_state(src));
-        log_.info("fetch " + display_name() + ": new source " + src.peer + (src.partial ? " (partial)" : ""));
+        const auto known = std::find_if(sources_.begin(), sources_.end(),
+                                        [&](const SourceState& s) { return s.source.peer == src.peer; });
+        std::size_t i = sources_.size();
+        if (known == sources_.end()) {
+            sources_.push_back(source_state(src));
+            log_.info("fetch " + display_name() + ": new source " + src.peer + (src.partial ? " (partial)" : ""));
+        } else if (known->stage == Stage::dropped && may_readmit(known->readmissible, known->readmitted)) {
+            // Dropped for a 404 and listed again: it may have published the file since.
+            // Its requests were aborted when it was dropped; it starts afresh.
+            i = static_cast<std::size_t>(known - sources_.begin());
+            SourceState fresh = source_state(src);
+            fresh.verified = known->verified;
+            fresh.readmitted = known->readmitted + 1;
+            *known = std::move(fresh);
+            log_.info("fetch " + display_name() + ": source " + src.peer + " listed again after a 404, asked again");
+        } else {
+            continue;
+        }
         added = true;
         // The piece list is known: no need to ask this one for it.
-        if (phase_ == Phase::running && listed_ && sources_.back().stage == Stage::listing) {
-            make_ready(sources_.size() - 1);
-        }
+        if (phase_ == Phase::running && listed_ && sources_[i].stage == Stage::listing) make_ready(i);
     }
     if (!added) return;
     buffer_budget_ = static_cast<unsigned>(
@@ -882,7 +896,7 @@ void Fetch::Engine::apply(std::size_t i, const Verdict& v) {
         case Verdict::Kind::strike:
             return strike(i, v.why);
         case Verdict::Kind::drop:
-            return drop(i, v.why);
+            return drop(i, v.why, v.readmissible);
     }
 }
 
@@ -895,11 +909,12 @@ void Fetch::Engine::strike(std::size_t i, const std::string& why) {
         drop(i, std::to_string(s.strikes) + " failures, the last: " + why);
 }
 
-void Fetch::Engine::drop(std::size_t i, const std::string& why) {
+void Fetch::Engine::drop(std::size_t i, const std::string& why, bool readmissible) {
     auto& s = sources_[i];
     if (s.stage == Stage::dropped) return;
     s.stage = Stage::dropped;
     s.why = why;
+    s.readmissible = readmissible;
     if (req_.metrics) req_.metrics->count_dropped_source(why);
     log_.info("fetch " + display_name() + ": dropped source " + s.source.peer + ": " + why);
     std::vector<Request*> doomed;

@@ -36,7 +36,8 @@
 // GETs in flight per source over keep-alive connections. A piece whose hash
 // does not match is fetched again from another source; a source that fails
 // kMaxStrikes times (bad data, transport errors), answers 404, or cannot be
-// connected to is dropped. 503 pauses the source for Retry-After (clamped),
+// connected to is dropped (one dropped for a 404 may come back through
+// add_sources). 503 pauses the source for Retry-After (clamped),
 // kMaxBusyAnswers in a row drop it. When nothing is left to ask for, an idle
 // source also asks for a piece another source has been sending for over
 // kEndgameAfterMs; the first good copy wins.
@@ -218,9 +219,11 @@ public:
     void cancel();
     // More holders of the same content (the owner looked the name up again
     // while the fetch runs: fetchers that became partial holders, say).
-    // Sources already known by peer name are skipped; the rest are asked
-    // like the first ones (a partial one by its /have first). Ignored once
-    // the fetch is finalizing or over.
+    // Sources already known by peer name are skipped, except one dropped for
+    // a 404 (it may have published the file since), taken back at most
+    // kMaxReadmissions times; the rest are asked like the first ones (a
+    // partial one by its /have first). Ignored once the fetch is finalizing
+    // or over.
     void add_sources(const std::vector<Source>& sources);
 
 private:

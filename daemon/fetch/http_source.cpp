@@ -56,6 +56,8 @@ bool dns_name(const std::string& host) {
 
 }  // namespace
 
+bool may_readmit(bool readmissible, unsigned readmitted) { return readmissible && readmitted < kMaxReadmissions; }
+
 Verdict judge(const Answer& a) {
     if (auto v = judge_transport(a)) return *v;
     if (a.status == 503 && a.not_here && !a.listing && !a.have) {
@@ -70,7 +72,11 @@ Verdict judge(const Answer& a) {
                 : kDefaultRetryAfterMs;
         return {Verdict::Kind::retry_after, wait, "busy (HTTP 503)"};
     }
-    if (a.status == 404) return drop("does not have this file (HTTP 404)");
+    if (a.status == 404) {
+        Verdict v = drop("does not have this file (HTTP 404)");
+        v.readmissible = true;
+        return v;
+    }
     if (a.listing) {
         if (a.status != 200) return strike("answered HTTP " + std::to_string(a.status) + " for the piece list");
         return {};

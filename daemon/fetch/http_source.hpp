@@ -24,6 +24,10 @@ inline constexpr unsigned kMaxStrikes = 3;       // failures before a source is 
 inline constexpr unsigned kMaxBusyAnswers = 10;  // 503s in a row before a source is dropped
 inline constexpr std::uint64_t kMaxRetryAfterMs = 30'000;
 inline constexpr std::uint64_t kDefaultRetryAfterMs = 1'000;
+// Times a source dropped for a 404 is taken back when a later lookup lists it
+// again (it may have published the file since): bounded, so a holder the
+// tracker keeps listing but that never has it costs a few requests, no more.
+inline constexpr unsigned kMaxReadmissions = 3;
 
 // Request depth (issue 10): how many piece requests to keep in flight at
 // one source. Each request claims a whole piece. At a source whose upload
@@ -72,7 +76,14 @@ struct Verdict {
     Kind kind = Kind::ok;
     std::uint64_t wait_ms = 0;  // retry_after
     std::string why;            // strike, drop: one line for the log and the user
+    // drop: for not having the file (404), which a later lookup listing the
+    // source again may undo; never for bad bytes or a broken answer.
+    bool readmissible = false;
 };
+
+// Whether a source dropped with `readmissible` (Verdict), already taken back
+// `readmitted` times, is taken back when a lookup lists it again.
+bool may_readmit(bool readmissible, unsigned readmitted);
 
 // The verdict on an answer (a pure function).
 Verdict judge(const Answer& a);

@@ -1175,3 +1175,31 @@ TEST_CASE("fetch: received bytes are taken from the download limit's bucket") {
     // It could not have finished before the bucket had paid for nearly all of it.
     CHECK(kRate * now_ns / 1'000'000'000 + bucket.burst() + kCredit >= c.bytes.size());
 }
+
+TEST_CASE("fetch: a source dropped for a 404 is taken back when listed again, and then used") {
+    REQUIRE_NGINX();
+    // alice is slow; carol does not have the file yet (404: dropped), then
+    // publishes it and a lookup lists her again (Fetch::add_sources).
+    Nginx good(kSlow), late({.limit_rate = "", .busy = false});
+    TempDir out;
+    const auto c = make_content(8 * kSlowPiece, 47, kSlowPiece);
+    good.serve(c);
+    bool listed_again = false;
+    auto run = run_fetch(request_for(c, out.path / "f", {good.source("alice"), late.source("carol")}),
+                         [&](Fetch& fetch, const FetchProgress& p) {
+                             const auto* carol = source_named(p, "carol");
+                             if (!listed_again && carol && carol->dropped) {
+                                 CHECK(carol->why.find("404") != std::string::npos);
+                                 late.serve(c);
+                                 fetch.add_sources({late.source("carol")});
+                                 listed_again = true;
+                             }
+                             return false;
+                         });
+    REQUIRE(listed_again);
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+    const auto& used = run.result->value().sources_used;
+    CHECK(std::find(used.begin(), used.end(), "carol") != used.end());
+}

@@ -40,6 +40,7 @@ TEST_CASE("verdict: a 200 is ok only for a range that is the whole file") {
 
 TEST_CASE("verdict: 404 drops, 500 strikes") {
     CHECK(judge(piece_answer(404, 0)).kind == Kind::drop);
+    CHECK(judge(piece_answer(404, 0)).readmissible);
     const auto v = judge(piece_answer(500, 0));
     CHECK(v.kind == Kind::strike);
     CHECK(v.why == "answered HTTP 500 for a piece");
@@ -169,4 +170,26 @@ TEST_CASE("request depth: the whole file's holder starts deep, a partial one at 
     unsigned d = initial_request_depth(true);
     for (int i = 0; i < 3; ++i) d = next_request_depth(d, 10);
     CHECK(d == kRequestsPerSource);
+}
+
+TEST_CASE("readmission: only a source dropped for a 404, and only kMaxReadmissions times") {
+    Answer gone = piece_answer(404, 0);
+    gone.listing = true;
+    CHECK(judge(gone).readmissible);   // the piece list's 404 too: it may publish it later
+    // Too many 503s, no connection: never taken back (nor bad bytes or a
+    // lying piece list, which the engine drops through strikes and
+    // judge_piece_list, never with a readmissible verdict).
+    Answer busy = piece_answer(503, 0);
+    busy.busy_before = kMaxBusyAnswers - 1;
+    CHECK(judge(busy).kind == Kind::drop);
+    CHECK_FALSE(judge(busy).readmissible);
+    Answer refused;
+    refused.curl_code = CURLE_COULDNT_CONNECT;
+    CHECK(judge(refused).kind == Kind::drop);
+    CHECK_FALSE(judge(refused).readmissible);
+
+    CHECK(may_readmit(true, 0));
+    CHECK(may_readmit(true, kMaxReadmissions - 1));
+    CHECK_FALSE(may_readmit(true, kMaxReadmissions));
+    CHECK_FALSE(may_readmit(false, 0));
 }

@@ -58,3 +58,51 @@ TEST_CASE("worth announcing a partial holding: the first piece, then each furthe
     CHECK(worth_announcing(0, 1, 3));
     CHECK(worth_announcing(1, 2, 3));
 }
+
+TEST_CASE("a shared transfer's content id is held at every step of its completion, never a gap (a 404)") {
+    // The steps Peer takes on the loop thread: the partial holding while it
+    // runs; at done the partial one leaves (hold_partial(false)) and the
+    // stand-in comes in the same callback; the stat's callback releases the
+    // stand-in and puts the publication. Between callbacks the upload server
+    // may answer: holding(id) must never be null there.
+    Catalog catalog;
+    auto done = test_state::transfer(7, 4);
+    catalog.put_partial(partial_holding(done));
+    REQUIRE(catalog.holding(done.content_id));
+    CHECK(catalog.holding(done.content_id)->path == done.partial_path);
+
+    for (std::uint64_t i = 0; i < done.have.size(); ++i) done.have.set(i);
+    catalog.remove_partial(done.content_id);   // registry on_done → hold_partial(rec, false)
+    hold_completed(catalog, done);             // then completed → share_fetched
+    // -- the stat runs in the worker pool: requests are answered here --
+    const Publication* held = catalog.holding(done.content_id);
+    REQUIRE(held);
+    CHECK(held->path == done.destination);
+    CHECK_FALSE(held->partial());   // every piece: /have all ones, no 'not here yet'
+    CHECK(held->have.count() == done.pieces.size());
+    CHECK_FALSE(held->info().pieces_held);
+    CHECK(catalog.all().empty());   // not a publication: nothing persisted or listed
+
+    SUBCASE("the stat is back: the publication takes over in the same callback") {
+        release_completed(catalog, done);
+        auto p = fetched_publication(done, {done.size, 5});
+        REQUIRE(p);
+        catalog.put(*p);
+        REQUIRE(catalog.holding(done.content_id));
+        CHECK(catalog.holding(done.content_id) == catalog.by_name(done.name));
+        CHECK(catalog.partials().empty());
+    }
+    SUBCASE("not shared after all (the stat failed, a conflict): the stand-in leaves, the id is not served") {
+        release_completed(catalog, done);
+        CHECK_FALSE(catalog.holding(done.content_id));
+    }
+    SUBCASE("a new transfer of that content took its place meanwhile: its holding stays") {
+        auto again = test_state::transfer(7, 4);   // the same content, fetched again elsewhere
+        REQUIRE(again.content_id == done.content_id);
+        again.partial_path = "/home/u/other/.x.peershare-part";
+        catalog.put_partial(partial_holding(again));
+        release_completed(catalog, done);
+        REQUIRE(catalog.holding(done.content_id));
+        CHECK(catalog.holding(done.content_id)->path == again.partial_path);
+    }
+}

@@ -440,6 +440,17 @@ TEST_CASE("upload: a partial holding serves its verified pieces only; a missing 
     CHECK(later.body == std::string("\xe0", 1));
     CHECK(f.curl("-r 200000-300000", f.file_url(p)).body == bytes.substr(200000, 100001));
 
+    SUBCASE("its partial file gone (renamed into place at done) is 503 with Retry-After, not a 404 (a drop)") {
+        auto renamed = p;
+        renamed.path = (f.dir.path / "renamed-away.part").string();
+        f.catalog.put_partial(renamed);
+        const auto gone = f.curl("-r 0-1", f.file_url(p));
+        CHECK(gone.code == 503);
+        CHECK(header(gone.head, "retry-after") == "1");
+        CHECK(header(gone.head, "peershare-missing-piece").empty());
+        CHECK(f.server.active_uploads() == 0);
+    }
+
     f.catalog.remove_partial(p.id);
     CHECK(f.curl("", f.url("/v1/files/" + p.id + "/have")).code == 404);
 }
