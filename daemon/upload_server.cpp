@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "proto/http.hpp"
+#include "proto/reach.hpp"
 
 namespace peershare::peerd {
 namespace {
@@ -394,6 +395,9 @@ private:
         if (!path) {
             close_after_ = true;
             return respond_text(400, "malformed request target\n");
+        }
+        if (auto nonce = proto::parse_reach_target(*path); nonce && !server_->reach_key_.empty()) {
+            return respond(200, "text/plain", proto::reach_proof(server_->reach_key_, *nonce) + "\n");
         }
         const auto target = proto::parse_file_target(*path);
         // A publication, else the verified pieces of a transfer (a partial holding).

@@ -29,7 +29,11 @@ struct TrackerMetrics {
     // no_hello, version_mismatch, bad_hello, admin_hello, malformed_message, unknown_type.
     std::map<std::string, std::uint64_t, std::less<>> rejected;
 
+    // Reachability checks by outcome: reachable, unreachable.
+    std::map<std::string, std::uint64_t, std::less<>> reach_checks;
+
     void count_ping(std::string_view result) { ++find_or_add(pings, result); }
+    void count_reach(std::string_view result) { ++find_or_add(reach_checks, result); }
     void count_rejected(std::string_view reason) { ++find_or_add(rejected, reason); }
 
 private:
