@@ -140,3 +140,35 @@ TEST_CASE("reach 3: trackerd --no-reach-check dials nobody") {
     CHECK(r.exit_code == 1);
     CHECK(contains(r.err, "--no-reach-check"));
 }
+
+TEST_CASE("reach 4: a fetch whose every holder is unreachable fails at once, saying who and what would fix it") {
+    TempDir dir;
+    TrackerFixture tracker(trusting());
+    auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
+    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path());
+    const auto file = hidden->dir() / "secret.bin";
+    write_random(file, 300'000, 11);
+    publish(*hidden, file, "secret.bin");
+    REQUIRE(settled_status(*hidden)["reachable"] == false);
+    Swarm::wait_connected(*fetcher);
+
+    const auto out = fetcher->dir() / "secret.bin";
+    // Well within the run's deadline: no connect timeout is waited out.
+    const auto r = fetcher->peerctl({"fetch", "secret.bin", "-o", out.string()}, kDeadline);
+    INFO(r.describe());
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.err, "the only holder of 'secret.bin' is unreachable (hidden at 127.0.0.2:" +
+                              std::to_string(hidden->port()) + ")"));
+    CHECK(contains(r.err, "--advertise"));
+    CHECK(lines_in(r.err) == 1);
+    CHECK_FALSE(fs::exists(out));
+    CHECK(ok_json(*fetcher, "transfers")["transfers"].empty());   // nothing left to retry
+
+    // Once it is reachable (here: advertising what it listens on), the same fetch works.
+    hidden->stop();
+    PeerFixture visible("hidden", tracker.endpoint(), dir.path());
+    REQUIRE(settled_status(visible)["reachable"] == true);
+    fetch_ok(*fetcher, "secret.bin", out);
+    CHECK(file_difference(file, out).empty());
+}
