@@ -33,6 +33,7 @@ struct ReachProber::Check {
     std::vector<sockaddr_storage> addresses;   // resolved, to try in turn
     std::size_t next_address = 0;
     std::vector<std::string> failures;          // one per address tried, for the reason
+    std::string early_failure;                  // why it failed before anything was asked of libuv
 
     void close_handles() {
         timer.close();
@@ -97,19 +98,20 @@ void ReachProber::start_waiting() {
     }
 }
 
+void ReachProber::on_deadline(uv_timer_t* timer) {
+    auto* check = static_cast<Check*>(timer->data);
+    if (!check || !check->owner) return;
+    check->owner->finish(check->id, false,
+                         check->early_failure.empty()
+                             ? "no answer within " + deadline_words() + " at " + check->where
+                             : check->early_failure);
+}
+
 void ReachProber::start(std::shared_ptr<Check> c) {
     c->owner = this;
     running_.emplace(c->id, c);
     c->timer.get()->data = c.get();
-    uv_timer_start(
-        c->timer.get(),
-        [](uv_timer_t* t) {
-            auto* check = static_cast<Check*>(t->data);
-            if (check && check->owner) {
-                check->owner->finish(check->id, false, "no answer within " + deadline_words() + " at " + check->where);
-            }
-        },
-        proto::kReachDeadlineMs, 0);
+    uv_timer_start(c->timer.get(), on_deadline, proto::kReachDeadlineMs, 0);
 
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
@@ -142,8 +144,10 @@ void ReachProber::start(std::shared_ptr<Check> c) {
         },
         c->host.c_str(), port.c_str(), &hints);
     if (rc < 0) {
+        // Answered from the timer, on a later loop turn: check() never calls back before it returns.
         c->hold_resolve.reset();
-        finish(c->id, false, "cannot resolve " + c->host + ": " + common::uv_error(rc));
+        c->early_failure = "cannot resolve " + c->host + ": " + common::uv_error(rc);
+        uv_timer_start(c->timer.get(), on_deadline, 0, 0);
     }
 }
 

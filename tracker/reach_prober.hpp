@@ -49,6 +49,7 @@ public:
 private:
     struct Check;
     void start(std::shared_ptr<Check> check);
+    static void on_deadline(uv_timer_t* timer);   // the deadline, or an early failure
     void connect_next(const std::shared_ptr<Check>& check);
     void on_connected(const std::shared_ptr<Check>& check, int status);
     void on_read(Check& check, ssize_t nread, const uv_buf_t* buf);

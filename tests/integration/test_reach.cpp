@@ -42,7 +42,8 @@ json settled_status(PeerFixture& peer) {
 json listed_peer(TrackerFixture& tracker, const std::string& name) {
     const auto r = tracker.trackerctl("--json", "peers");
     if (r.exit_code != 0) return nullptr;
-    for (const auto& p : parse_json(r.out)["peers"])
+    const auto doc = parse_json(r.out);   // kept: the loop must not read a destroyed temporary
+    for (const auto& p : doc["peers"])
         if (p["name"] == name) return p;
     return nullptr;
 }
