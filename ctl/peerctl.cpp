@@ -20,6 +20,7 @@
 #include "ctl/transfers_view.hpp"
 #include "proto/control.hpp"
 #include "proto/names.hpp"
+#include "proto/reach.hpp"
 #include "proto/transfers.hpp"
 
 namespace {
@@ -128,6 +129,33 @@ void add_search(CLI::App& app, Globals& g) {
     });
 }
 
+// "yes (answered at 1.2.3.4:5000)", "no (connection refused at ...)", "unknown (checking)".
+std::string reach_words(const std::optional<bool>& reachable, const std::string& reason) {
+    const std::string word = reachable ? (*reachable ? "yes" : "no") : "unknown";
+    return word + (reason.empty() ? "" : " (" + printable(reason) + ")");
+}
+
+// What makes an unreachable peer reachable, in one line.
+constexpr std::string_view kReachHint =
+    "other peers cannot download from this one: open the upload port to them (firewall, router port "
+    "forwarding), or run peerd --advertise with an address that reaches this machine";
+
+void add_reach_check(CLI::App& app, Globals& g) {
+    auto* cmd = app.add_subcommand("reach-check",
+                                   "have the tracker dial our upload port now: exit 0 reachable, 1 not");
+    cmd->callback([&g] {
+        auto s = connect(g);
+        auto r = s.request<proto::Reachability>(proto::ReachCheck{}, common::Millis{proto::kReachDeadlineMs + 10'000});
+        if (g.json) {
+            print_json(r.to_json());
+        } else {
+            std::cout << "reachable: " << reach_words(r.reachable, r.reason) << "\n";
+            if (!r.reachable) std::cout << kReachHint << "\n";
+        }
+        if (!r.reachable) throw Failure{ctl::kFailed, ""};
+    });
+}
+
 void add_status(CLI::App& app, Globals& g) {
     auto* cmd = app.add_subcommand("status", "name, tracker link, upload port, transfers");
     cmd->callback([&g] {
@@ -139,6 +167,7 @@ void add_status(CLI::App& app, Globals& g) {
                   << (st.connected ? "connected" : "NOT connected: " + st.tracker_error) << "\n"
                   << "address    " << (st.address.empty() ? "(unknown until connected)" : st.address) << "\n"
                   << "port       " << st.port << " (HTTP uploads)\n"
+                  << "reachable  " << reach_words(st.reachable, st.reach_reason) << "\n"
                   << "published  " << st.published << " files\n"
                   << "uploads    " << st.uploads << " active, " << ctl::human_size(st.uploaded)
                   << " served since start\n"
@@ -298,6 +327,7 @@ int main(int argc, char** argv) {
     add_list(app, g);
     add_search(app, g);
     add_status(app, g);
+    add_reach_check(app, g);
     add_transfers(app, g);
     add_watch(app, g);
     add_transfer_action<proto::PauseTransfer>(app, g, "pause", "pause a transfer, keeping every verified piece");

@@ -74,16 +74,23 @@ void add_ping(CLI::App& app, Globals& g) {
 }
 
 void add_peers(CLI::App& app, Globals& g) {
-    auto* cmd = app.add_subcommand("peers", "live peers: name, address, files, since");
+    auto* cmd = app.add_subcommand("peers", "live peers: name, address, reachability, files, since");
     cmd->callback([&g] {
         auto s = connect(g);
         auto reply = s.request<proto::Peers>(proto::ListPeers{});
         if (g.json) return print_json(proto::peers_document(reply));
-        ctl::Table t({"NAME", "ADDRESS", "PORT", "FILES", "SINCE"});
+        // REACH: whether the tracker could dial the peer's upload port ("?" while it checks, "-" never checked).
+        ctl::Table t({"NAME", "ADDRESS", "PORT", "REACH", "FILES", "SINCE"});
+        bool unreachable = false;
         for (const auto& p : reply.peers) {
-            t.add({p.name, p.address, std::to_string(p.port), std::to_string(p.files), ctl::local_time(p.since)});
+            const std::string reach = p.reachable ? (*p.reachable ? "yes" : "no")
+                                                  : (p.reach_reason == "checking" ? "?" : "-");
+            unreachable = unreachable || (p.reachable && !*p.reachable);
+            t.add({p.name, p.address, std::to_string(p.port), reach, std::to_string(p.files),
+                   ctl::local_time(p.since)});
         }
         std::cout << (t.empty() ? "no live peers\n" : t.render());
+        if (unreachable) std::cout << "REACH no: the tracker could not dial that peer's upload port (why: --json)\n";
     });
 }
 

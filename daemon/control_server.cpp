@@ -14,7 +14,7 @@ ControlServer::ControlServer(uv_loop_t* loop, const common::Log& log, Peer& peer
       peer_(peer),
       server_(loop,
               {"this peerd", "peerctl", "the first frame must be a hello with role admin", "no hello"},
-              {[] { return proto::Welcome{proto::kProtocolVersion, {}, 0, 0}; },
+              {[] { return proto::Welcome{proto::kProtocolVersion, {}, 0, 0, false}; },
                [this](Session& s, const proto::Envelope& env) { on_request(s, env); },
                [this](std::uint64_t session_id) { on_closed(session_id); }}) {}
 
@@ -81,6 +81,14 @@ void ControlServer::on_request(Session& s, const proto::Envelope& env) {
         });
     } else if (env.type == proto::GetStatus::kType) {
         s.conn.send(peer_.status(), env.id);
+    } else if (env.type == proto::ReachCheck::kType) {
+        if (auto m = proto::ReachCheck::from_json(env.body); !m) return reject(m.error());
+        peer_.check_reach([this, sid = s.id, id = env.id](proto::Result<proto::Reachability> r) {
+            with_session(sid, [&](Session& live) {
+                if (r) live.conn.send(*r, id);
+                else live.conn.send_error(r.error().code, r.error().message, id);
+            });
+        });
     } else if (env.type == proto::FetchFile::kType) {
         start_fetch(s, env);
     } else if (env.type == proto::GetLimits::kType || env.type == proto::SetLimits::kType) {

@@ -57,6 +57,7 @@ proto::Result<bool> Peer::start() {
         log_.error("cannot save state: " + e.message);
     });
     restore_publications(std::move(state->publications));
+    uploads_.set_reach_key(state->peer_key);
     if (auto ok = uploads_.start(config_.listen); !ok) return ok.error();
     link_ = std::make_unique<TrackerLink>(
         loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
@@ -221,6 +222,10 @@ proto::Status Peer::status() const {
     s.tracker_error = link_ ? link_->error() : "not started";
     s.address = link_ ? link_->observed_address() : "";
     s.port = uploads_.port();
+    if (link_) {
+        s.reachable = link_->reach().reachable;
+        s.reach_reason = link_->reach().reason;
+    }
     s.published = catalog_.all().size();
     s.uploads = uploads_.active_uploads();
     s.uploaded = uploads_.bytes_uploaded();
@@ -228,6 +233,10 @@ proto::Status Peer::status() const {
     s.fetch_memory_used = buffers_->used();
     s.fetch_memory_limit = buffers_->budget();
     return s;
+}
+
+void Peer::check_reach(std::function<void(proto::Result<proto::Reachability>)> done) {
+    link_->check_reach(std::move(done));
 }
 
 PeerGauges Peer::gauges() const {

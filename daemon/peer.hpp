@@ -69,6 +69,8 @@ public:
     void list(ListDone done);
     void search(const std::string& text, SearchDone done);
     proto::Status status() const;
+    // Has the tracker check our reachability again now (peerctl reach-check).
+    void check_reach(std::function<void(proto::Result<proto::Reachability>)> done);
     // The downloads: fetch, pause, resume, cancel, list (valid after start()).
     TransferRegistry& transfers() { return *transfers_; }
     // For /metrics (--metrics-listen): the counters, and the gauges as of now.

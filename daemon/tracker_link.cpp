@@ -125,6 +125,7 @@ void TrackerLink::on_frame(proto::Envelope&& env) {
         conn_->send(proto::Pong{}, env.id);
         return;
     }
+    if (env.type == proto::Reachability::kType) on_reachability(env);   // unasked, or a reply below
     if (!env.id) return;
     auto it = pending_.find(*env.id);
     if (it == pending_.end()) return;   // a reply to a notify
@@ -143,6 +144,7 @@ void TrackerLink::on_welcome(const proto::Envelope& env) {
     }
     welcomed_ = true;
     error_.clear();
+    reach_ = {std::nullopt, welcome->reach_check ? "checking" : "not checked by this tracker"};
     backoff_ms_ = kFirstBackoffMs;
     address_ = welcome->address;
     log_.info("connected to the tracker at " + common::to_string(config_.tracker) + " as " + config_.name +
@@ -159,6 +161,29 @@ void TrackerLink::on_welcome(const proto::Envelope& env) {
         [](uv_timer_t* t) { static_cast<TrackerLink*>(t->data)->notify(proto::Heartbeat{}); }, beat_ms,
         beat_ms);
     if (on_connected_) on_connected_();
+}
+
+void TrackerLink::on_reachability(const proto::Envelope& env) {
+    auto m = proto::Reachability::from_json(env.body);
+    if (!m) return log_.warning("the tracker sent a malformed reachability message: " + m.error().message);
+    const bool news = reach_.reachable != m->reachable || reach_.reason != m->reason;
+    reach_ = {m->reachable, m->reason};
+    if (!news) return;
+    if (m->reachable) {
+        log_.info("the tracker reaches our upload server (" + m->reason + ")");
+    } else {
+        log_.warning("the tracker cannot reach our upload server: " + m->reason +
+                     "; other peers cannot download from us. Open port " + std::to_string(m->port) +
+                     " to them (firewall, router port forwarding), or run peerd --advertise with an address "
+                     "that reaches this machine");
+    }
+}
+
+void TrackerLink::check_reach(std::function<void(proto::Result<proto::Reachability>)> done) {
+    request(proto::ReachCheck{}, [done = std::move(done)](proto::Result<proto::Envelope> reply) {
+        if (!reply) return done(reply.error());
+        done(proto::expect<proto::Reachability>(*reply));   // reach_ was updated in on_frame
+    });
 }
 
 void TrackerLink::announce(const Publication& p, AnnounceDone done) {
@@ -184,6 +209,7 @@ void TrackerLink::withdraw(const std::string& name) { notify(proto::Unpublish{na
 void TrackerLink::on_closed(const std::string& reason) {
     const bool was_welcomed = welcomed_;
     welcomed_ = false;
+    reach_ = {std::nullopt, "not connected to the tracker"};
     uv_timer_stop(heartbeat_timer_.get());
     conn_.reset();
     if (was_welcomed) {

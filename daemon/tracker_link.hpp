@@ -2,7 +2,9 @@
 // tracker may be down or restart at any time), says hello with the persisted
 // peer key, announces every publication, sends heartbeats, answers pings.
 // On loss it reconnects with capped exponential backoff plus jitter and
-// announces everything again. A refused name is kept as the link's error (shown
+// announces everything again. It keeps what the tracker last said about our
+// reachability (the tracker dials our upload address back on each hello and
+// on reach_check; docs/protocol.md §7.10). A refused name is kept as the link's error (shown
 // by `peerctl status`) and retried, since the other holder may leave.
 #pragma once
 
@@ -11,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <string>
@@ -50,6 +53,16 @@ public:
     const std::string& observed_address() const { return address_; }
     const LinkConfig& config() const { return config_; }
 
+    // Whether fetchers can reach our upload server, as the tracker last found
+    // (nothing while unknown: not connected, or the check still running).
+    struct Reach {
+        std::optional<bool> reachable;
+        std::string reason;
+    };
+    const Reach& reach() const { return reach_; }
+    // Asks the tracker to check again now; `done` gets its answer (and reach() is updated).
+    void check_reach(std::function<void(proto::Result<proto::Reachability>)> done);
+
     // Announces a publication. While disconnected it is announced on the next
     // connect and `done` (if any) gets success at once; otherwise `done` gets
     // the tracker's answer.
@@ -78,6 +91,7 @@ private:
     void on_connected(int status);
     void on_frame(proto::Envelope&& env);
     void on_welcome(const proto::Envelope& env);
+    void on_reachability(const proto::Envelope& env);
     void on_closed(const std::string& reason);
     void retry_later();
     void fail_pending(const std::string& why);
@@ -101,6 +115,7 @@ private:
     std::uint64_t hello_id_ = 0;
     std::map<std::uint64_t, ReplyFn> pending_;
     std::function<void()> on_connected_;
+    Reach reach_{std::nullopt, "not connected to the tracker"};
 };
 
 }  // namespace peershare::peerd

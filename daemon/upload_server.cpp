@@ -31,6 +31,7 @@
 
 #include "proto/http.hpp"
 #include "proto/http_request.hpp"
+#include "proto/reach.hpp"
 
 namespace peershare::peerd {
 namespace {
@@ -273,6 +274,9 @@ private:
             return respond_text(405, "only GET and HEAD are served here\n", "Allow: GET, HEAD\r\n");
         }
         head_ = req.method == "HEAD";
+        if (auto nonce = proto::parse_reach_target(req.path); nonce && !server_->reach_key_.empty()) {
+            return respond(200, "text/plain", proto::reach_proof(server_->reach_key_, *nonce) + "\n");
+        }
         const auto target = proto::parse_file_target(req.path);
         // A publication, else the verified pieces of a transfer (a partial holding).
         const Publication* pub = target ? server_->catalog_.holding(target->id) : nullptr;

@@ -1,7 +1,9 @@
 // daemon/upload_server.hpp — the peer's HTTP/1.1 data plane (docs/design.md,
 // "Protocol layers"): GET/HEAD /v1/files/<id> with single byte ranges and GET
 // /v1/files/<id>/pieces, for the files of the Catalog only, by content id.
-// Owned by the loop thread; no locks. Opening, fstat and sendfile(2) run in
+// Also GET /v1/reach/<nonce>, the tracker's reachability check
+// (proto/reach.hpp), answered with the proof under the peer key once
+// set_reach_key was called. Owned by the loop thread; no locks. Opening, fstat and sendfile(2) run in
 // libuv's worker pool.
 //
 // Every connection keeps bounded state (one request being parsed, a few
@@ -72,6 +74,9 @@ public:
     std::size_t max_uploads() const { return limits_.max_uploads; }
     // Counts rate-limit waits into `metrics` (which outlives this).
     void count_into(PeerMetrics* metrics) { metrics_ = metrics; }
+    // The persisted peer key (64 hex digits) the reachability check's proof
+    // is made with; until it is set, /v1/reach/ answers 404.
+    void set_reach_key(std::string key) { reach_key_ = std::move(key); }
 
 private:
     class Connection;
@@ -109,6 +114,7 @@ private:
     bool serving_waiters_ = false;
     std::deque<std::uint64_t> token_waiters_;   // connection ids, first come first served
     PeerMetrics* metrics_ = nullptr;
+    std::string reach_key_;
 };
 
 }  // namespace peershare::peerd

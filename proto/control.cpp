@@ -96,7 +96,8 @@ json Status::to_json() const {
             {"address", address}, {"port", port}, {"published", published}, {"uploads", uploads},
             {"uploaded", uploaded},
             {"transfers", list_json(transfers)}, {"fetch_memory_used", fetch_memory_used},
-            {"fetch_memory_limit", fetch_memory_limit}};
+            {"fetch_memory_limit", fetch_memory_limit}, {"reachable", reachable ? json(*reachable) : json(nullptr)},
+            {"reach_reason", reach_reason}};
 }
 Result<Status> Status::from_json(const json& j) {
     FieldReader r(j);
@@ -107,6 +108,8 @@ Result<Status> Status::from_json(const json& j) {
     m.tracker_error = r.optional_text("tracker_error", kMaxMessageText);
     m.address = r.optional_text("address", kMaxHostBytes);
     m.port = static_cast<std::uint16_t>(r.number("port", 0, 65535));
+    if (j.contains("reachable") && !j["reachable"].is_null()) m.reachable = r.flag("reachable", false);
+    m.reach_reason = r.optional_text("reach_reason", kMaxMessageText);
     m.published = r.optional_number("published", 0, kMaxU64);
     m.uploads = r.optional_number("uploads", 0, kMaxU64);
     m.uploaded = r.optional_number("uploaded", 0, kMaxU64);

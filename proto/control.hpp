@@ -85,6 +85,10 @@ struct Status {
     std::string tracker_error;   // why not connected (refused name, unreachable)
     std::string address;         // our address as the tracker sees it (or --advertise)
     std::uint16_t port = 0;      // upload port
+    // Whether other peers can reach our upload port, as the tracker last
+    // found (docs/protocol.md §7.10); nothing (null) while unknown.
+    std::optional<bool> reachable;
+    std::string reach_reason;
     std::uint64_t published = 0;
     std::uint64_t uploads = 0;   // active
     std::uint64_t uploaded = 0;  // file bytes served to other peers since peerd started

@@ -93,6 +93,7 @@ json Holder::to_json() const {
         j["partial"] = true;
         j["pieces_held"] = *pieces_held;
     }
+    if (reachable) j["reachable"] = *reachable;
     return j;
 }
 
@@ -109,12 +110,14 @@ Result<Holder> Holder::from_json(const json& j) {
     h.pieces_held = read_pieces_held(r, j, h.size, h.piece_size);
     if (r.flag("partial", false) != h.pieces_held.has_value() && !r.error())
         r.fail("field 'partial' must be true exactly when 'pieces_held' is sent");
+    if (j.contains("reachable")) h.reachable = r.flag("reachable", false);
     return finish(r, std::move(h));
 }
 
 json PeerInfo::to_json() const {
     return {{"name", name}, {"address", address}, {"port", port}, {"files", files},
-            {"since", since}};
+            {"since", since}, {"reachable", reachable ? json(*reachable) : json(nullptr)},
+            {"reach_reason", reach_reason}};
 }
 
 Result<PeerInfo> PeerInfo::from_json(const json& j) {
@@ -125,6 +128,8 @@ Result<PeerInfo> PeerInfo::from_json(const json& j) {
     p.port = static_cast<std::uint16_t>(r.number("port", 0, kMaxU16));
     p.files = r.number("files", 0, kMaxFilesPerPeer);
     p.since = r.timestamp("since");
+    if (j.contains("reachable") && !j["reachable"].is_null()) p.reachable = r.flag("reachable", false);
+    p.reach_reason = r.optional_text("reach_reason", kMaxMessageText);
     return finish(r, std::move(p));
 }
 
@@ -211,7 +216,7 @@ std::string version_mismatch_message(const json& hello, std::string_view us, std
 
 json Welcome::to_json() const {
     return {{"version", version}, {"address", address}, {"heartbeat_s", heartbeat_s},
-            {"peer_timeout_s", peer_timeout_s}};
+            {"peer_timeout_s", peer_timeout_s}, {"reach_check", reach_check}};
 }
 
 Result<Welcome> Welcome::from_json(const json& j) {
@@ -221,6 +226,7 @@ Result<Welcome> Welcome::from_json(const json& j) {
     w.address = r.text("address", kMaxHostBytes);
     w.heartbeat_s = static_cast<std::uint32_t>(r.number("heartbeat_s", 0, 86400));
     w.peer_timeout_s = static_cast<std::uint32_t>(r.number("peer_timeout_s", 0, 86400));
+    w.reach_check = r.flag("reach_check", false);
     return finish(r, std::move(w));
 }
 
@@ -283,6 +289,22 @@ Result<Search> Search::from_json(const json& j) {
 
 Result<Ping> Ping::from_json(const json& j) { return finish(FieldReader(j), Ping{}); }
 Result<Pong> Pong::from_json(const json& j) { return finish(FieldReader(j), Pong{}); }
+Result<ReachCheck> ReachCheck::from_json(const json& j) { return finish(FieldReader(j), ReachCheck{}); }
+
+json Reachability::to_json() const {
+    return {{"reachable", reachable}, {"reason", reason}, {"address", address}, {"port", port}};
+}
+
+Result<Reachability> Reachability::from_json(const json& j) {
+    FieldReader r(j);
+    Reachability m;
+    if (!j.contains("reachable")) r.fail("field 'reachable' is missing");
+    m.reachable = r.flag("reachable", false);
+    m.reason = r.text("reason", kMaxMessageText);
+    m.address = r.text("address", kMaxHostBytes);
+    m.port = static_cast<std::uint16_t>(r.number("port", 0, kMaxU16));
+    return finish(r, std::move(m));
+}
 
 // ---- admin → tracker ----
 
@@ -551,6 +573,7 @@ std::string make_holders_frame(const Holders& reply, std::optional<std::uint64_t
         append_number(out, h.port);
         out += ",\"published_at\":";
         append_number(out, h.published_at);
+        if (h.reachable) out += *h.reachable ? ",\"reachable\":true" : ",\"reachable\":false";
         out += ",\"size\":";
         append_number(out, h.size);
         out.push_back('}');

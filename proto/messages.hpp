@@ -42,6 +42,9 @@ struct Holder {                  // one live peer offering a name
     std::uint64_t piece_size = 0;
     std::int64_t published_at = 0;
     std::optional<std::uint64_t> pieces_held = std::nullopt;   // a partial holder: "partial": true and "pieces_held"
+    // The tracker's last reachability check of this holder; nothing while it
+    // runs (or with trackerd --no-reach-check). "reachable" on the wire, absent when unknown.
+    std::optional<bool> reachable = std::nullopt;
     bool partial() const { return pieces_held.has_value(); }
     json to_json() const;
     static Result<Holder> from_json(const json& j);
@@ -53,6 +56,10 @@ struct PeerInfo {
     std::uint16_t port = 0;
     std::uint64_t files = 0;
     std::int64_t since = 0;
+    // The last reachability check: true, false, or nothing (null on the wire)
+    // while it runs or when the tracker does not check; reach_reason in words.
+    std::optional<bool> reachable = std::nullopt;
+    std::string reach_reason;
     json to_json() const;
     static Result<PeerInfo> from_json(const json& j);
 };
@@ -104,6 +111,9 @@ struct Welcome {
     std::string address;         // the peer's address as the tracker sees it
     std::uint32_t heartbeat_s = 0;
     std::uint32_t peer_timeout_s = 0;
+    // The tracker dials the peer back and sends a `reachability` message
+    // (docs/protocol.md §7.10); false (or absent): it never checks.
+    bool reach_check = false;
     json to_json() const;
     static Result<Welcome> from_json(const json& j);
 };
@@ -165,6 +175,26 @@ struct Pong {
     static constexpr std::string_view kType = "pong";
     json to_json() const { return json::object(); }
     static Result<Pong> from_json(const json& j);
+};
+
+// The outcome of a reachability check (proto/reach.hpp): sent by the tracker
+// after each hello (without an id) and as the answer to reach_check.
+struct Reachability {
+    static constexpr std::string_view kType = "reachability";
+    bool reachable = false;
+    std::string reason;          // in words: "answered at 1.2.3.4:5000", "connection refused at ..."
+    std::string address;         // what was dialled: the address the tracker gives out
+    std::uint16_t port = 0;
+    json to_json() const;
+    static Result<Reachability> from_json(const json& j);
+};
+
+// A peer (or peerctl, over the control socket) asks for the check to be run
+// again now → Reachability.
+struct ReachCheck {
+    static constexpr std::string_view kType = "reach_check";
+    json to_json() const { return json::object(); }
+    static Result<ReachCheck> from_json(const json& j);
 };
 
 // ---- admin → tracker ----

@@ -33,7 +33,7 @@ AdminServer::AdminServer(uv_loop_t* loop, State& state, PeerServer& peers)
               {"this tracker", "trackerctl", "the first frame must be an admin hello", "no admin hello"},
               {[this] {
                    return proto::Welcome{proto::kProtocolVersion, {}, state_.config.heartbeat_s,
-                                         state_.config.peer_timeout_s};
+                                         state_.config.peer_timeout_s, false};
                },
                [this](Session& s, const proto::Envelope& env) { on_request(s, env); },
                [this](std::uint64_t session_id) { on_closed(session_id); }}) {}

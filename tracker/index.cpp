@@ -129,6 +129,7 @@ std::vector<proto::Holder> Index::lookup(std::string_view name) {
         proto::Holder holder{p.name, p.address, p.port, h.size, proto::to_hex(h.id), h.piece_size,
                              h.published_at, {}};
         if (h.pieces_held > 0) holder.pieces_held = h.pieces_held;
+        holder.reachable = p.reachable;
         out.push_back(std::move(holder));
     }
     return out;
@@ -188,10 +189,17 @@ std::vector<proto::IndexEntry> Index::entries_of(const std::string& name) const 
     return entries;
 }
 
+void Index::set_reach(PeerId peer, std::optional<bool> reachable, std::string reason) {
+    auto it = peers_.find(peer);
+    assert(it != peers_.end());
+    it->second.reachable = reachable;
+    it->second.reach_reason = std::move(reason);
+}
+
 std::vector<proto::PeerInfo> Index::peers(std::size_t limit, bool* truncated) const {
     std::vector<proto::PeerInfo> out;
     for (const auto& [id, p] : peers_) {
-        out.push_back({p.name, p.address, p.port, p.files.size(), p.since});
+        out.push_back({p.name, p.address, p.port, p.files.size(), p.since, p.reachable, p.reach_reason});
     }
     std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     *truncated = out.size() > limit;

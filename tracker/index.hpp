@@ -34,6 +34,10 @@ struct PeerRecord {
     std::uint16_t port = 0;
     std::int64_t since = 0;
     std::vector<const std::string*> files;   // interned names this peer holds
+    // The last reachability check (tracker/reach_prober.hpp): nothing while
+    // it runs or when the tracker does not check; why, in words.
+    std::optional<bool> reachable;
+    std::string reach_reason;
 };
 
 class Index {
@@ -52,6 +56,8 @@ public:
     void remove_peer(PeerId peer);
     const PeerRecord* peer(PeerId peer) const;
     std::optional<PeerId> peer_by_name(std::string_view name) const;
+    // Records a reachability check's outcome (or nothing: unknown) for a live peer.
+    void set_reach(PeerId peer, std::optional<bool> reachable, std::string reason);
 
     // Adds or replaces the peer's file of that name (a complete file, or a
     // partial holding when file.pieces_held is set). limit past the per-peer cap.

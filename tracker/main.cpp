@@ -72,6 +72,10 @@ void add_options(CLI::App& app, Options& o) {
     app.add_flag("--trust-advertise", o.config.trust_advertise,
                  "give out the address a peer advertises (peerd --advertise) instead of the one "
                  "it connects from; only where every peer is trusted");
+    app.add_flag("--reach-check,!--no-reach-check", o.config.reach_check,
+                 "dial each peer's upload address back on hello to learn whether fetchers can reach it "
+                 "(trackerctl peers: REACH); --no-reach-check never dials peers")
+        ->capture_default_str();
     app.add_option("--max-peers", o.config.max_peers, "live peers at most")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, proto::kDefaultMaxPeers * 50));
@@ -130,6 +134,9 @@ void apply(common::Reload& reload, Options& options, const Options& fresh, track
     reload.restart.note("admin-socket", now.admin_socket, next.admin_socket);
     if (changed.note("trust-advertise", now.trust_advertise, next.trust_advertise)) {
         now.trust_advertise = next.trust_advertise;   // for peers that say hello from now on
+    }
+    if (changed.note("reach-check", now.reach_check, next.reach_check)) {
+        now.reach_check = next.reach_check;   // for peers that say hello from now on
     }
     reload.restart.note("request-timeout", now.request_timeout_s, next.request_timeout_s);
 }

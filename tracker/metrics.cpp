@@ -35,6 +35,9 @@ std::string render_metrics(const State& state, const ServerGauges& gauges) {
     out.labelled("peershare_tracker_pings_total", "counter",
                  "Pings sent down peer sessions, by result (live, timeout, left, unknown, stopped).", "result",
                  kPingResults, m.pings);
+    out.labelled("peershare_tracker_reach_checks_total", "counter",
+                 "Reachability checks of peers' upload addresses, by result.", "result", kReachResults,
+                 m.reach_checks);
     out.histogram("peershare_tracker_ping_rtt_seconds", "Round trips of answered pings, in seconds.",
                   m.ping_rtt_seconds);
     out.counter("peershare_tracker_session_received_bytes_total", "Bytes received on peer sessions.",

@@ -25,11 +25,13 @@ namespace peershare::tracker {
 // value its counter is given; a value outside it is a bug (asserted).
 // Requests counted, by message type: the peer port's (peer_server.cpp) and the
 // admin socket's (admin_server.cpp, kAdminTypes); a dashboard ping is a ping_peer.
-inline constexpr std::array<std::string_view, 12> kRequestTypes{
+inline constexpr std::array<std::string_view, 13> kRequestTypes{
     proto::Hello::kType,     proto::Lookup::kType,   proto::Heartbeat::kType, proto::Publish::kType,
     proto::Unpublish::kType, proto::Fetched::kType,  proto::Search::kType,    proto::Discover::kType,
-    proto::PingPeer::kType,  proto::ListPeers::kType, proto::ListEvents::kType, proto::GetStats::kType};
+    proto::ReachCheck::kType, proto::PingPeer::kType, proto::ListPeers::kType, proto::ListEvents::kType,
+    proto::GetStats::kType};
 inline constexpr std::array<std::string_view, 5> kPingResults{"live", "timeout", "left", "unknown", "stopped"};
+inline constexpr std::array<std::string_view, 2> kReachResults{"reachable", "unreachable"};
 // Frames refused on the peer port: the session's own reasons, then the framing's (TrafficCounters).
 inline constexpr std::array<std::string_view, 8> kRejectReasons{
     "no_hello", "version_mismatch", "bad_hello", "admin_hello", "malformed_message", "unknown_type",
@@ -49,9 +51,16 @@ struct TrackerMetrics {
     // no_hello, version_mismatch, bad_hello, admin_hello, malformed_message, unknown_type.
     std::map<std::string, std::uint64_t, std::less<>> rejected;
 
+    // Reachability checks by outcome: reachable, unreachable.
+    std::map<std::string, std::uint64_t, std::less<>> reach_checks;
+
     void count_ping(std::string_view result) {
         assert(std::find(kPingResults.begin(), kPingResults.end(), result) != kPingResults.end());
         ++find_or_add(pings, result);
+    }
+    void count_reach(std::string_view result) {
+        assert(std::find(kReachResults.begin(), kReachResults.end(), result) != kReachResults.end());
+        ++find_or_add(reach_checks, result);
     }
     void count_rejected(std::string_view reason) {
         assert(std::find(kRejectReasons.begin(), kRejectReasons.end(), reason) != kRejectReasons.end());

@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "proto/reach.hpp"
+
 namespace peershare::tracker {
 
 using proto::ErrorCode;
@@ -10,6 +12,10 @@ using proto::ErrorCode;
 namespace {
 
 constexpr std::uint64_t kSweepIntervalMs = 250;
+// reach_check: a peer asking again within this long gets the last outcome,
+// and at most this many of its requests wait for one check.
+constexpr std::uint64_t kReachRecheckMs = 1'000;
+constexpr std::size_t kMaxReachWaiters = 4;
 
 std::uint64_t now_ms(uv_loop_t* loop) { return uv_now(loop); }
 
@@ -27,6 +33,10 @@ struct PeerServer::Session {
     std::optional<PeerId> peer;
     std::uint64_t opened_ms;
     std::uint64_t last_seen_ms;
+    std::optional<ReachProber::CheckId> reach_check;   // in flight
+    std::vector<std::uint64_t> reach_waiters;          // reach_check request ids it answers
+    std::optional<proto::Reachability> last_reach;
+    std::uint64_t last_reach_ms = 0;
 };
 
 struct PeerServer::PendingPing {
@@ -40,7 +50,7 @@ struct PeerServer::PendingPing {
 };
 
 PeerServer::PeerServer(uv_loop_t* loop, State& state)
-    : loop_(loop), state_(state), sweep_timer_(loop) {
+    : loop_(loop), state_(state), sweep_timer_(loop), prober_(loop, state.log) {
     sweep_timer_.get()->data = this;
 }
 
@@ -157,7 +167,11 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
         }
         // The same peer came back (restart, new connection): the new session wins.
         auto old = sessions_.find(session_of_peer_.at(*existing));
-        if (old != sessions_.end()) old->second->conn.abort("replaced by a new session");
+        if (old != sessions_.end()) {
+            old->second->conn.abort("replaced by a new session");
+            if (old->second->reach_check) prober_.cancel(*old->second->reach_check);
+            old->second->reach_check.reset();
+        }
         state_.index.remove_peer(*existing);
         session_of_peer_.erase(*existing);
         if (old != sessions_.end()) old->second->peer.reset();
@@ -177,12 +191,66 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
     }
     const std::string address = use_advertised ? hello->advertise : observed;
     s.peer = state_.index.add_peer({hello->name, hello->key, address, hello->port,
-                                    static_cast<std::int64_t>(std::time(nullptr)), {}});
+                                    static_cast<std::int64_t>(std::time(nullptr)), {}, std::nullopt, {}});
     session_of_peer_[*s.peer] = s.id;
     s.conn.send(proto::Welcome{proto::kProtocolVersion, address, state_.config.heartbeat_s,
-                               state_.config.peer_timeout_s},
+                               state_.config.peer_timeout_s, state_.config.reach_check},
                 env.id);
     state_.events.record("joined", hello->name, {}, address + ":" + std::to_string(hello->port));
+    start_reach_check(s);
+}
+
+void PeerServer::start_reach_check(Session& s) {
+    const PeerId peer = *s.peer;
+    const PeerRecord& record = *state_.index.peer(peer);
+    if (!state_.config.reach_check) {
+        state_.index.set_reach(peer, std::nullopt, "not checked (trackerd --no-reach-check)");
+        return;
+    }
+    if (s.reach_check) return;   // the one in flight answers
+    state_.index.set_reach(peer, std::nullopt, "checking");
+    const auto nonce = proto::random_reach_nonce();
+    s.reach_check = prober_.check(record.address, record.port, nonce, proto::reach_proof(record.key, nonce),
+                                  [this, sid = s.id, peer](bool reachable, const std::string& reason) {
+                                      reach_checked(sid, peer, reachable, reason);
+                                  });
+}
+
+void PeerServer::reach_checked(std::uint64_t session_id, PeerId peer, bool reachable, const std::string& reason) {
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end() || it->second->peer != peer) return;
+    Session& s = *it->second;
+    s.reach_check.reset();
+    const PeerRecord& record = *state_.index.peer(peer);
+    state_.index.set_reach(peer, reachable, reason);
+    state_.metrics.count_reach(reachable ? "reachable" : "unreachable");
+    if (!reachable) state_.log.info("peer " + record.name + " is not reachable: " + reason);
+    proto::Reachability outcome{reachable, reason, record.address, record.port};
+    s.last_reach = outcome;
+    s.last_reach_ms = now_ms(loop_);
+    auto waiters = std::move(s.reach_waiters);
+    s.reach_waiters.clear();
+    if (waiters.empty()) s.conn.send(outcome);
+    for (auto id : waiters) s.conn.send(outcome, id);
+}
+
+void PeerServer::on_reach_check(Session& s, const proto::Envelope& env) {
+    if (!state_.config.reach_check) {
+        s.conn.send_error(ErrorCode::unavailable, "this tracker does not check reachability (trackerd --no-reach-check)",
+                          env.id);
+        return;
+    }
+    if (!env.id) return;   // nobody to answer
+    if (!s.reach_check && s.last_reach && now_ms(loop_) - s.last_reach_ms < kReachRecheckMs) {
+        s.conn.send(*s.last_reach, env.id);
+        return;
+    }
+    if (s.reach_waiters.size() >= kMaxReachWaiters) {
+        s.conn.send_error(ErrorCode::busy, "a reachability check of this peer is already running", env.id);
+        return;
+    }
+    s.reach_waiters.push_back(*env.id);
+    start_reach_check(s);
 }
 
 void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
@@ -239,6 +307,10 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
         proto::IndexReply reply;
         reply.entries = state_.index.search(m->text, proto::kMaxListedItems, &reply.truncated);
         s.conn.send_bytes(proto::make_bounded_frame(std::move(reply), &proto::IndexReply::entries, env.id));
+    } else if (env.type == proto::ReachCheck::kType) {
+        state_.count_request(env.type);
+        if (auto m = proto::ReachCheck::from_json(env.body); !m) return reject(m.error());
+        on_reach_check(s, env);
     } else if (env.type == proto::Pong::kType) {
         // Only the session the ping went down may answer it: ids are guessable.
         auto it = env.id ? pings_.find(*env.id) : pings_.end();
@@ -252,6 +324,7 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
 void PeerServer::on_closed(std::uint64_t session_id, const std::string& reason) {
     auto it = sessions_.find(session_id);
     if (it == sessions_.end()) return;
+    if (it->second->reach_check) prober_.cancel(*it->second->reach_check);
     if (auto peer = it->second->peer) {
         const std::string name = state_.index.peer(*peer)->name;
         state_.index.remove_peer(*peer);

@@ -1,7 +1,9 @@
 // tracker/peer_server.hpp — the peer-facing TCP server: one session per
 // connected peer (hello → publish/unpublish/lookup/heartbeat/fetched/search),
 // liveness (silent peers and connections that never say hello are dropped),
-// and pings the tracker sends down a peer's session for `trackerctl ping`.
+// pings the tracker sends down a peer's session for `trackerctl ping`, and
+// reachability checks (on hello and on reach_check; tracker/reach_prober.hpp)
+// whose outcome goes down the session as a `reachability` message.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include "common/framed_connection.hpp"
 #include "common/net.hpp"
 #include "common/uv.hpp"
+#include "tracker/reach_prober.hpp"
 #include "tracker/state.hpp"
 
 namespace peershare::tracker {
@@ -43,6 +46,11 @@ private:
     void on_hello(Session& s, const proto::Envelope& env);
     void on_peer_request(Session& s, const proto::Envelope& env);
     void on_closed(std::uint64_t session_id, const std::string& reason);
+    // Starts a check of the peer's address as given out; its outcome goes to
+    // the index and down the session (to each waiting reach_check, else unasked).
+    void start_reach_check(Session& s);
+    void on_reach_check(Session& s, const proto::Envelope& env);
+    void reach_checked(std::uint64_t session_id, PeerId peer, bool reachable, const std::string& reason);
     void sweep();
     // result: the metrics label (live, timeout, left); reason: words for the operator.
     void finish_ping(std::uint64_t ping_id, bool live, std::string_view result, const std::string& reason);
@@ -56,6 +64,7 @@ private:
     std::unordered_map<PeerId, std::uint64_t> session_of_peer_;
     std::uint64_t next_ping_ = 1;
     std::unordered_map<std::uint64_t, std::unique_ptr<PendingPing>> pings_;
+    ReachProber prober_;
 };
 
 }  // namespace peershare::tracker

@@ -28,6 +28,9 @@ struct Config {
     // from. Off: an address the peer has not shown it answers at could send
     // every fetcher to ports of its choosing (reflection).
     bool trust_advertise = false;
+    // Dial each peer back on hello (and when it asks) to learn whether
+    // fetchers can reach it (tracker/reach_prober.hpp). Off: REACH shows "-".
+    bool reach_check = true;
     std::size_t max_peers = proto::kDefaultMaxPeers;
     std::size_t max_files_per_peer = 10'000;
     std::optional<common::Endpoint> http_listen = common::Endpoint{"127.0.0.1", 9998};   // nothing: off

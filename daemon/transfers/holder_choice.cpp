@@ -3,9 +3,37 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 #include <set>
 
+#include "common/net.hpp"
+
 namespace peershare::peerd {
+namespace {
+
+constexpr std::size_t kNamedHolders = 3;   // named in the message; the rest are counted
+
+// Why none of `holders` can be downloaded from, if the tracker found every
+// one of them unreachable; nullopt if any is reachable or not known to be not.
+std::optional<std::string> all_unreachable(const std::string& name, const std::vector<proto::Holder>& holders) {
+    const bool all = std::all_of(holders.begin(), holders.end(),
+                                 [](const proto::Holder& h) { return h.reachable == false; });
+    if (!all) return std::nullopt;
+    std::string who;
+    for (std::size_t i = 0; i < holders.size() && i < kNamedHolders; ++i) {
+        const auto& h = holders[i];
+        who += (i ? ", " : "") + h.peer + " at " + common::to_string(common::Endpoint{h.address, h.port});
+    }
+    if (holders.size() > kNamedHolders) who += " and " + std::to_string(holders.size() - kNamedHolders) + " more";
+    const bool one = holders.size() == 1;
+    return std::string(one ? "the only holder" : "every holder") + " of '" + name + "' is unreachable (" + who +
+           "): the tracker cannot connect to " + (one ? "its" : "their") +
+           " upload port. " + (one ? "It" : "They") +
+           " must open that port to other peers (firewall, router port forwarding) or run peerd --advertise "
+           "with an address that reaches " + (one ? "it" : "them") + "; `peerctl reach-check` there tells";
+}
+
+}  // namespace
 
 HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,
                             const HolderFilter& filter) {
@@ -31,6 +59,7 @@ HolderChoice choose_holders(const std::string& name, const std::vector<proto::Ho
     std::set<std::string> ids;
     for (const auto& h : holders) ids.insert(h.id);
     if (ids.size() > 1) return proto::Choices{name, std::move(holders)};
+    if (auto why = all_unreachable(name, holders)) return proto::Error{proto::ErrorCode::unavailable, *why};
     return holders;
 }
 

@@ -21,7 +21,11 @@ struct HolderFilter {
 
 // The holders of one content (non-empty, all with the same id), or the
 // holders of several contents (the user must choose: Choices), or
-// Error{not_found, one line saying why nobody qualifies}.
+// Error{not_found, one line saying why nobody qualifies}, or, when the
+// tracker found every holder of the one content unreachable (Holder::
+// reachable false; docs/protocol.md §7.10) and no other way to them exists,
+// Error{unavailable, one line naming them and what would fix it} — at once,
+// rather than after a connect timeout per holder.
 using HolderChoice = std::variant<std::vector<proto::Holder>, proto::Choices, proto::Error>;
 
 HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,

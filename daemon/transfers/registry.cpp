@@ -281,7 +281,8 @@ void TransferRegistry::lookup_holders(Transfer& t, TransferState expected, Holde
         if (!r) return enter_waiting(*t, r.error().message);
         auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
         if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
-        enter_waiting(*t, "no live holder of this content");
+        const auto* e = std::get_if<Error>(&choice);
+        enter_waiting(*t, e && e->code == ErrorCode::unavailable ? e->message : "no live holder of this content");
     });
 }
 

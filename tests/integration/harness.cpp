@@ -318,6 +318,7 @@ std::optional<proto::Envelope> RawConnection::read_frame(Millis deadline) {
                 auto env = proto::parse_envelope(std::string_view(buffer_).substr(4, len));
                 buffer_.erase(0, 4 + len);
                 if (!env) throw std::runtime_error("the server sent a malformed frame");
+                if (env->type == proto::Reachability::kType && !env->id && !keep_reachability_) continue;
                 return std::move(*env);
             }
         }

@@ -90,8 +90,11 @@ public:
     bool send_bytewise(std::string_view bytes);
 
     // The next frame, parsed; nothing if the connection closed or the deadline
-    // passed first. Throws if the server sent a malformed frame.
+    // passed first. Throws if the server sent a malformed frame. The
+    // tracker's unasked `reachability` message (sent a moment after the
+    // welcome, docs/protocol.md §7.10) is skipped unless keep_reachability(true).
     std::optional<proto::Envelope> read_frame(Millis deadline);
+    void keep_reachability(bool on) { keep_reachability_ = on; }
 
     // True once the other side closed (end of file or reset) within the
     // deadline; whatever arrives before that is discarded.
@@ -107,6 +110,7 @@ private:
     int fd_;
     std::string buffer_;
     bool eof_ = false;
+    bool keep_reachability_ = false;
 };
 
 // A fresh directory under $TMPDIR or /tmp (short, so Unix socket paths fit),

@@ -140,9 +140,9 @@ inline bool downloading(PeerFixture& peer) {
 
 class Swarm {
 public:
-    // A tracker and peers NAMES..., each connected to it.
-    explicit Swarm(std::initializer_list<std::string> names)
-        : tracker_(std::make_unique<TrackerFixture>()) {
+    // A tracker (started with `tracker_options`) and peers NAMES..., each connected to it.
+    explicit Swarm(std::initializer_list<std::string> names, TrackerFixture::Options tracker_options = {})
+        : tracker_(std::make_unique<TrackerFixture>(std::move(tracker_options))) {
         for (const auto& name : names) add(name);
         for (auto& [name, peer] : peers_) wait_connected(*peer);
     }

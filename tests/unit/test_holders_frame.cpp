@@ -56,6 +56,13 @@ TEST_CASE("the directly written holders frame is make_frame's, byte for byte") {
         reply.holders.back().pieces_held = 1;
         check_same(reply, 5);
     }
+    SUBCASE("reachable, unreachable and not yet checked holders") {
+        reply.holders[0].reachable = true;
+        reply.holders[1].reachable = false;
+        reply.holders[1].pieces_held = 3;
+        reply.holders.push_back(holder("gamma", "10.0.0.3"));
+        check_same(reply, 6);
+    }
     SUBCASE("many holders") {
         for (int i = 0; i < 500; ++i) reply.holders.push_back(holder("peer-" + std::to_string(i), "10.0.0.1"));
         check_same(reply, 99);

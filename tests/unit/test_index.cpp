@@ -23,7 +23,7 @@ constexpr std::uint64_t kPieceSize = 256 * 1024, kPieces = 40;
 
 // Adds peer `name` holding "file": complete, or `held` pieces of it.
 PeerId add_holder(Index& index, const std::string& name, std::uint64_t held = 0) {
-    const PeerId peer = index.add_peer(PeerRecord{name, std::string(64, 'k'), "127.0.0.1", 7000, 0, {}});
+    const PeerId peer = index.add_peer(PeerRecord{name, std::string(64, 'k'), "127.0.0.1", 7000, 0, {}, {}, {}});
     FileInfo f{"file", kPieces * kPieceSize, kId, kPieceSize, 0, {}};
     if (held > 0) f.pieces_held = held;
     REQUIRE(index.publish(peer, f).ok());

@@ -66,6 +66,43 @@ TEST_CASE("holders: self, --from, --id and the chosen content filter; several co
     CHECK(std::get<proto::Error>(only_self).message.find("only by this peer") != std::string::npos);
 }
 
+TEST_CASE("holders the tracker found unreachable: all of them fail at once, saying who and what would fix it") {
+    auto hidden = [](std::string peer, std::optional<bool> reachable) {
+        auto h = holder(std::move(peer), kA);
+        h.reachable = reachable;
+        return h;
+    };
+    SUBCASE("the only holder") {
+        auto r = choose_holders("f", {hidden("h1", false)}, {"me", "", "", ""});
+        REQUIRE(std::holds_alternative<proto::Error>(r));
+        const auto& e = std::get<proto::Error>(r);
+        CHECK(e.code == proto::ErrorCode::unavailable);
+        CHECK(e.message.find("the only holder of 'f' is unreachable (h1 at 127.0.0.1:7000)") == 0);
+        CHECK(e.message.find("--advertise") != std::string::npos);
+        CHECK(e.message.find("port forwarding") != std::string::npos);
+        CHECK(e.message.find('\n') == std::string::npos);   // one line
+    }
+    SUBCASE("several: the first three named, the rest counted") {
+        std::vector<proto::Holder> all;
+        for (int i = 0; i < 5; ++i) all.push_back(hidden("h" + std::to_string(i), false));
+        auto r = choose_holders("f", all, {"me", "", "", ""});
+        REQUIRE(std::holds_alternative<proto::Error>(r));
+        CHECK(std::get<proto::Error>(r).message.find("every holder of 'f' is unreachable (h0 at 127.0.0.1:7000, h1 at "
+                                                     "127.0.0.1:7000, h2 at 127.0.0.1:7000 and 2 more)") == 0);
+    }
+    SUBCASE("one reachable, or one not yet checked, is a holder worth trying") {
+        for (const std::optional<bool> other : {std::optional<bool>(true), std::optional<bool>()}) {
+            auto r = choose_holders("f", {hidden("h1", false), hidden("h2", other)}, {"me", "", "", ""});
+            REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(r));
+            CHECK(std::get<0>(r).size() == 2);
+        }
+    }
+    SUBCASE("--from a reachable holder while the others are not") {
+        auto r = choose_holders("f", {hidden("h1", false), hidden("h2", true)}, {"me", "h2", "", ""});
+        REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(r));
+    }
+}
+
 TEST_CASE("waiting backoff: 1 s doubling to 60 s, jitter at most 10 %") {
     using peershare::peerd::lookup_backoff_ms;
     CHECK(lookup_backoff_ms(1, 0) == 1'000);

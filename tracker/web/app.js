@@ -127,7 +127,9 @@ async function refreshPeers() {
     const since = el("span", { title: new Date(p.since * 1000).toLocaleString() }, ago(p.since));
     const row = el("tr", {},
       el("td", { class: "name" }, p.name),
-      el("td", { class: "mono hide-narrow" }, p.address + ":" + p.port),
+      // The tracker's dial-back (p.reachable): false means fetchers cannot connect there.
+      el("td", { class: "mono hide-narrow", title: p.reach_reason || "" },
+        p.address + ":" + p.port + (p.reachable === false ? " (port closed to others)" : "")),
       el("td", { class: "num" }, p.files),
       el("td", { class: "hide-narrow" }, since),
       el("td", {}, reachableCell(p.name)),
