@@ -264,7 +264,9 @@ private:
     // The reader gave up (after answering what came before): say why, then close.
     void answer_parse_error(int status) {
         begin_response(false, "(unreadable request)");
-        respond_text(status, status == 431 ? "request headers are too large\n" : "malformed request\n");
+        respond_text(status, status == 431   ? "request headers are too large\n"
+                             : status == 505 ? "only HTTP/1.0 and HTTP/1.1 are spoken here\n"
+                                             : "malformed request\n");
     }
 
     void serve(proto::HttpRequest req) {

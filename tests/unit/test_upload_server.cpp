@@ -471,7 +471,7 @@ TEST_CASE("upload: only published ids and our two endpoints are served") {
     CHECK(header(post.head, "allow") == "GET, HEAD");
 }
 
-TEST_CASE("upload: garbage gets 400 and oversized headers 431, then the connection closes") {
+TEST_CASE("upload: garbage gets 400, oversized headers 431, other HTTP versions 505, then the connection closes") {
     Fixture f;
     const auto p = f.add_file("g.bin", 1000);
     SUBCASE("garbage") {
@@ -492,6 +492,12 @@ TEST_CASE("upload: garbage gets 400 and oversized headers 431, then the connecti
         for (int i = 0; i < 3000; ++i) request += "a:\r\n";
         const auto reply = f.raw(request + "\r\n");
         CHECK(reply.bytes.starts_with("HTTP/1.1 431 "));
+    }
+    SUBCASE("an HTTP version other than 1.0 and 1.1 is 505, said in words") {
+        const auto reply = f.raw("GET /v1/files/" + p.id + " HTTP/2.0\r\nHost: x\r\n\r\n");
+        CHECK(reply.bytes.starts_with("HTTP/1.1 505 "));
+        CHECK(reply.bytes.find("only HTTP/1.0 and HTTP/1.1") != std::string::npos);
+        CHECK(reply.closed);
     }
 }
 
