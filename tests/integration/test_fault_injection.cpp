@@ -41,15 +41,26 @@ std::size_t open_fds(pid_t pid) {
     return n;
 }
 
+// Under ASan (the SANITIZE=1 build) freed memory waits in ASan's quarantine
+// (256 MB by default) before it is reused, so resident memory does not come
+// back there: the memory bounds are asserted in the plain build only, and
+// under ASan the figures are reported (ASan checks leaks and misuse instead).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssComesBack = false;
+#else
+constexpr bool kRssComesBack = true;
+#endif
+
 // RSS after a fault against RSS before it: within 10 % plus 2 MiB (what the
 // allocator keeps of freed arenas and the first use of code pages).
 void check_rss_returned(pid_t pid, long before_kb, std::string_view what) {
-    long after_kb = 0;
+    const auto within = [&](long kb) { return kb <= before_kb + before_kb / 10 + 2048; };
+    long after_kb = status_kb(pid, "VmRSS");
     // Freed memory is returned as the connections close; give it the deadline.
-    wait_until([&] { return (after_kb = status_kb(pid, "VmRSS")) <= before_kb + before_kb / 10 + 2048; }, kDeadline);
+    if (kRssComesBack) wait_until([&] { return within(after_kb = status_kb(pid, "VmRSS")); }, kDeadline);
     MESSAGE(what << ": VmRSS " << before_kb << " kB before, " << after_kb << " kB after (peak "
                  << status_kb(pid, "VmHWM") << " kB), " << open_fds(pid) << " fds");
-    CHECK(after_kb <= before_kb + before_kb / 10 + 2048);
+    if (kRssComesBack) CHECK(within(after_kb));
 }
 
 std::string frame_header(std::uint32_t length) {
@@ -129,7 +140,7 @@ TEST_CASE("trackerd's session port: hostile sessions are closed, the tracker ser
         // 10,000 index entries were held; the bound is what the allocator keeps of them.
         MESSAGE("10,000 publishes: VmRSS " << before << " kB before, peak " << status_kb(pid, "VmHWM")
                                            << " kB, after " << status_kb(pid, "VmRSS") << " kB");
-        CHECK(status_kb(pid, "VmRSS") <= before + 16 * 1024);
+        if (kRssComesBack) CHECK(status_kb(pid, "VmRSS") <= before + 16 * 1024);
     }
     SUBCASE("a peer that never reads its replies is dropped once 8 MiB wait for it") {
         auto hoarder = tracker.connect_peer("hoarder");
@@ -158,7 +169,7 @@ TEST_CASE("trackerd's session port: hostile sessions are closed, the tracker ser
         }, kDeadline));
         MESSAGE("a deaf peer: VmRSS " << before << " kB before, peak " << status_kb(pid, "VmHWM") << " kB, after "
                                       << status_kb(pid, "VmRSS") << " kB");
-        CHECK(status_kb(pid, "VmRSS") <= before + 16 * 1024);
+        if (kRssComesBack) CHECK(status_kb(pid, "VmRSS") <= before + 16 * 1024);
     }
     SUBCASE("a hello flood: 300 sessions with one name and key each replace the last; 300 names with one key") {
         std::vector<std::unique_ptr<common::Client>> sessions;
