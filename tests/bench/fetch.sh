@@ -27,10 +27,6 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 SIZE=${BENCH_FILE_SIZE:-1G}
 RUNS=${BENCH_FETCH_RUNS:-3}
 
-TRACKERD=$BUILD_DIR/tracker/trackerd
-PEERD=$BUILD_DIR/daemon/peerd
-PEERCTL=$BUILD_DIR/ctl/peerctl
-
 BENCH_NAME=fetch.sh
 source "$ROOT/tests/bench/lib.sh"
 

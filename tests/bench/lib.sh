@@ -2,7 +2,15 @@
 # state.sh) share: a temp dir and the processes started, cleaned up on exit; `key value`
 # output and summary rows; arithmetic on timings; waiting with a deadline; and
 # starting nginx, trackerd and peerds on loopback.
-# The sourcing script sets BENCH_NAME, TRACKERD, PEERD and PEERCTL first.
+# The sourcing script sets BENCH_NAME and BUILD_DIR first; TRACKERD, PEERD
+# and PEERCTL default to that build's binaries.
+
+TRACKERD=${TRACKERD:-$BUILD_DIR/tracker/trackerd}
+PEERD=${PEERD:-$BUILD_DIR/daemon/peerd}
+PEERCTL=${PEERCTL:-$BUILD_DIR/ctl/peerctl}
+
+# peerctl against the peerd named $1 (its socket is $TMP/$1.sock).
+ctl() { local who=$1; shift; "$PEERCTL" --socket "$TMP/$who.sock" "$@"; }
 
 TMP=''
 PIDS=()      # newest last; stopped newest first

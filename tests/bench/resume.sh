@@ -22,14 +22,9 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 SIZE=${BENCH_FILE_SIZE:-1G}
 RUNS=${BENCH_RESUME_RUNS:-3}
 
-TRACKERD=$BUILD_DIR/tracker/trackerd
-PEERD=$BUILD_DIR/daemon/peerd
-PEERCTL=$BUILD_DIR/ctl/peerctl
-
 BENCH_NAME=resume.sh
 source "$ROOT/tests/bench/lib.sh"
 
-ctl() { local who=$1; shift; "$PEERCTL" --socket "$TMP/$who.sock" "$@"; }
 
 # The JSON of transfer $1 on host2, as one line.
 transfer_json() {

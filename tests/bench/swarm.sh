@@ -43,14 +43,9 @@ HOLDERS_SIZE=${BENCH_HOLDERS_SIZE:-200000000}
 RUNS=${BENCH_SWARM_RUNS:-3}
 DEADLINE=600   # seconds any one crowd or fetch may take before the run is given up
 
-TRACKERD=$BUILD_DIR/tracker/trackerd
-PEERD=$BUILD_DIR/daemon/peerd
-PEERCTL=$BUILD_DIR/ctl/peerctl
-
 BENCH_NAME=swarm.sh
 source "$ROOT/tests/bench/lib.sh"
 
-ctl() { local who=$1; shift; "$PEERCTL" --socket "$TMP/$who.sock" "$@"; }
 # A rate as peerd takes it (k, M, G ×1000) in bytes/s, for aria2c and for
 # the floor.
 bytes_per_s() {
