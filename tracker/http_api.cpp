@@ -170,7 +170,7 @@ void HttpApi::ping(Id id, const proto::HttpRequest& r, const std::string& host) 
     if (!same_token(r.token, token_)) {
         return respond_error(id, 403, "a ping needs the dashboard's token (X-Peershare-Token)");
     }
-    state_.count_request(std::string(proto::PingPeer::kType));
+    state_.count_request(proto::PingPeer::kType);
     // The connection may be gone when the answer comes: respond() then answers nobody.
     // This may be gone too (a ping answered while the tracker shuts down): `alive` says.
     peers_.ping(host, kDashboardPingTimeoutMs,

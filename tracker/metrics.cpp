@@ -7,11 +7,12 @@
 
 namespace peershare::tracker {
 
-std::uint64_t& TrackerMetrics::find_or_add(std::map<std::string, std::uint64_t, std::less<>>& m,
-                                           std::string_view key) {
-    auto it = m.find(key);
-    if (it == m.end()) it = m.emplace(std::string(key), 0).first;
-    return it->second;
+void TrackerMetrics::count_known(std::map<std::string, std::uint64_t, std::less<>>& m,
+                                 [[maybe_unused]] std::span<const std::string_view> known, std::string_view value) {
+    assert(std::find(known.begin(), known.end(), value) != known.end());
+    auto it = m.find(value);
+    if (it == m.end()) it = m.emplace(std::string(value), 0).first;
+    ++it->second;
 }
 
 std::string render_metrics(const State& state, const ServerGauges& gauges) {

@@ -9,6 +9,7 @@
 #include <cassert>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -54,21 +55,14 @@ struct TrackerMetrics {
     // Reachability checks by outcome: reachable, unreachable.
     std::map<std::string, std::uint64_t, std::less<>> reach_checks;
 
-    void count_ping(std::string_view result) {
-        assert(std::find(kPingResults.begin(), kPingResults.end(), result) != kPingResults.end());
-        ++find_or_add(pings, result);
-    }
-    void count_reach(std::string_view result) {
-        assert(std::find(kReachResults.begin(), kReachResults.end(), result) != kReachResults.end());
-        ++find_or_add(reach_checks, result);
-    }
-    void count_rejected(std::string_view reason) {
-        assert(std::find(kRejectReasons.begin(), kRejectReasons.end(), reason) != kRejectReasons.end());
-        ++find_or_add(rejected, reason);
-    }
+    void count_ping(std::string_view result) { count_known(pings, kPingResults, result); }
+    void count_reach(std::string_view result) { count_known(reach_checks, kReachResults, result); }
+    void count_rejected(std::string_view reason) { count_known(rejected, kRejectReasons, reason); }
 
 private:
-    static std::uint64_t& find_or_add(std::map<std::string, std::uint64_t, std::less<>>& m, std::string_view key);
+    // ++m[value]; `value` must be one of `known` (the label values /metrics lists).
+    static void count_known(std::map<std::string, std::uint64_t, std::less<>>& m,
+                            std::span<const std::string_view> known, std::string_view value);
 };
 
 // The live gauges that belong to the servers, read when /metrics is asked.

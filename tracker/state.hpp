@@ -3,11 +3,14 @@
 // loop thread.
 #pragma once
 
+#include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <ctime>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/log.hpp"
 #include "common/net.hpp"
@@ -41,11 +44,12 @@ struct State {
     State(const Config& c, const common::Log& l)
         : config(c), log(l), index(c.max_files_per_peer, c.max_holders), events(l, proto::kEventHistory) {}
 
-    // Counts by message type; unknown types from misbehaving clients cannot grow it without bound.
-    void count_request(const std::string& type) {
-        if (requests.size() < kMaxCountedTypes || requests.contains(type)) ++requests[type];
+    // Counts a request answered, by message type: one of kRequestTypes (the
+    // servers count only the types they answer, so clients cannot add keys).
+    void count_request(std::string_view type) {
+        assert(std::find(kRequestTypes.begin(), kRequestTypes.end(), type) != kRequestTypes.end());
+        ++requests[std::string(type)];
     }
-    static constexpr std::size_t kMaxCountedTypes = 64;
 
     const Config& config;
     const common::Log& log;
