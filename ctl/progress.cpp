@@ -67,7 +67,7 @@ void FetchView::run(Session& session, proto::FetchFile request) {
     std::signal(SIGINT, on_interrupt);
     std::optional<proto::TransferAccepted> transfer;
     for (;;) {   // at most twice: once more after the user picks a content
-        const auto id = session.client().send(request);
+        const auto id = session.send(request);
         auto waited = common::Millis{0};
         for (;;) {
             if (interrupted) interrupt(session, transfer, request);

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <nlohmann/json.hpp>
 #include <optional>
+
+#include "proto/names.hpp"
 
 namespace peershare::ctl {
 
@@ -47,6 +50,17 @@ Session::Session(const std::string& socket_path, const std::string& how_to_start
     hello.role = "admin";
     auto welcome = client_->request<proto::Welcome>(hello, kRequestTimeout);
     if (!welcome) throw failure(welcome.error());
+}
+
+void Session::check_utf8(const nlohmann::json& message) {
+    if (message.is_string()) {
+        const auto& text = message.get_ref<const std::string&>();
+        if (!proto::is_valid_utf8(text)) {
+            throw Failure{kUsage, "'" + printable(text) + "' is not valid UTF-8; the daemon takes UTF-8 text only"};
+        }
+    } else if (message.is_structured()) {
+        for (const auto& item : message) check_utf8(item);
+    }
 }
 
 Failure Session::failure(const proto::Error& error) {

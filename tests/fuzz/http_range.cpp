@@ -3,10 +3,14 @@
 // (RFC 9110, 14.1.2): a partial range lies inside the file, first <= last;
 // an unsatisfiable one only where the file is empty or the range starts at or
 // past its end or is a zero-length suffix; Content-Range names the range and
-// the size. Also the request target parser: what it accepts is a content id
+// the size; a range of plain decimals is exactly the one the RFC names
+// (expected_range, written apart from the parser). Also the request target parser: what it accepts is a content id
 // and prints back (file_path / pieces_path) as a path it accepts the same.
 // Seeds: tests/fuzz/corpus/http_range/.
+#include <algorithm>
+#include <charconv>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "proto/http.hpp"
@@ -15,6 +19,42 @@
 
 using namespace peershare::proto;
 using peershare::fuzz::as_text;
+
+namespace {
+
+// A decimal of 1 to 18 digits (no sign, no space), or nothing.
+std::optional<std::uint64_t> digits(std::string_view text) {
+    if (text.empty() || text.size() > 18) return std::nullopt;
+    if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+    std::uint64_t n = 0;
+    std::from_chars(text.data(), text.data() + text.size(), n);
+    return n;
+}
+
+// What RFC 9110 §14.1.2 makes of "bytes=FIRST-LAST", "bytes=FIRST-" and
+// "bytes=-SUFFIX" with plain decimals, written apart from parse_range: the
+// answer must be this one exactly, not only some range inside the file.
+std::optional<RangeRequest> expected_range(std::string_view text, std::uint64_t size) {
+    if (!text.starts_with("bytes=")) return std::nullopt;
+    text.remove_prefix(6);
+    const auto dash = text.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    const auto first = text.substr(0, dash), last = text.substr(dash + 1);
+    if (first.empty()) {
+        const auto n = digits(last);
+        if (!n) return std::nullopt;
+        if (*n == 0 || size == 0) return RangeRequest{RangeKind::unsatisfiable, {}};
+        return RangeRequest{RangeKind::partial, {size - std::min(*n, size), size - 1}};
+    }
+    const auto a = digits(first);
+    const auto b = last.empty() ? std::optional<std::uint64_t>(size - 1) : digits(last);
+    if (!a || (!last.empty() && !b)) return std::nullopt;
+    if (*a >= size) return RangeRequest{RangeKind::unsatisfiable, {}};
+    if (*b < *a) return RangeRequest{RangeKind::whole, {}};
+    return RangeRequest{RangeKind::partial, {*a, std::min(*b, size - 1)}};
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::uint64_t file_size = 0;
@@ -42,6 +82,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
         case RangeKind::whole:
             break;
+    }
+    if (const auto expected = expected_range(text, file_size)) {
+        FUZZ_CHECK(r.kind == expected->kind);
+        if (r.kind == RangeKind::partial) {
+            FUZZ_CHECK(r.range.first == expected->range.first && r.range.last == expected->range.last);
+        }
     }
     // Whatever the size, an empty file never gets a partial range.
     FUZZ_CHECK(parse_range(text, 0).kind != RangeKind::partial);

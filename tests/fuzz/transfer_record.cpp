@@ -4,7 +4,8 @@
 // The input is split by FuzzedDataProvider into the row's columns. Invariants:
 // an accepted row's record stores (to_row) as a row read back equal; its
 // bitfield has one bit per piece and counts its set bits right; set/reset
-// keep the count; from_bytes of bytes() gives the same bitfield.
+// keep the count; from_bytes of bytes() gives the same bitfield; an accepted
+// record's name and content id are valid and its paths absolute.
 // Seeds: tests/fuzz/corpus/transfer_record/, rows of state databases the
 // suite wrote.
 #include <fuzzer/FuzzedDataProvider.h>
@@ -12,6 +13,7 @@
 #include <bit>
 
 #include "daemon/transfer_record.hpp"
+#include "proto/names.hpp"
 #include "tests/fuzz/check.hpp"
 
 using namespace peershare;
@@ -79,6 +81,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     FUZZ_CHECK(record.id > 0 && record.have.size() == record.pieces.size());
     FUZZ_CHECK(record.pieces.empty() || !record.content_id.empty());
+    // What the record promises its readers (daemon/transfer_record.hpp): a valid name and
+    // content id, absolute paths — no check in read_transfer can go without this failing.
+    FUZZ_CHECK(!proto::check_name(record.name));
+    FUZZ_CHECK(record.content_id.empty() || !proto::check_content_id(record.content_id));
+    for (const auto* path : {&record.destination, &record.partial_path}) {
+        FUZZ_CHECK(path->empty() || path->front() == '/');
+    }
     peerd::TransferRecord again;
     FUZZ_CHECK(!peerd::read_transfer(peerd::to_row(record), again));
     FUZZ_CHECK(again == record);

@@ -202,6 +202,26 @@ TEST_CASE("fault 3: a path that is not UTF-8 is refused with a clear error, neve
         CHECK(contains(r.err, "resolves to a path that is not valid UTF-8"));
         CHECK(ok_json(peer, "list")["files"].empty());
     }
+    SUBCASE("other text than paths and names: refused by both CLIs, never sent as U+FFFD") {
+        // Before: peerctl fetch --from, --id and search, and trackerctl discover, ping and files
+        // sent the text with U+FFFD in place of the byte ("no live peer named 'p\xef\xbf\xbd'").
+        const std::vector<std::vector<std::string>> peerctl_args{
+            {"fetch", "doc", "--from", "p\xe9"}, {"fetch", "doc", "--id", "ab\xe9"}, {"search", "n\xe9"}};
+        for (const auto& args : peerctl_args) {
+            const auto r = peer.peerctl(args);
+            INFO(r.describe());
+            CHECK(r.exit_code == 2);
+            CHECK(contains(r.err, "\\xe9' is not valid UTF-8"));
+            CHECK_FALSE(contains(r.err, "\xef\xbf\xbd"));
+        }
+        for (const auto& command : {"discover", "ping", "files"}) {
+            const auto r = swarm.tracker().trackerctl(command, "p\xe9");
+            INFO(r.describe());
+            CHECK(r.exit_code == 2);
+            CHECK(contains(r.err, "'p\\xe9' is not valid UTF-8"));
+            CHECK_FALSE(contains(r.err, "\xef\xbf\xbd"));
+        }
+    }
     SUBCASE("a UTF-8 path arrives as the same bytes, in list and JSON, and as a destination") {
         const auto utf8 = make_dir(peer.dir() / "caf\xc3\xa9");
         write_text(utf8 / "doc.txt", "hello\n");

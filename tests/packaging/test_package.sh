@@ -57,13 +57,11 @@ grep -q "deb-systemd-invoke stop 'tracker.service'" "$tmp/prerm" || fail "prerm 
 grep -q "deb-systemd-helper purge 'tracker.service'" "$tmp/postrm" || fail "postrm does not forget the tracker's links on purge"
 echo "ok: dpkg-deb -c lists binaries, units, configuration, man pages, completion; Depends: $depends"
 
-if command -v lintian >/dev/null; then
-    lintian "$deb" >"$tmp/lintian.log" 2>&1 || true
-    if grep -q "^E: " "$tmp/lintian.log"; then fail "lintian errors: $(grep "^E: " "$tmp/lintian.log")"; fi
-    echo "ok: lintian: no errors ($(grep -c "^W: " "$tmp/lintian.log" || true) warnings)"
-else
-    echo "skip: lintian is not installed (apt-get install lintian)"
-fi
+# lintian is in scripts/lib.sh's DEPS: without it this check would pass unseen.
+command -v lintian >/dev/null || fail "lintian is not installed (scripts/lib.sh DEPS installs it: run scripts/test)"
+lintian "$deb" >"$tmp/lintian.log" 2>&1 || true
+if grep -q "^E: " "$tmp/lintian.log"; then fail "lintian errors: $(grep "^E: " "$tmp/lintian.log")"; fi
+echo "ok: lintian: no errors ($(grep -c "^W: " "$tmp/lintian.log" || true) warnings)"
 
 # --- the unpacked programs ---------------------------------------------------
 root=$tmp/root
