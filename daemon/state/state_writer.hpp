@@ -75,7 +75,9 @@ public:
     // "saved" waits for it. If the batch holding them fails (a full disk, a
     // read-only file system), `done` is called at once with that batch's
     // error, not held until a retry works: the writes stay queued and are
-    // retried, and the caller decides what to tell its client.
+    // retried, and the caller decides what to tell its client. (While
+    // earlier batches keep failing, the next one is tried only after the
+    // back-off, kFirstRetry doubling up to kLastRetry.)
     using WrittenFn = std::function<void(const std::optional<proto::Error>&)>;
     void when_written(WrittenFn done);
 
