@@ -345,13 +345,15 @@ TEST_CASE("names at the length limit through peerctl and peerd: 255 bytes work e
 
     // One over: refused before anything is sent, one line saying the limit; peerd goes on.
     for (const auto& args : std::vector<std::vector<std::string>>{
-             {"publish", file.string(), one_over}, {"fetch", one_over, "-o", (dest.string() + "2")}}) {
+             {"publish", file.string(), one_over}, {"fetch", one_over, "-o", (dest.string() + "2")},
+             {"search", one_over}}) {   // before: search said peerd's "field 'text' is over 255 bytes", exit 1
         const auto r = holder.peerctl(args);
         INFO(r.describe());
         CHECK(r.exit_code == 2);
         CHECK(lines_in(r.err) == 1);
         CHECK(contains(r.err, "at most 255 bytes"));
     }
+    CHECK(holder.peerctl("search", longest).exit_code == 0);   // the limit itself is taken
     CHECK(!fs::exists(dest.string() + "2"));
     const auto peerd = run({peerd_binary().string(), "--name", one_over, "--config", "/dev/null"});
     CHECK(peerd.exit_code == 2);
