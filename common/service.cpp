@@ -1,6 +1,7 @@
 // common/service.cpp — log levels, reload reports and the daemons' signals.
 #include "common/service.hpp"
 
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 
 #include <CLI/CLI.hpp>
@@ -87,6 +88,16 @@ void ServiceSignals::on_stop(uv_signal_t* handle, int signum) {
     self->log_.info(std::string("stopping on ") + (signum == SIGTERM ? "SIGTERM" : "SIGINT"));
     sd_notify(0, "STOPPING=1");
     self->handlers_.stop();
+}
+
+std::uint64_t raise_fd_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+    if (limit.rlim_cur < limit.rlim_max) {
+        rlimit raised{limit.rlim_max, limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    return limit.rlim_cur;
 }
 
 }  // namespace peershare::common

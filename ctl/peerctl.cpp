@@ -19,6 +19,7 @@
 #include "ctl/session.hpp"
 #include "ctl/transfers_view.hpp"
 #include "proto/control.hpp"
+#include "proto/limits.hpp"
 #include "proto/names.hpp"
 #include "proto/reach.hpp"
 #include "proto/transfers.hpp"
@@ -124,6 +125,10 @@ void add_search(CLI::App& app, Globals& g) {
     auto text = std::make_shared<std::string>();
     cmd->add_option("TEXT", *text, "part of a name (default: everything)");
     cmd->callback([&g, text] {
+        if (text->size() > proto::kMaxSearchText) {   // said here, as a bad name is: not peerd's field words
+            throw Failure{ctl::kUsage, "search text is at most " + std::to_string(proto::kMaxSearchText) +
+                                           " bytes (this one has " + std::to_string(text->size()) + ")"};
+        }
         auto s = connect(g);
         ctl::print_index(s.request<proto::IndexReply>(proto::Search{*text}), g.json, "nothing found\n");
     });

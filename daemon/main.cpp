@@ -237,6 +237,7 @@ int main(int argc, char** argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     common::Log log("peerd", common::parse_log_level(options.log_level));
+    log.debug("open descriptors: up to " + std::to_string(common::raise_fd_limit()) + " (RLIMIT_NOFILE)");
     {
         common::Loop loop;
         peerd::Peer peer(loop.get(), log, config);

@@ -127,28 +127,44 @@ void Peer::finish_publish(proto::Result<Publication> hashed, const std::string& 
     log_.info("published '" + name + "' (" + p.path + ", " + std::to_string(p.size) + " bytes, id " + p.id + ")");
     if (!link_) return done(proto::Published{p.info(), p.path});
     link_->announce(p, [this, p, renamed = std::move(renamed), done](proto::Result<bool> announced) {
-        if (announced) {
-            // "Published" promises it survives a crash: answer once its row is committed.
-            return state_->when_written([serving = std::weak_ptr<bool>(serving_), p, done] {
-                if (!serving.expired()) done(proto::Published{p.info(), p.path});
-            });
+        if (!announced) {
+            // Refused (a limit of the tracker's): do not keep what nobody can find.
+            undo_publish(p, renamed);
+            return done(announced.error());
         }
-        // Refused (a limit of the tracker's): do not keep what nobody can
-        // find, and give back the names this publication had taken over.
-        const Publication* current = catalog_.by_name(p.name);
-        if (current && current->id == p.id && current->path == p.path) {
-            catalog_.remove(p.name);
-            state_->remove_publication(p.name);
-        }
-        for (const auto& old : renamed) {
-            if (catalog_.by_name(old.name)) continue;   // published again meanwhile
-            catalog_.put(old);
-            state_->put_publication(old);
-            if (link_) link_->announce(old);
-            log_.info("'" + old.name + "' is published again under its old name");
-        }
-        done(announced.error());
+        // "Published" promises it survives a crash: answer once its row is
+        // committed. A state that cannot be written (a full disk, a read-only
+        // file system) fails the publish, undone, rather than leave the
+        // client waiting for a retry that may never work.
+        state_->when_written([this, serving = std::weak_ptr<bool>(serving_), p, renamed, done](
+                                 const std::optional<proto::Error>& unsaved) {
+            if (serving.expired()) return;
+            if (!unsaved) return done(proto::Published{p.info(), p.path});
+            const Publication* current = catalog_.by_name(p.name);
+            if (link_ && current && current->id == p.id && current->path == p.path) {
+                link_->withdraw(p.name);   // announced: take it back
+            }
+            undo_publish(p, renamed);
+            done(Error{ErrorCode::internal, "'" + p.name + "' not published: cannot save it in " +
+                                                config_.state_dir + " (" + unsaved->message + ")"});
+        });
     });
+}
+
+void Peer::undo_publish(const Publication& p, const std::vector<Publication>& renamed) {
+    // Gives back the names this publication had taken over, too.
+    const Publication* current = catalog_.by_name(p.name);
+    if (current && current->id == p.id && current->path == p.path) {
+        catalog_.remove(p.name);
+        state_->remove_publication(p.name);
+    }
+    for (const auto& old : renamed) {
+        if (catalog_.by_name(old.name)) continue;   // published again meanwhile
+        catalog_.put(old);
+        state_->put_publication(old);
+        if (link_) link_->announce(old);
+        log_.info("'" + old.name + "' is published again under its old name");
+    }
 }
 
 proto::Result<bool> Peer::unpublish(const std::string& name) {

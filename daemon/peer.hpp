@@ -100,6 +100,10 @@ private:
     void restore_publications(std::vector<Publication> stored);
     void start_transfers(std::vector<TransferRecord> stored);
     void finish_publish(proto::Result<Publication> hashed, const std::string& name, const PublishDone& done);
+    // Takes back publication `p` (still the catalog's under its name) and
+    // restores `renamed`, the publications it had renamed: after the tracker
+    // refused it or its row could not be saved.
+    void undo_publish(const Publication& p, const std::vector<Publication>& renamed);
     // Publishes a done transfer's file under its name (daemon/share_fetched.hpp).
     void share_fetched(const TransferRecord& done);
     // A transfer's verified pieces: served, and announced as a partial holding.

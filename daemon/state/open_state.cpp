@@ -2,6 +2,7 @@
 #include "daemon/state/open_state.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -29,6 +30,13 @@ proto::Result<OpenedState> open_state(const std::string& dir, const common::Log&
     if (!make_dirs(dir)) {
         return proto::Error{proto::ErrorCode::internal,
                             "cannot create state directory " + dir + ": " + std::strerror(errno)};
+    }
+    // SQLite would say only "unable to open database file" of a directory it
+    // cannot write (a read-only file system, its permissions): say which and why.
+    // access(2) answers EROFS for root too.
+    if (access(dir.c_str(), W_OK | X_OK) != 0) {
+        return proto::Error{proto::ErrorCode::internal,
+                            "state directory " + dir + " is not writable: " + std::strerror(errno)};
     }
     std::string note;
     auto db = StateDb::open(dir + "/" + kStateFile, note);

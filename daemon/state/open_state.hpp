@@ -25,8 +25,9 @@ struct OpenedState {
 };
 
 // Every note (a damaged file moved aside, an import, a row skipped because it
-// does not hold a valid record) is one line on `log`; the other rows are kept. Errors: the directory or database cannot be made or read
-// (permissions, a full disk), ErrorCode::internal.
+// does not hold a valid record) is one line on `log`; the other rows are kept. Errors: the directory cannot be made or written (a
+// read-only file system, permissions), the database cannot be made or read
+// (a full disk), ErrorCode::internal; each message names the path.
 proto::Result<OpenedState> open_state(const std::string& dir, const common::Log& log);
 
 }  // namespace peershare::peerd

@@ -112,6 +112,7 @@ bool StateWriter::take_failure() {
     queue_.put_back(std::move(failed));
     retry_ = retry_.count() == 0 ? kFirstRetry : std::min(2 * retry_, kLastRetry);
     if (on_failure_) on_failure_(*error);
+    settle(in_batch_, error);   // those waiting on this batch learn now, not at a retry
     return true;
 }
 
@@ -124,17 +125,21 @@ void StateWriter::finished() {
     schedule();
 }
 
-void StateWriter::when_written(std::function<void()> done) {
-    if (written_ >= pushed_) return done();
+void StateWriter::when_written(WrittenFn done) {
+    if (written_ >= pushed_) return done(std::nullopt);
     waiting_.emplace(pushed_, std::move(done));
 }
 
 void StateWriter::written(std::uint64_t up_to) {
     written_ = std::max(written_, up_to);
-    while (!waiting_.empty() && waiting_.begin()->first <= written_) {
+    settle(written_, std::nullopt);
+}
+
+void StateWriter::settle(std::uint64_t up_to, const std::optional<proto::Error>& error) {
+    while (!waiting_.empty() && waiting_.begin()->first <= up_to) {
         auto done = std::move(waiting_.begin()->second);
         waiting_.erase(waiting_.begin());
-        done();   // may queue more writes
+        done(error);   // may queue more writes
     }
 }
 
@@ -147,7 +152,10 @@ void StateWriter::flush() {
     if (!queue_.empty()) {
         if (timer_armed_) uv_timer_stop(timer_.get());
         timer_armed_ = false;
-        if (auto ok = db_->apply(queue_.take()); !ok && on_failure_) on_failure_(ok.error());
+        if (auto ok = db_->apply(queue_.take()); !ok) {
+            if (on_failure_) on_failure_(ok.error());
+            settle(pushed_, ok.error());
+        }
     }
     // Written or failed for good: nobody waits past a flush.
     written(pushed_);

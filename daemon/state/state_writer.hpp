@@ -71,9 +71,15 @@ public:
     std::uint64_t next_transfer_id();
 
     // Calls `done` on the loop once every write queued so far is committed
-    // (at once if it is already): a reply that promises "saved" waits for it.
-    // While a batch keeps failing, `done` waits for its retry.
-    void when_written(std::function<void()> done);
+    // (at once if it is already), with no error: a reply that promises
+    // "saved" waits for it. If the batch holding them fails (a full disk, a
+    // read-only file system), `done` is called at once with that batch's
+    // error, not held until a retry works: the writes stay queued and are
+    // retried, and the caller decides what to tell its client. (While
+    // earlier batches keep failing, the next one is tried only after the
+    // back-off, kFirstRetry doubling up to kLastRetry.)
+    using WrittenFn = std::function<void(const std::optional<proto::Error>&)>;
+    void when_written(WrittenFn done);
 
     // Blocks until everything queued is written (or has failed, reported to
     // on_failure): for a clean stop, when the loop is about to end.
@@ -101,6 +107,8 @@ private:
     bool take_failure();
     void finished();   // the after-work callback of a batch
     void written(std::uint64_t up_to);   // writes up to that sequence number are committed
+    // Calls the waiters for writes up to `up_to` with `error` (none: committed).
+    void settle(std::uint64_t up_to, const std::optional<proto::Error>& error);
 
     uv_loop_t* loop_;
     std::shared_ptr<StateDb> db_;
@@ -117,7 +125,7 @@ private:
     std::uint64_t pushed_ = 0;
     std::uint64_t in_batch_ = 0;   // the last sequence number of the batch in flight
     std::uint64_t written_ = 0;    // every write up to here is committed
-    std::multimap<std::uint64_t, std::function<void()>> waiting_;   // by the sequence number awaited
+    std::multimap<std::uint64_t, WrittenFn> waiting_;   // by the sequence number awaited
 };
 
 }  // namespace peershare::peerd

@@ -347,4 +347,39 @@ TEST_CASE("control socket: garbage, and clients that vanish mid-request, leave p
     CHECK(peer.running());
 }
 
+TEST_CASE("names at the length limit through peerctl and peerd: 255 bytes work end to end, 256 refused in one line") {
+    const std::string longest(proto::kMaxNameBytes, 'n');
+    const std::string one_over(proto::kMaxNameBytes + 1, 'n');
+    // (A peer name of 255 bytes at the tracker: test_tracker.cpp; here the
+    // harness names the control socket after the peer, and a Unix socket
+    // path holds 107 bytes.)
+    Swarm swarm({"holder", "fetcher"});
+    auto& holder = swarm["holder"];
+    const auto file = holder.dir() / "f.txt";
+    write_text(file, "at the limit\n");
+    const auto id = publish(holder, file, longest)["id"].get<std::string>();
+    wait_holders(swarm["fetcher"], longest, id, {"holder"});
+    const auto dest = swarm["fetcher"].dir() / "f.txt";
+    fetch_ok(swarm["fetcher"], longest, dest);
+    CHECK_SAME_FILE(file, dest);
+
+    // One over: refused before anything is sent, one line saying the limit; peerd goes on.
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"publish", file.string(), one_over}, {"fetch", one_over, "-o", (dest.string() + "2")},
+             {"search", one_over}}) {   // before: search said peerd's "field 'text' is over 255 bytes", exit 1
+        const auto r = holder.peerctl(args);
+        INFO(r.describe());
+        CHECK(r.exit_code == 2);
+        CHECK(lines_in(r.err) == 1);
+        CHECK(contains(r.err, "at most 255 bytes"));
+    }
+    CHECK(holder.peerctl("search", longest).exit_code == 0);   // the limit itself is taken
+    CHECK(!fs::exists(dest.string() + "2"));
+    const auto peerd = run({peerd_binary().string(), "--name", one_over, "--config", "/dev/null"});
+    CHECK(peerd.exit_code == 2);
+    CHECK(contains(peerd.err, "--name: a name is at most 255 bytes"));
+    CHECK(holder.peerctl("status").exit_code == 0);
+    CHECK(publication(holder, longest)["id"] == id);
+}
+
 }  // namespace peershare::test

@@ -798,3 +798,106 @@ TEST_CASE("admin socket clients that never complete a hello are closed after the
     CHECK_FALSE(contains(tracker.process().errors(), "runtime error"));
     CHECK(tracker.stop() == 0);
 }
+
+// ---------------------------------------------------------------------------
+// Names at every length limit (issue 9, "Fault injection"): file and peer
+// names of 255 bytes (proto::kMaxNameBytes) are taken; 256 and empty are
+// refused with an error saying the limit, and, as for any known request with
+// invalid fields (docs/protocol.md §9), that session is closed while the
+// others go on; a frame of exactly proto::kMaxFrame bytes is read, one byte
+// more is refused at its header and closed.
+
+namespace {
+
+// `message` as a frame whose payload is exactly `size` bytes: the JSON, then
+// spaces (JSON allows whitespace after the value). The header written by hand,
+// so a frame over the limit can be sent too.
+std::string frame_of_size(json message, std::size_t size) {
+    auto payload = message.dump();
+    REQUIRE(payload.size() <= size);
+    payload.append(size - payload.size(), ' ');
+    return big_endian_length(static_cast<std::uint32_t>(size)) + payload;
+}
+
+std::string frame_of(const json& message) { return proto::encode_frame(message.dump()); }
+
+json publish_json(const std::string& name, std::uint64_t id) {
+    return {{"type", "publish"}, {"id", id},
+            {"file", {{"name", name}, {"size", 1000}, {"id", hex64(name)}, {"piece_size", 262'144}}}};
+}
+
+json lookup_json(const std::string& name, std::uint64_t id) { return {{"type", "lookup"}, {"id", id}, {"name", name}}; }
+
+json hello_json(const std::string& name) {
+    auto j = peer_hello(name).to_json();
+    j["type"] = "hello";
+    j["id"] = 1;
+    return j;
+}
+
+// The reply to request `id`.
+proto::Envelope reply_to(RawConnection& raw, std::uint64_t id) {
+    auto frame = raw.read_frame(kDeadline);
+    REQUIRE_MESSAGE(frame.has_value(), "no reply to request " << id);
+    CHECK(frame->id == id);
+    return *frame;
+}
+
+// `request` on a session of its own refused: bad_request saying `why`, then closed.
+void refused(TrackerFixture& tracker, const json& request, std::string_view why) {
+    INFO("request: " << request.dump().substr(0, 80));
+    RawConnection raw(tracker.port());
+    if (request["type"] != "hello") {
+        REQUIRE(raw.send_all(frame_of(hello_json("refused"))));
+        REQUIRE(reply_to(raw, 1).type == "welcome");
+    }
+    REQUIRE(raw.send_all(frame_of(request)));
+    const auto err = error_of(raw.read_frame(kDeadline));
+    CHECK(err.code == proto::ErrorCode::bad_request);
+    CHECK_MESSAGE(contains(err.message, why), err.message);
+    CHECK(raw.closed_within(kDeadline));
+}
+
+}  // namespace
+
+TEST_CASE("names at every length limit: 255 bytes taken, 256 and empty refused saying the limit, frames at 1 MiB read") {
+    TrackerFixture tracker;
+    const std::string longest(proto::kMaxNameBytes, 'n');
+    const std::string one_over(proto::kMaxNameBytes + 1, 'n');
+
+    // A hello whose peer name is 255 bytes, in a frame of exactly the frame limit.
+    RawConnection raw(tracker.port());
+    REQUIRE(raw.send_all(frame_of_size(hello_json(longest), proto::kMaxFrame)));
+    CHECK(reply_to(raw, 1).type == "welcome");
+    CHECK(live_peers(tracker).count(longest) == 1);
+    // A publish of a 255-byte name, and a lookup of it in a frame of exactly the limit.
+    REQUIRE(raw.send_all(frame_of(publish_json(longest, 2))));
+    CHECK(reply_to(raw, 2).type == "ok");
+    REQUIRE(raw.send_all(frame_of_size(lookup_json(longest, 3), proto::kMaxFrame)));
+    const auto found = reply_to(raw, 3);
+    REQUIRE(found.type == "holders");
+    CHECK(found.body["holders"].size() == 1);
+
+    // One over, and empty, in each message that carries a name.
+    refused(tracker, hello_json(one_over), "at most 255 bytes");
+    refused(tracker, hello_json(""), "empty");
+    refused(tracker, publish_json(one_over, 2), "at most 255 bytes");
+    refused(tracker, publish_json("", 2), "empty");
+    refused(tracker, lookup_json(one_over, 2), "at most 255 bytes");
+    refused(tracker, lookup_json("", 2), "empty");
+    CHECK(live_peers(tracker) == std::set<std::string>{longest});   // none of them stayed
+
+    // The first session was not disturbed: it still answers.
+    REQUIRE(raw.send_all(frame_of(lookup_json(longest, 4))));
+    CHECK(reply_to(raw, 4).type == "holders");
+    auto looker = tracker.connect_peer("looker");
+    CHECK(holder_names(lookup(*looker, longest)) == std::set<std::string>{longest});
+
+    // One byte over the frame limit: refused at its header, saying the limit, and closed.
+    REQUIRE(raw.send_all(frame_of_size(lookup_json(longest, 5), proto::kMaxFrame + 1).substr(0, 4)));
+    const auto over = error_of(raw.read_frame(kDeadline));
+    CHECK(contains(over.message, "over the limit of " + std::to_string(proto::kMaxFrame)));
+    CHECK(raw.closed_within(kDeadline));
+    CHECK(tracker.running());
+    CHECK(lookup(*looker, longest).empty());   // its session ended, its files with it
+}

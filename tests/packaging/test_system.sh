@@ -310,7 +310,7 @@ user_unit() {
     wait_until eval 'as_user alice peerctl status | grep -q .' ||
         no "peerctl status (no options) found no peerd: $(as_user alice peerctl status 2>&1)"
     pid=$(as_user alice systemctl --user show -p MainPID --value peerd)
-    expect_nofile "$pid" 8192 "$(as_user alice systemctl --user show -p LimitNOFILE --value peerd)"
+    expect_nofile "$pid" 65536 "$(as_user alice systemctl --user show -p LimitNOFILE --value peerd)"
     as_user alice sh -c "echo 'max-uploads = 8' >> $home/.config/peershare/peerd.conf"
     as_user alice systemctl --user reload peerd || no "systemctl --user reload peerd: $(user_journal)"
     wait_until eval 'user_journal | grep -q "max-uploads 64 -> 8"' ||

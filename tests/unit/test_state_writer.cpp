@@ -1,7 +1,8 @@
 // tests/unit/test_state_writer.cpp — the loop's side of the state database
 // on a real libuv loop and worker pool: writes land in order, at most one
 // batch in flight with later writes to a row coalesced, progress batched,
-// flush() writes everything, a failed batch is reported and retried.
+// flush() writes everything, a failed batch is reported (to its waiters at
+// once) and retried.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -121,5 +122,25 @@ TEST_CASE("state writer: a batch that cannot be written is reported and retried,
     raw_sql(f.dir / "state.db", "ALTER TABLE hidden RENAME TO publications");
     REQUIRE(f.settle());
     CHECK(f.failures.size() == 1);
+    CHECK(f.db->load_publications()->rows.size() == 2);
+}
+
+TEST_CASE("state writer: whoever waits on a batch that fails learns its error at once, not at a retry") {
+    Fixture f;
+    raw_sql(f.dir / "state.db", "ALTER TABLE publications RENAME TO hidden");
+    f.writer->put_publication(publication("a"));
+    std::optional<std::optional<proto::Error>> first;
+    f.writer->when_written([&](const std::optional<proto::Error>& e) { first = e; });
+    REQUIRE(f.run_until([&] { return first.has_value(); }));
+    REQUIRE(first->has_value());   // before: called only once a retry committed, here never
+    CHECK((*first)->message.find("no such table") != std::string::npos);
+    CHECK(f.failures.size() == 1);
+    // Repaired: the write still queued is retried; a later waiter learns it was written.
+    raw_sql(f.dir / "state.db", "ALTER TABLE hidden RENAME TO publications");
+    f.writer->put_publication(publication("b"));
+    std::optional<std::optional<proto::Error>> second;
+    f.writer->when_written([&](const std::optional<proto::Error>& e) { second = e; });
+    REQUIRE(f.run_until([&] { return second.has_value(); }));
+    CHECK(!second->has_value());
     CHECK(f.db->load_publications()->rows.size() == 2);
 }
