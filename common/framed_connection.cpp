@@ -186,15 +186,20 @@ void FramedConnection::handle_bytes(const char* data, std::size_t size) {
     }
 }
 
-std::string FramedConnection::remote_address() const {
-    if (!stream_ || stream_->type != UV_TCP) return {};
+namespace {
+
+// The IP `get` (uv_tcp_getpeername or uv_tcp_getsockname) gives for a TCP stream; "" otherwise.
+std::string tcp_address(const uv_stream_t* stream, int (*get)(const uv_tcp_t*, sockaddr*, int*)) {
+    if (!stream || stream->type != UV_TCP) return {};
     sockaddr_storage addr{};
     int len = sizeof addr;
-    if (uv_tcp_getpeername(reinterpret_cast<const uv_tcp_t*>(stream_),
-                           reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        return {};
-    }
+    if (get(reinterpret_cast<const uv_tcp_t*>(stream), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return {};
     return ip_to_string(addr);
 }
+
+}  // namespace
+
+std::string FramedConnection::remote_address() const { return tcp_address(stream_, uv_tcp_getpeername); }
+std::string FramedConnection::local_address() const { return tcp_address(stream_, uv_tcp_getsockname); }
 
 }  // namespace peershare::common

@@ -92,6 +92,8 @@ public:
     uv_stream_t* stream() const { return stream_; }
     // The remote IP as text ("127.0.0.1", "::1"); empty for Unix sockets.
     std::string remote_address() const;
+    // The local IP the peer reached us at, as text; empty for Unix sockets.
+    std::string local_address() const;
 
 private:
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);

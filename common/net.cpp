@@ -61,6 +61,11 @@ std::optional<std::string> refused_host(const std::string& host) {
     return refused_address(reinterpret_cast<const sockaddr*>(&ss));
 }
 
+bool unspecified_host(const std::string& host) {
+    const auto why = refused_host(host);
+    return why && why->ends_with("an unspecified address");
+}
+
 Result<Endpoint> parse_endpoint(std::string_view text, bool allow_names) {
     const auto bad = [&](std::string why) {
         return Error{ErrorCode::bad_request, "'" + std::string(text) + "': " + why};

@@ -39,6 +39,8 @@ proto::Result<sockaddr_storage> to_sockaddr(const Endpoint& e);
 std::optional<std::string> refused_address(const sockaddr* address);
 // The same for a host as text: nullopt for a host name (checked once resolved).
 std::optional<std::string> refused_host(const std::string& host);
+// True for 0.0.0.0, :: and ::ffff:0.0.0.0: a listener on every address.
+bool unspecified_host(const std::string& host);
 
 // Binds and listens; the callback gets the listening handle on each connection.
 proto::Result<Tcp> listen_tcp(uv_loop_t* loop, const Endpoint& at, uv_connection_cb on_connection,

@@ -140,7 +140,7 @@ void add_events(CLI::App& app, Globals& g) {
 }
 
 void add_stats(CLI::App& app, Globals& g) {
-    auto* cmd = app.add_subcommand("stats", "peers, files, requests by type, uptime");
+    auto* cmd = app.add_subcommand("stats", "peers, files, requests by type, uptime, the relay's circuits");
     cmd->callback([&g] {
         auto s = connect(g);
         auto st = s.request<proto::Stats>(proto::GetStats{});
@@ -151,6 +151,12 @@ void add_stats(CLI::App& app, Globals& g) {
                   << "uptime       " << st.uptime_s << " s\n"
                   << "requests\n";
         for (const auto& [type, count] : st.requests) std::printf("  %-12s %llu\n", type.c_str(), static_cast<unsigned long long>(count));
+        if (const auto& r = st.relay) {
+            std::cout << "relay\n"
+                      << "  circuits     " << r->circuits_open << " open, " << r->circuits_opened << " opened, "
+                      << r->circuits_refused << " refused\n"
+                      << "  relayed      " << r->bytes_relayed << " bytes\n";
+        }
     });
 }
 

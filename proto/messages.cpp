@@ -8,6 +8,7 @@
 #include "proto/content.hpp"
 #include "proto/limits.hpp"
 #include "proto/names.hpp"
+#include "proto/relay.hpp"
 
 namespace peershare::proto {
 namespace {
@@ -306,6 +307,42 @@ Result<Reachability> Reachability::from_json(const json& j) {
     return finish(r, std::move(m));
 }
 
+json RelayRequest::to_json() const { return {{"holder", holder}}; }
+
+Result<RelayRequest> RelayRequest::from_json(const json& j) {
+    FieldReader r(j);
+    RelayRequest m;
+    m.holder = r.name("holder");
+    return finish(r, std::move(m));
+}
+
+json RelayTicket::to_json() const {
+    return {{"relay_address", relay_address}, {"relay_port", relay_port}, {"token", token}, {"peer", peer}};
+}
+
+Result<RelayTicket> RelayTicket::from_json(const json& j) {
+    FieldReader r(j);
+    RelayTicket m;
+    m.relay_address = r.text("relay_address", kMaxHostBytes);
+    if (!r.error()) {
+        if (auto why = check_host(m.relay_address)) r.fail("field 'relay_address': " + *why);
+    }
+    m.relay_port = static_cast<std::uint16_t>(r.number("relay_port", 1, kMaxU16));
+    m.token = r.text("token", kRelayTokenDigits);
+    if (!r.error() && (m.token.size() != kRelayTokenDigits ||
+                       m.token.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+        r.fail("field 'token' must be " + std::to_string(kRelayTokenDigits) + " lowercase hex digits");
+    }
+    m.peer = r.name("peer");
+    return finish(r, std::move(m));
+}
+
+Result<RelayOffer> RelayOffer::from_json(const json& j) {
+    auto ticket = RelayTicket::from_json(j);
+    if (!ticket) return ticket.error();
+    return RelayOffer{std::move(*ticket)};
+}
+
 // ---- admin → tracker ----
 
 json Discover::to_json() const { return {{"host", host}}; }
@@ -448,9 +485,27 @@ Result<EventNotice> EventNotice::from_json(const json& j) {
     return EventNotice{std::move(*e)};
 }
 
+json RelayStats::to_json() const {
+    return {{"circuits_open", circuits_open}, {"circuits_opened", circuits_opened},
+            {"circuits_refused", circuits_refused}, {"bytes_relayed", bytes_relayed}};
+}
+
+Result<RelayStats> RelayStats::from_json(const json& j) {
+    FieldReader r(j);
+    RelayStats s;
+    constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+    s.circuits_open = r.number("circuits_open", 0, kMax);
+    s.circuits_opened = r.number("circuits_opened", 0, kMax);
+    s.circuits_refused = r.number("circuits_refused", 0, kMax);
+    s.bytes_relayed = r.number("bytes_relayed", 0, kMax);
+    return finish(r, std::move(s));
+}
+
 json Stats::to_json() const {
-    return {{"peers", peers}, {"files", files}, {"names", names}, {"connections", connections},
-            {"uptime_s", uptime_s}, {"requests", requests}};
+    json j = {{"peers", peers}, {"files", files}, {"names", names}, {"connections", connections},
+              {"uptime_s", uptime_s}, {"requests", requests}};
+    if (relay) j["relay"] = relay->to_json();
+    return j;
 }
 
 Result<Stats> Stats::from_json(const json& j) {
@@ -469,6 +524,11 @@ Result<Stats> Stats::from_json(const json& j) {
             return Error{ErrorCode::bad_request, "field 'requests' must map types to counts"};
         }
         s.requests[type] = count.get<std::uint64_t>();
+    }
+    if (j.contains("relay")) {
+        auto relay = RelayStats::from_json(j.at("relay"));
+        if (!relay) return Error{ErrorCode::bad_request, "field 'relay': " + relay.error().message};
+        s.relay = *relay;
     }
     return s;
 }

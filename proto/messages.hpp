@@ -197,6 +197,37 @@ struct ReachCheck {
     static Result<ReachCheck> from_json(const json& j);
 };
 
+// A fetcher that cannot reach a holder, and cannot be reached by it, asks
+// for a relayed connection (docs/protocol.md §7.11) → RelayTicket; the
+// holder is told down its session with a RelayOffer.
+struct RelayRequest {
+    static constexpr std::string_view kType = "relay_request";
+    std::string holder;   // the holder's peer name
+    json to_json() const;
+    static Result<RelayRequest> from_json(const json& j);
+};
+
+// Where the relay is and the one-time token to present there (proto/relay.hpp).
+// `peer` is the other side: the holder in a ticket, the fetcher in an offer.
+struct RelayTicket {
+    static constexpr std::string_view kType = "relay_ticket";
+    std::string relay_address;   // an IP literal
+    std::uint16_t relay_port = 0;
+    std::string token;           // proto::kRelayTokenDigits lowercase hex digits
+    std::string peer;
+    json to_json() const;
+    static Result<RelayTicket> from_json(const json& j);
+};
+
+// The holder's side of a pair (tracker → holder, no id): dial the relay,
+// present the token, then serve HTTP on that connection as on an accepted one.
+struct RelayOffer {
+    static constexpr std::string_view kType = "relay_offer";
+    RelayTicket ticket;
+    json to_json() const { return ticket.to_json(); }
+    static Result<RelayOffer> from_json(const json& j);
+};
+
 // ---- admin → tracker ----
 
 struct Discover {
@@ -307,6 +338,16 @@ struct EventNotice {             // one streamed event while following
     static Result<EventNotice> from_json(const json& j);
 };
 
+// The relay's counters in `stats` (trackerd --relay-listen; §7.11).
+struct RelayStats {
+    std::uint64_t circuits_open = 0;      // joined or waiting for the other side
+    std::uint64_t circuits_opened = 0;    // joined since start
+    std::uint64_t circuits_refused = 0;   // full, bad token, partner never came
+    std::uint64_t bytes_relayed = 0;      // both ways
+    json to_json() const;
+    static Result<RelayStats> from_json(const json& j);
+};
+
 struct Stats {
     static constexpr std::string_view kType = "stats";
     std::uint64_t peers = 0;
@@ -315,6 +356,7 @@ struct Stats {
     std::uint64_t connections = 0;
     std::uint64_t uptime_s = 0;
     std::map<std::string, std::uint64_t> requests;   // by message type
+    std::optional<RelayStats> relay;                 // absent: the tracker runs no relay
     json to_json() const;
     static Result<Stats> from_json(const json& j);
 };

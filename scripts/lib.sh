@@ -7,8 +7,8 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # Build and run dependencies, from Debian's archive. The second line is for
 # the man pages and the package and its tests: help2man, cpack's DEB generator
 # (dpkg-shlibdeps, file), lintian, systemd-analyze, ps, man (systemd-analyze
-# verify looks up Documentation=), ip (the multi-host test in network
-# namespaces) and nginx (the HTTP server the fetch engine's unit tests
+# verify looks up Documentation=), ip and nft (the multi-host tests in network
+# namespaces; nft masquerades the NAT test's homes) and nginx (the HTTP server the fetch engine's unit tests
 # download from); the third for the system test, which boots a Debian root it
 # makes with debootstrap under systemd-nspawn. The fourth: promtool (in
 # prometheus) checks both daemons' /metrics; chromium and the machine's npm
@@ -17,7 +17,7 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 # (scripts/fuzz, tests/fuzz).
 DEPS=(cmake g++ make pkg-config libuv1-dev nlohmann-json3-dev libcli11-dev doctest-dev
       libssl-dev libhttp-parser-dev libcurl4-openssl-dev libsystemd-dev libsqlite3-dev curl
-      help2man dpkg-dev file lintian systemd procps man-db iproute2 nginx-light
+      help2man dpkg-dev file lintian systemd procps man-db iproute2 nftables nginx-light
       debootstrap systemd-container
       prometheus chromium
       clang-14 libclang-rt-14-dev)

@@ -17,8 +17,9 @@
 namespace peershare::tracker {
 
 // Every kind record() is given (peer_server.cpp), so /metrics shows each from the start.
-inline constexpr std::array<std::string_view, 6> kEventKinds{"joined",      "left",    "looked_up",
-                                                             "published",   "unpublished", "fetched"};
+inline constexpr std::array<std::string_view, 7> kEventKinds{"joined",      "left",    "looked_up",
+                                                             "published",   "unpublished", "fetched",
+                                                             "relayed"};
 
 class EventLog {
 public:

@@ -1,5 +1,6 @@
 // tracker/main.cpp — trackerd: parses the command line and config file,
-// starts the peer and admin servers and the HTTP listener on one libuv loop, tells systemd once it
+// starts the peer and admin servers and the HTTP listener on one libuv loop (and
+// the relay, when asked for, on a thread and loop of its own), tells systemd once it
 // listens, re-reads the config file on SIGHUP (limits, timeouts, log level)
 // and stops cleanly on SIGTERM/SIGINT.
 #include <CLI/CLI.hpp>
@@ -7,12 +8,14 @@
 
 #include "common/config.hpp"
 #include "common/log.hpp"
+#include "common/rate.hpp"
 #include "common/service.hpp"
 #include "common/uv.hpp"
 #include "proto/http_request.hpp"
 #include "tracker/admin_server.hpp"
 #include "tracker/http_api.hpp"
 #include "tracker/peer_server.hpp"
+#include "tracker/relay/relay_server.hpp"
 #include "tracker/state.hpp"
 
 namespace {
@@ -28,6 +31,10 @@ struct Options {
     std::string listen = "0.0.0.0:9999";
     std::string http_listen = "127.0.0.1:9998";   // empty: off
     bool http_listen_given = false;               // on the command line or in the file
+    std::string relay_listen = "off";
+    std::string relay_rate = "20M";
+    std::string relay_circuit_rate = "5M";
+    std::string relay_circuit_bytes = "1Gi";
     std::string log_level = "info";
 };
 
@@ -41,6 +48,17 @@ bool is_off(const std::string& text) { return text.empty() || text == "off"; }
 
 std::string optional_endpoint_problem(const std::string& text) {
     return is_off(text) ? std::string() : endpoint_problem(text);
+}
+
+std::string rate_problem(const std::string& text) {
+    auto rate = common::parse_rate(text);
+    return rate ? std::string() : rate.error().message;
+}
+
+std::string size_problem(const std::string& text) {
+    auto size = common::parse_size(text);
+    if (!size) return size.error().message;
+    return *size == 0 ? "must be more than 0 bytes" : std::string();
 }
 
 void add_options(CLI::App& app, Options& o) {
@@ -76,6 +94,30 @@ void add_options(CLI::App& app, Options& o) {
                  "dial each peer's upload address back on hello to learn whether fetchers can reach it "
                  "(trackerctl peers: REACH); --no-reach-check never dials peers")
         ->capture_default_str();
+    app.add_option("--relay-listen", o.relay_listen,
+                   "address:port of the relay that joins two peers neither of which can reach the other "
+                   "(README \"Behind NAT\"); \"off\" runs none")
+        ->capture_default_str()
+        ->check(optional_endpoint_problem);
+    auto& limits = o.config.relay_limits;
+    app.add_option("--relay-max-circuits", limits.max_circuits,
+                   "relay circuits open at once (a side waiting for the other counts)")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}));
+    app.add_option("--relay-rate", o.relay_rate, "bytes per second over all relay circuits (500k, 20M, 0 = unlimited)")
+        ->capture_default_str()
+        ->check(rate_problem);
+    app.add_option("--relay-circuit-rate", o.relay_circuit_rate,
+                   "bytes per second through one relay circuit, both ways together (0 = unlimited)")
+        ->capture_default_str()
+        ->check(rate_problem);
+    app.add_option("--relay-circuit-bytes", o.relay_circuit_bytes,
+                   "bytes one relay circuit carries, both ways, before it is closed (1Gi)")
+        ->capture_default_str()
+        ->check(size_problem);
+    app.add_option("--relay-circuit-seconds", limits.circuit_seconds, "seconds one relay circuit stays open at most")
+        ->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{86'400}));
     app.add_option("--max-peers", o.config.max_peers, "live peers at most")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, proto::kDefaultMaxPeers * 50));
@@ -99,6 +141,11 @@ std::optional<int> read_options(int argc, char** argv, Options& o, std::string& 
     o.config.listen = *common::parse_endpoint(o.listen);   // checked by its validator
     o.config.http_listen.reset();
     if (!is_off(o.http_listen)) o.config.http_listen = *common::parse_endpoint(o.http_listen);
+    o.config.relay_listen.reset();
+    if (!is_off(o.relay_listen)) o.config.relay_listen = *common::parse_endpoint(o.relay_listen);
+    o.config.relay_limits.total_rate = *common::parse_rate(o.relay_rate);   // checked by their validators
+    o.config.relay_limits.circuit_rate = *common::parse_rate(o.relay_circuit_rate);
+    o.config.relay_limits.circuit_bytes = *common::parse_size(o.relay_circuit_bytes);
     if (o.config.peer_timeout_s <= o.config.heartbeat_s) {
         error = "--peer-timeout (" + std::to_string(o.config.peer_timeout_s) +
                 ") must be longer than --heartbeat (" + std::to_string(o.config.heartbeat_s) + ")";
@@ -139,6 +186,27 @@ void apply(common::Reload& reload, Options& options, const Options& fresh, track
         now.reach_check = next.reach_check;   // for peers that say hello from now on
     }
     reload.restart.note("request-timeout", now.request_timeout_s, next.request_timeout_s);
+    reload.restart.note("relay-listen", options.relay_listen, fresh.relay_listen);
+    reload.restart.note("relay-max-circuits", now.relay_limits.max_circuits, next.relay_limits.max_circuits);
+    reload.restart.note("relay-rate", options.relay_rate, fresh.relay_rate);
+    reload.restart.note("relay-circuit-rate", options.relay_circuit_rate, fresh.relay_circuit_rate);
+    reload.restart.note("relay-circuit-bytes", options.relay_circuit_bytes, fresh.relay_circuit_bytes);
+    reload.restart.note("relay-circuit-seconds", now.relay_limits.circuit_seconds, next.relay_limits.circuit_seconds);
+}
+
+// What the relay's thread reported: circuits joined become `relayed` events
+// (docs/protocol.md §9), the rest goes to the log.
+void record_relay_notices(tracker::State& state) {
+    for (const auto& n : state.relay->take_notices()) {
+        const std::string who = n.fetcher.empty() ? std::string("a peer") : n.fetcher + " from " + n.holder;
+        switch (n.kind) {
+        case tracker::RelayNotice::Kind::opened:
+            state.events.record("relayed", n.fetcher, {}, "from " + n.holder + " through the relay, " + n.detail);
+            break;
+        case tracker::RelayNotice::Kind::closed: state.log.info("relay: " + who + ": " + n.detail); break;
+        case tracker::RelayNotice::Kind::refused: state.log.info("relay refused " + who + ": " + n.detail); break;
+        }
+    }
 }
 
 }  // namespace
@@ -185,6 +253,28 @@ int main(int argc, char** argv) {
         }
     }
 
+    // The relay: its own thread and loop. Its notices are logged (and its
+    // circuits recorded as events) here, on the tracker's loop.
+    std::optional<tracker::RelayServer> relay;
+    common::Timer relay_notices(loop.get());
+    if (const auto& at = options.config.relay_listen) {
+        relay.emplace(options.config.relay_limits);
+        if (auto ok = relay->start(*at); !ok) {
+            log.error("--relay-listen: " + ok.error().message);
+            return 1;
+        }
+        state.relay = &*relay;
+        log.info("relay on " + common::to_string({at->host, relay->port()}) + " (at most " +
+                 std::to_string(options.config.relay_limits.max_circuits) + " circuits, " +
+                 common::format_rate(options.config.relay_limits.circuit_rate) + " each, " +
+                 common::format_rate(options.config.relay_limits.total_rate) + " in all)");
+        relay_notices.get()->data = &state;
+        uv_timer_start(
+            relay_notices.get(),
+            [](uv_timer_t* t) { record_relay_notices(*static_cast<tracker::State*>(t->data)); },
+            tracker::kRelayNoticeMs, tracker::kRelayNoticeMs);
+    }
+
     log.info("listening for peers on " + common::to_string({options.config.listen.host, peers.port()}) +
              ", admin socket " + options.config.admin_socket);
 
@@ -200,6 +290,8 @@ int main(int argc, char** argv) {
         peers.stop();
         admin.stop();
         http.stop();
+        if (relay) relay->stop();
+        relay_notices.close();
         loop.stop();
     };
     common::ServiceSignals signals(loop.get(), log, common::config_file_of(argc, argv, kDefaultConfig).path,

@@ -3,6 +3,7 @@
 
 #include "common/process_stats.hpp"
 #include "tracker/events.hpp"
+#include "tracker/relay/relay_server.hpp"
 #include "tracker/state.hpp"
 
 namespace peershare::tracker {
@@ -65,6 +66,21 @@ std::string render_metrics(const State& state, const ServerGauges& gauges) {
                    {{"reason", "bad_request"}});
         out.sample("peershare_tracker_http_refused_total", static_cast<double>(h.streams_dropped),
                    {{"reason", "slow_stream"}});
+    }
+    if (state.relay) {
+        const auto r = state.relay->counts();
+        out.family("peershare_tracker_relay_circuits_total", "counter",
+                   "Relay circuits by result: opened (joined), full, bad_token, no_partner (refused).");
+        out.sample("peershare_tracker_relay_circuits_total", static_cast<double>(r.opened), {{"result", "opened"}});
+        out.sample("peershare_tracker_relay_circuits_total", static_cast<double>(r.refused_full), {{"result", "full"}});
+        out.sample("peershare_tracker_relay_circuits_total", static_cast<double>(r.refused_token),
+                   {{"result", "bad_token"}});
+        out.sample("peershare_tracker_relay_circuits_total", static_cast<double>(r.no_partner),
+                   {{"result", "no_partner"}});
+        out.gauge("peershare_tracker_relay_circuits", "Relay circuits open, sides waiting for their partner included.",
+                  static_cast<double>(r.open));
+        out.counter("peershare_tracker_relay_bytes_total", "Bytes the relay copied, both ways.",
+                    static_cast<double>(r.bytes));
     }
     common::write_process_metrics(out, common::read_process_stats());
     return out.text();

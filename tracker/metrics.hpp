@@ -26,11 +26,11 @@ namespace peershare::tracker {
 // value its counter is given; a value outside it is a bug (asserted).
 // Requests counted, by message type: the peer port's (peer_server.cpp) and the
 // admin socket's (admin_server.cpp, kAdminTypes); a dashboard ping is a ping_peer.
-inline constexpr std::array<std::string_view, 13> kRequestTypes{
+inline constexpr std::array<std::string_view, 14> kRequestTypes{
     proto::Hello::kType,     proto::Lookup::kType,   proto::Heartbeat::kType, proto::Publish::kType,
     proto::Unpublish::kType, proto::Fetched::kType,  proto::Search::kType,    proto::Discover::kType,
     proto::ReachCheck::kType, proto::PingPeer::kType, proto::ListPeers::kType, proto::ListEvents::kType,
-    proto::GetStats::kType};
+    proto::GetStats::kType, proto::RelayRequest::kType};
 inline constexpr std::array<std::string_view, 5> kPingResults{"live", "timeout", "left", "unknown", "stopped"};
 inline constexpr std::array<std::string_view, 2> kReachResults{"reachable", "unreachable"};
 // Frames refused on the peer port: the session's own reasons, then the framing's (TrafficCounters).

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "proto/reach.hpp"
+#include "tracker/relay/relay_server.hpp"
 
 namespace peershare::tracker {
 
@@ -253,6 +254,38 @@ void PeerServer::on_reach_check(Session& s, const proto::Envelope& env) {
     start_reach_check(s);
 }
 
+void PeerServer::on_relay_request(Session& s, const proto::RelayRequest& m, std::uint64_t id) {
+    if (!state_.relay) {
+        s.conn.send_error(ErrorCode::unavailable, "this tracker runs no relay (trackerd --relay-listen)", id);
+        return;
+    }
+    const std::string& fetcher = state_.index.peer(*s.peer)->name;
+    const auto holder = state_.index.peer_by_name(m.holder);
+    if (!holder) {
+        s.conn.send_error(ErrorCode::not_found, "no live peer named '" + m.holder + "'", id);
+        return;
+    }
+    if (*holder == *s.peer) {
+        s.conn.send_error(ErrorCode::bad_request, "a peer cannot relay to itself", id);
+        return;
+    }
+    auto ticket = state_.relay->issue(fetcher, m.holder);
+    if (!ticket) {
+        s.conn.send_error(ticket.error().code, ticket.error().message, id);
+        return;
+    }
+    // Each side is sent to the relay at the address it reaches the tracker
+    // at, unless --relay-listen names one address.
+    Session& holder_session = *sessions_.at(session_of_peer_.at(*holder));
+    const auto& at = *state_.config.relay_listen;
+    const auto relay_host = [&](const Session& side) {
+        return common::unspecified_host(at.host) ? side.conn.local_address() : at.host;
+    };
+    const std::uint16_t port = state_.relay->port();
+    holder_session.conn.send(proto::RelayOffer{{relay_host(holder_session), port, ticket->holder_token, fetcher}});
+    s.conn.send(proto::RelayTicket{relay_host(s), port, ticket->fetcher_token, m.holder}, id);
+}
+
 void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
     const PeerId peer = *s.peer;
     const std::string& name = state_.index.peer(peer)->name;
@@ -311,6 +344,12 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
         state_.count_request(env.type);
         if (auto m = proto::ReachCheck::from_json(env.body); !m) return reject(m.error());
         on_reach_check(s, env);
+    } else if (env.type == proto::RelayRequest::kType) {
+        state_.count_request(env.type);
+        auto m = proto::RelayRequest::from_json(env.body);
+        if (!m) return reject(m.error());
+        if (!env.id) return;   // nobody to give the ticket to
+        on_relay_request(s, *m, *env.id);
     } else if (env.type == proto::Pong::kType) {
         // Only the session the ping went down may answer it: ids are guessable.
         auto it = env.id ? pings_.find(*env.id) : pings_.end();

@@ -3,7 +3,9 @@
 // liveness (silent peers and connections that never say hello are dropped),
 // pings the tracker sends down a peer's session for `trackerctl ping`, and
 // reachability checks (on hello and on reach_check; tracker/reach_prober.hpp)
-// whose outcome goes down the session as a `reachability` message.
+// whose outcome goes down the session as a `reachability` message; relay
+// tickets (relay_request → relay_ticket, relay_offer to the holder) when
+// trackerd runs a relay.
 #pragma once
 
 #include <cstdint>
@@ -50,6 +52,9 @@ private:
     // the index and down the session (to each waiting reach_check, else unasked).
     void start_reach_check(Session& s);
     void on_reach_check(Session& s, const proto::Envelope& env);
+    // A fetcher asks for a relayed connection to a holder (§7.11): a token
+    // pair, the holder's down its session, the fetcher's as the reply.
+    void on_relay_request(Session& s, const proto::RelayRequest& m, std::uint64_t id);
     void reach_checked(std::uint64_t session_id, PeerId peer, bool reachable, const std::string& reason);
     void sweep();
     // result: the metrics label (live, timeout, left); reason: words for the operator.

@@ -3,6 +3,8 @@
 
 #include <ctime>
 
+#include "tracker/relay/relay_server.hpp"
+
 namespace peershare::tracker {
 
 proto::Peers live_peers(const State& state) {
@@ -44,6 +46,10 @@ proto::Stats tracker_stats(const State& state, std::size_t sessions) {
     s.connections = sessions;
     s.uptime_s = static_cast<std::uint64_t>(std::time(nullptr) - state.started);
     s.requests = state.requests;
+    if (state.relay) {
+        const auto r = state.relay->counts();
+        s.relay = proto::RelayStats{r.open, r.opened, r.refused_full + r.refused_token + r.no_partner, r.bytes};
+    }
     return s;
 }
 

@@ -18,6 +18,7 @@
 #include "tracker/events.hpp"
 #include "tracker/index.hpp"
 #include "tracker/metrics.hpp"
+#include "tracker/relay/admission.hpp"
 
 namespace peershare::tracker {
 
@@ -38,7 +39,12 @@ struct Config {
     std::size_t max_files_per_peer = 10'000;
     std::optional<common::Endpoint> http_listen = common::Endpoint{"127.0.0.1", 9998};   // nothing: off
     std::size_t max_holders = Index::kDefaultMaxHolders;   // per lookup reply
+    // The relay (tracker/relay/relay_server.hpp): off without an address.
+    std::optional<common::Endpoint> relay_listen;
+    RelayLimits relay_limits;
 };
+
+class RelayServer;
 
 struct State {
     State(const Config& c, const common::Log& l)
@@ -57,6 +63,7 @@ struct State {
     EventLog events;
     std::map<std::string, std::uint64_t> requests;
     TrackerMetrics metrics;
+    RelayServer* relay = nullptr;   // trackerd --relay-listen; owned by main
     std::time_t started = std::time(nullptr);
 };
 

@@ -342,6 +342,16 @@ std::string RawConnection::read_until_closed(Millis deadline) {
     return std::exchange(buffer_, {});
 }
 
+std::optional<std::string> RawConnection::read_bytes(std::size_t n, Millis deadline) {
+    const auto until = Clock::now() + deadline;
+    while (buffer_.size() < n && fill(until)) {
+    }
+    if (buffer_.size() < n) return std::nullopt;
+    std::string out = buffer_.substr(0, n);
+    buffer_.erase(0, n);
+    return out;
+}
+
 bool RawConnection::fill(Clock::time_point until) {
     if (eof_) return false;
     const auto left = std::chrono::duration_cast<Millis>(until - Clock::now());

@@ -101,6 +101,9 @@ public:
     bool closed_within(Millis deadline);
     // Everything that arrives until the other side closes or the deadline passes.
     std::string read_until_closed(Millis deadline);
+    // Exactly the next n bytes (a raw stream: the relay), or nothing if the
+    // other side closed or the deadline passed first.
+    std::optional<std::string> read_bytes(std::size_t n, Millis deadline);
 
 private:
     // Reads what arrives before `until` into buffer_; false at end of file,

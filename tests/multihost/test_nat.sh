@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# tests/multihost/test_nat.sh — peers behind a real NAT (issue 11). Network
+# namespaces made by this test: "net" holds a bridge and the tracker (with its
+# relay) on 10.214.0.1; "fetcher" is a host on that bridge (10.214.0.21);
+# router1 and router2 each have one leg on the bridge (10.214.0.31, .32) and
+# one into a private home subnet (192.168.1.0/24, 192.168.2.0/24) that nft
+# masquerades onto the bridge — no port forwarding; home1 and home2 sit
+# behind them (192.168.N.10, default route via the router).
+#
+#   home1 publishes → the tracker sees router1's address, dials it back and
+#   marks home1 unreachable (trackerctl peers: REACH no, at 10.214.0.31); a
+#   fetch from the bridge fails at once (under 5 s) with the line that says
+#   the only holder is unreachable and what would fix it. home2, behind its
+#   own router, likewise: two homes, both unreachable, the relay listening.
+#
+# Not yet: the fetch succeeding by reverse connection (fetcher → home1) and
+# through the relay (home2 → home1): peerd asks for neither yet.
+#
+# Needs root, `ip netns` and nft; otherwise it prints why and exits 77 (skipped).
+#   test_nat.sh TRACKERD PEERD PEERCTL TRACKERCTL
+set -euo pipefail
+
+trackerd=$1 peerd=$2 peerctl=$3 trackerctl=$4
+deadline_s=15
+bridge=10.214.0
+
+skip() { echo "skip: $*"; exit 77; }
+
+[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
+command -v ip >/dev/null || skip "needs ip (apt-get install iproute2)"
+command -v nft >/dev/null || skip "needs nft (apt-get install nftables)"
+
+tag=pn$$                       # namespaces are global: names unique to this run
+names=(net fetcher router1 router2 home1 home2)
+ns() { echo "$tag-$1"; }
+
+source "$(dirname "${BASH_SOURCE[0]}")/../shell/common.sh"
+cleanup_extra() {
+    for name in "${names[@]}"; do ip netns del "$(ns "$name")" 2>/dev/null || true; done
+}
+
+# --- the network ---------------------------------------------------------------
+net() { "$@" 2>"$tmp/ip.err" || skip "cannot build the test network: '$*' failed: $(cat "$tmp/ip.err")"; }
+
+for name in "${names[@]}"; do
+    net ip netns add "$(ns "$name")"
+    net ip -n "$(ns "$name")" link set lo up
+done
+net ip -n "$(ns net)" link add br0 type bridge
+net ip -n "$(ns net)" addr add "$bridge.1/24" dev br0
+net ip -n "$(ns net)" link set br0 up
+
+# on_bridge NAME ADDRESS: NAME's eth0 on the bridge.
+on_bridge() {
+    net ip -n "$(ns "$1")" link add eth0 type veth peer name "$1" netns "$(ns net)"
+    net ip -n "$(ns "$1")" addr add "$2/24" dev eth0
+    net ip -n "$(ns "$1")" link set eth0 up
+    net ip -n "$(ns net)" link set "$1" master br0 up
+}
+on_bridge fetcher "$bridge.21"
+
+# home N: routerN on the bridge at .3N, masquerading 192.168.N.0/24 from homeN.
+home() {
+    local n=$1 router=router$1 home=home$1
+    on_bridge "$router" "$bridge.3$n"
+    net ip -n "$(ns "$home")" link add eth0 type veth peer name lan0 netns "$(ns "$router")"
+    net ip -n "$(ns "$router")" addr add "192.168.$n.1/24" dev lan0
+    net ip -n "$(ns "$router")" link set lan0 up
+    net ip -n "$(ns "$home")" addr add "192.168.$n.10/24" dev eth0
+    net ip -n "$(ns "$home")" link set eth0 up
+    net ip -n "$(ns "$home")" route add default via "192.168.$n.1"
+    net ip netns exec "$(ns "$router")" sysctl -qw net.ipv4.ip_forward=1
+    net ip netns exec "$(ns "$router")" nft -f - <<NFT
+table ip nat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "eth0" ip saddr 192.168.$n.0/24 masquerade
+    }
+}
+NFT
+}
+home 1
+home 2
+echo "ok: bridge $bridge.0/24 (tracker .1, fetcher .21); home1, home2 behind router1 (.31), router2 (.32), masqueraded by nft"
+
+# --- the tracker, the relay and the peers ----------------------------------------
+export TRACKER_SOCKET=$tmp/tracker.sock
+ip netns exec "$(ns net)" "$trackerd" --config /dev/null --listen "$bridge.1:9999" --http-listen off \
+    --relay-listen "$bridge.1:9997" --admin-socket "$TRACKER_SOCKET" --heartbeat 1 --peer-timeout 5 \
+    2>"$tmp/trackerd.log" &
+pids+=($!)
+wait_until "$trackerctl" stats || fail "trackerd did not start: $(cat "$tmp/trackerd.log")"
+"$trackerctl" stats | grep -q "^relay" || fail "trackerctl stats shows no relay: $("$trackerctl" stats)"
+
+# start_peer NAME LISTEN: peerd in namespace NAME, listening on LISTEN:7070.
+start_peer() {
+    mkdir -p "$tmp/$1"
+    ip netns exec "$(ns "$1")" "$peerd" --config /dev/null --name "$1" --tracker "$bridge.1:9999" \
+        --listen "$2:7070" --socket "$tmp/$1.sock" --state-dir "$tmp/$1/state" 2>"$tmp/$1.log" &
+    pids+=($!)
+}
+start_peer fetcher "$bridge.21"
+start_peer home1 192.168.1.10
+start_peer home2 192.168.2.10
+ctl() { local who=$1; shift; "$peerctl" --socket "$tmp/$who.sock" "$@"; }
+checked() { ctl "$1" status --json | grep -q "\"reachable\": *$2"; }
+wait_until checked fetcher true || fail "fetcher is not reachable: $(ctl fetcher status)"
+for who in home1 home2; do
+    wait_until checked "$who" false || fail "$who is not marked unreachable: $(ctl "$who" status) $(tail -5 "$tmp/$who.log")"
+done
+peers=$("$trackerctl" peers)
+grep -Eq "^home1 +$bridge\.31 +7070 +no " <<<"$peers" || fail "the tracker does not see home1 at router1's address, unreachable: $peers"
+grep -Eq "^home2 +$bridge\.32 +7070 +no " <<<"$peers" || fail "the tracker does not see home2 at router2's address, unreachable: $peers"
+grep -Eq "^fetcher +$bridge\.21 +7070 +yes " <<<"$peers" || fail "the fetcher on the bridge is not reachable: $peers"
+echo "ok: the tracker sees home1 at $bridge.31 and home2 at $bridge.32 (the routers), both unreachable; fetcher reachable"
+
+# --- a fetch from a home fails at once, saying why --------------------------------
+head -c 300001 /dev/urandom > "$tmp/home1/photo.bin"
+ctl home1 publish "$tmp/home1/photo.bin" photo >/dev/null || fail "publish on home1: $(tail -5 "$tmp/home1.log")"
+for who in fetcher home2; do
+    began=$SECONDS
+    if out=$(ctl "$who" fetch photo -o "$tmp/$who/photo.bin" --quiet 2>&1); then
+        fail "$who fetched photo from unreachable home1 (peerd asks for no reverse or relayed connection yet): $out"
+    fi
+    took=$((SECONDS - began))
+    grep -q "the only holder of 'photo' is unreachable (home1 at $bridge.31:7070)" <<<"$out" ||
+        fail "$who's fetch does not say home1 is unreachable: $out"
+    [ $took -lt 5 ] || fail "$who's fetch took $took s to fail: not at once"
+    [ ! -e "$tmp/$who/photo.bin" ] || fail "$who has a photo.bin after a failed fetch"
+done
+echo "ok: fetches of home1's photo from the bridge and from home2 fail at once: home1 is unreachable"
