@@ -1445,9 +1445,17 @@ void Fetch::Engine::maybe_deliver() {
 }
 
 void Fetch::Engine::deliver() {
-    if (phase_ != Phase::finishing || !result_) return;
+    // Proven, so asserted (live in debug and sanitizer builds): only
+    // finish_timer_ calls this; maybe_deliver starts it in finishing, which
+    // fail()/succeed() enter with result_ set; nothing leaves finishing but
+    // this; and detaching closes the timer. A release build that somehow gets
+    // here twice says so and does not call DoneFn again.
+    assert(phase_ == Phase::finishing && result_);
+    if (phase_ != Phase::finishing || !result_) {
+        log_.error("fetch " + display_name() + ": internal error: done delivered twice; ignored");
+        return;
+    }
     phase_ = Phase::done;   // the only way here: the done callback runs once
-    assert(result_);
     auto done = std::move(done_);
     auto result = std::move(*result_);
     result_.reset();
