@@ -46,6 +46,7 @@ struct Options {
     std::string fetch_memory = "256Mi";
     std::string metrics_listen = "off";   // or an ADDRESS:PORT for GET /metrics
     bool share_fetched = true;
+    std::uint32_t holder_deadline = 30;   // seconds (RequestDeadlines)
     std::string log_level = "info";
 };
 
@@ -137,6 +138,12 @@ void add_options(CLI::App& app, Options& o) {
                    "publish each fetched file under its name once it is complete, as its other holders do "
                    "(true or false); `peerctl fetch --no-share` opts one fetch out")
         ->capture_default_str();
+    app.add_option("--holder-deadline", o.holder_deadline,
+                   "seconds a holder has to send a piece list, and to send a piece on top of 1 s per 8 KiB "
+                   "of it (at least 64 kbit/s); a holder that misses it is asked for nothing more, however "
+                   "many bytes it trickles")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 3600u));
     common::add_log_level_option(app, o.log_level);
     // A missing default file is fine; a missing file named on the command line is an error.
     app.set_config("--config", common::default_peerd_config(),
@@ -170,6 +177,7 @@ peerd::PeerConfig make_config(const Options& o) {
     c.download_rate = *common::parse_rate(o.max_download_rate);
     c.fetch_memory = *common::parse_size(o.fetch_memory);   // validated
     c.share_fetched = o.share_fetched;
+    c.deadlines.list_ms = c.deadlines.piece_floor_ms = std::uint64_t{o.holder_deadline} * 1000;
     return c;
 }
 
@@ -215,6 +223,7 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("max-sources", now.max_sources, fresh.max_sources);
     restart.note("metrics-listen", now.metrics_listen, fresh.metrics_listen);
     restart.note("request-timeout", now.request_timeout, fresh.request_timeout);
+    restart.note("holder-deadline", now.holder_deadline, fresh.holder_deadline);
     const auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
     restart.note("share-fetched", yes_no(now.share_fetched), yes_no(fresh.share_fetched));
 }

@@ -296,7 +296,8 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
     hooks.holding = [this](const TransferRecord& r, bool serve) { hold_partial(r, serve); };
     transfers_ = std::make_unique<TransferRegistry>(
         loop_, log_,
-        RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources, config_.share_fetched},
+        RegistryConfig{config_.name, config_.max_active_fetches, config_.max_sources, config_.share_fetched,
+                       config_.deadlines},
         *transfer_rows_, std::move(hooks));
     transfers_->restore(std::move(stored));   // read and checked by open_state
     link_->on_connected([this] { transfers_->tracker_connected(); });

@@ -44,6 +44,7 @@ struct PeerConfig {
     std::uint64_t download_rate = 0;   // bytes/s for all transfers together, 0 = unlimited
     std::uint64_t fetch_memory = kDefaultFetchMemory;  // bytes of piece buffers, all fetches
     bool share_fetched = true;         // publish fetched files once done, unless a fetch says otherwise
+    RequestDeadlines deadlines;        // of every request to a holder (--holder-deadline)
 };
 
 class Peer {

@@ -42,6 +42,11 @@
 
 namespace peershare::peerd {
 
+std::uint64_t piece_deadline_ms(std::uint64_t length, const RequestDeadlines& d) {
+    assert(d.min_rate > 0);
+    return d.piece_floor_ms + length * 1000 / d.min_rate;
+}
+
 using proto::Error;
 using proto::ErrorCode;
 using Buffer = BufferPool::Buffer;
@@ -65,6 +70,12 @@ constexpr std::uint64_t kCheckBytesPerJob = 32ull << 20;
 std::string errno_text(int err) { return std::strerror(err); }
 
 // A cancel and "no source left" share the code; the message tells them apart.
+std::string seconds(std::uint64_t ms) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.10g", static_cast<double>(ms) / 1000.0);
+    return text;
+}
+
 Error cancelled_error() { return Error{ErrorCode::unavailable, std::string(kCancelledMessage)}; }
 
 // Bytes per second over the last kRateSamples samples.
@@ -223,6 +234,9 @@ private:
         curl_slist* headers = nullptr;   // If-None-Match of a /have; freed with the request
         std::uint64_t piece = 0, offset = 0, length = 0, received = 0;
         std::uint64_t started_ms = 0;   // loop time the piece was asked for
+        std::uint64_t allowed_ms = 0;   // from its start to its deadline (RequestDeadlines)
+        std::uint64_t deadline_ms = 0;  // loop time it must be complete by
+        std::uint64_t paused_ms = 0;    // loop time the download limit paused it (while rate_paused)
         bool whole_file = false;  // the range is the whole file: a 200 is as good as a 206
         Buffer buffer;
         std::string body;  // piece list
@@ -555,6 +569,8 @@ Fetch::Engine::Request* Fetch::Engine::new_request(std::size_t source) {
     r->engine = this;
     r->easy = easy;
     r->source = source;
+    r->allowed_ms = req_.deadlines.list_ms;   // start_piece sets a piece's
+    r->deadline_ms = uv_now(loop_) + r->allowed_ms;
     auto& s = sources_[source];
     if (s.in_flight == 0 && !s.list_in_flight) s.last_data_ms = uv_now(loop_);  // the clock starts now
     requests_.push_back(std::move(r));
@@ -637,6 +653,8 @@ void Fetch::Engine::start_piece(std::size_t source, std::uint64_t piece, Buffer 
     r->length = proto::piece_length(req_.size, req_.piece_size, piece);
     r->whole_file = r->offset == 0 && r->length == req_.size;
     r->started_ms = uv_now(loop_);
+    r->allowed_ms = piece_deadline_ms(r->length, req_.deadlines);
+    r->deadline_ms = r->started_ms + r->allowed_ms;
     r->buffer = std::move(buffer);
     const std::string range =
         std::to_string(r->offset) + "-" + std::to_string(r->offset + r->length - 1);
@@ -942,6 +960,7 @@ bool Fetch::Engine::pay_for(Request& r, std::size_t bytes) {
     if (!limit_) return true;
     if (debt_ > 0) debt_ -= limit_->take(debt_);
     if (debt_ > 0) {
+        if (!r.rate_paused) r.paused_ms = uv_now(loop_);
         r.rate_paused = true;
         if (!uv_is_active(reinterpret_cast<uv_handle_t*>(limit_timer_.get()))) {
             if (req_.metrics) ++req_.metrics->download_rate_limit_waits;
@@ -967,6 +986,7 @@ void Fetch::Engine::resume_paused() {
     for (auto& r : requests_) {
         if (!r->rate_paused) continue;
         r->rate_paused = false;
+        r->deadline_ms += now - r->paused_ms;    // nor does it count against the deadline
         sources_[r->source].last_data_ms = now;  // waiting for tokens is not a stall
         paused.push_back(r->easy);
     }
@@ -979,9 +999,33 @@ void Fetch::Engine::resume_paused() {
 
 // A source silent for kSourceStallMs with requests outstanding loses them to
 // the others (its connections are closed), and is asked one piece at a time
-// until it sends again.
+// until it sends again. A request past its deadline (RequestDeadlines) ends
+// however much it received: a piece list's drops its source, a piece's or
+// a /have's is a strike against it.
 void Fetch::Engine::check_stalls() {
     const std::uint64_t now = uv_now(loop_);
+    std::vector<Request*> late;
+    for (auto& r : requests_) {
+        if (!r->rate_paused && now >= r->deadline_ms) late.push_back(r.get());
+    }
+    for (auto* r : late) {
+        if (phase_ != Phase::running) return;
+        const bool still_ours = std::any_of(requests_.begin(), requests_.end(),
+                                            [r](const auto& q) { return q.get() == r; });
+        if (!still_ours) continue;   // ended by the drop of its source below
+        const std::size_t i = r->source;
+        const bool listing = r->listing;
+        const std::string what = listing ? "its piece list" : r->have ? "its /have" : "piece " + std::to_string(r->piece);
+        const std::string why = "sent " + what + " too slowly: not complete within its deadline of " +
+                                seconds(r->allowed_ms) + " s";
+        abort_request(r);
+        if (listing) {
+            drop(i, why);
+        } else {
+            sources_[i].stalled = true;   // one request at a time until it sends again
+            strike(i, why);
+        }
+    }
     for (std::size_t i = 0; i < sources_.size() && phase_ == Phase::running; ++i) {
         auto& s = sources_[i];
         if (s.stage != Stage::ready || s.in_flight == 0 || now - s.last_data_ms < kSourceStallMs)
@@ -1401,9 +1445,17 @@ void Fetch::Engine::maybe_deliver() {
 }
 
 void Fetch::Engine::deliver() {
-    if (phase_ != Phase::finishing || !result_) return;
+    // Proven, so asserted (live in debug and sanitizer builds): only
+    // finish_timer_ calls this; maybe_deliver starts it in finishing, which
+    // fail()/succeed() enter with result_ set; nothing leaves finishing but
+    // this; and detaching closes the timer. A release build that somehow gets
+    // here twice says so and does not call DoneFn again.
+    assert(phase_ == Phase::finishing && result_);
+    if (phase_ != Phase::finishing || !result_) {
+        log_.error("fetch " + display_name() + ": internal error: done delivered twice; ignored");
+        return;
+    }
     phase_ = Phase::done;   // the only way here: the done callback runs once
-    assert(result_);
     auto done = std::move(done_);
     auto result = std::move(*result_);
     result_.reset();

@@ -77,6 +77,23 @@ namespace peershare::peerd {
 inline constexpr unsigned kMaxBuffers = 16;      // piece buffers per fetch, in flight or verifying
 inline constexpr long kConnectTimeoutMs = 10'000;
 inline constexpr long kStallTimeoutS = 30;  // a request that receives nothing this long fails
+
+// Every request to a holder has a deadline from when it was made, which no
+// byte extends (a holder trickling one byte a second must not hold a fetch):
+// a piece list or /have must be complete within `list_ms`; a piece within
+// `piece_floor_ms` plus its length at `min_rate` bytes/s. Time a request
+// spends paused by the download limit is added to its deadline. A piece
+// list that misses it drops the holder; a piece that misses it is asked of
+// the others and counts as a strike against the holder (kMaxStrikes drop it).
+// Defaults: 30 s and 8 KiB/s (64 kbit/s), so a 256 KiB piece has 62 s and a
+// 16 MiB piece about 35 min; peerd --holder-deadline sets the 30 s.
+struct RequestDeadlines {
+    std::uint64_t list_ms = 30'000;
+    std::uint64_t piece_floor_ms = 30'000;
+    std::uint64_t min_rate = 8 * 1024;   // bytes/s, > 0
+};
+// The deadline, in ms from its start, of a piece request of `length` bytes.
+std::uint64_t piece_deadline_ms(std::uint64_t length, const RequestDeadlines& d);
 // A source that sends nothing this long while it has requests outstanding is
 // stalled: its requests go to the other sources, and it keeps one at a time
 // until it sends again.
@@ -128,6 +145,7 @@ struct FetchRequest {
     // sources dropped and download rate-limit waits (/metrics); null: not
     // counted. Must outlive the Fetch (a destroyed Fetch counts nothing more).
     PeerMetrics* metrics = nullptr;
+    RequestDeadlines deadlines;
 };
 
 

@@ -33,6 +33,13 @@ std::optional<std::string> all_unreachable(const std::string& name, const std::v
            "with an address that reaches " + (one ? "it" : "them") + "; `peerctl reach-check` there tells";
 }
 
+bool passes(const proto::Holder& h, const HolderFilter& filter) {
+    return h.peer != filter.self && (filter.from.empty() || h.peer == filter.from) &&
+           h.id.starts_with(filter.id_prefix) && (filter.content_id.empty() || h.id == filter.content_id);
+}
+
+bool proven_unreachable(const proto::Holder& h) { return h.reachable == false; }
+
 }  // namespace
 
 HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,
@@ -40,14 +47,8 @@ HolderChoice choose_holders(const std::string& name, const std::vector<proto::Ho
     std::vector<proto::Holder> holders;
     bool only_self = false;
     for (const auto& h : all) {
-        if (h.peer == filter.self) {
-            only_self = true;
-            continue;
-        }
-        if (!filter.from.empty() && h.peer != filter.from) continue;
-        if (!h.id.starts_with(filter.id_prefix)) continue;
-        if (!filter.content_id.empty() && h.id != filter.content_id) continue;
-        holders.push_back(h);
+        only_self = only_self || h.peer == filter.self;
+        if (passes(h, filter)) holders.push_back(h);
     }
     if (holders.empty()) {
         std::string why = "no live peer offers '" + name + "'";
@@ -60,7 +61,17 @@ HolderChoice choose_holders(const std::string& name, const std::vector<proto::Ho
     for (const auto& h : holders) ids.insert(h.id);
     if (ids.size() > 1) return proto::Choices{name, std::move(holders)};
     if (auto why = all_unreachable(name, holders)) return proto::Error{proto::ErrorCode::unavailable, *why};
+    std::erase_if(holders, proven_unreachable);   // never dialled: see unreachable_holders
+    assert(!holders.empty());
     return holders;
+}
+
+std::vector<proto::Holder> unreachable_holders(const std::vector<proto::Holder>& all, const HolderFilter& filter) {
+    std::vector<proto::Holder> out;
+    for (const auto& h : all) {
+        if (passes(h, filter) && proven_unreachable(h)) out.push_back(h);
+    }
+    return out;
 }
 
 std::uint64_t lookup_backoff_ms(unsigned attempts, double jitter) {

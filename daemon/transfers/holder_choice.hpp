@@ -26,10 +26,21 @@ struct HolderFilter {
 // reachable false; docs/protocol.md §7.10) and no other way to them exists,
 // Error{unavailable, one line naming them and what would fix it} — at once,
 // rather than after a connect timeout per holder.
+//
+// The holders returned are the direct sources: a holder the tracker found
+// unreachable (reachable == false) is never one, even when others are
+// reachable, since its address is unproven and may be anyone's (issue 9,
+// "addresses taken on trust"). Holders whose reachability is unknown (a
+// tracker run with --no-reach-check) are kept. unreachable_holders() gives
+// the ones left out, for a way to them that does not dial their address.
 using HolderChoice = std::variant<std::vector<proto::Holder>, proto::Choices, proto::Error>;
 
 HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,
                             const HolderFilter& filter);
+
+// The holders that pass `filter` but that the tracker found unreachable
+// (reachable == false): never dialled directly; empty when there are none.
+std::vector<proto::Holder> unreachable_holders(const std::vector<proto::Holder>& all, const HolderFilter& filter);
 
 // How long a waiting transfer waits before asking the tracker again, after
 // `attempts` lookups that found nobody: 1 s doubling to 60 s, plus up to 10 %

@@ -302,6 +302,7 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
     fr.have = rec.have;
     fr.adopt = t.adopt;
     fr.max_sources = config_.max_sources;
+    fr.deadlines = config_.deadlines;
     for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port, h.partial()});
     const auto id = rec.id;
     Fetch::Callbacks callbacks;

@@ -64,6 +64,7 @@ struct RegistryConfig {
     unsigned max_active = 4;      // transfers running at once (--max-active-fetches)
     unsigned max_sources = 0;     // per transfer, 0 = every holder (--max-sources)
     bool share_fetched = true;    // a fetch that does not say publishes its file once done (--share-fetched)
+    RequestDeadlines deadlines;   // of every request to a holder (--holder-deadline)
 };
 
 // What the registry needs from the rest of peerd.

@@ -173,3 +173,28 @@ TEST_CASE("reach 4: a fetch whose every holder is unreachable fails at once, say
     fetch_ok(*fetcher, "secret.bin", out);
     CHECK(file_difference(file, out).empty());
 }
+
+TEST_CASE("reach 5: a holder the tracker found unreachable is never dialled, even beside a reachable one") {
+    TempDir dir;
+    TrackerFixture tracker(trusting());
+    auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
+    auto visible = start_peer("visible", tracker.endpoint(), dir.path());
+    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path());
+    const auto file = hidden->dir() / "shared.bin";
+    write_random(file, 300'000, 12);
+    fs::copy_file(file, visible->dir() / "shared.bin");
+    const auto id = publish(*hidden, file, "shared.bin")["id"].get<std::string>();
+    publish(*visible, visible->dir() / "shared.bin", "shared.bin");
+    REQUIRE(settled_status(*hidden)["reachable"] == false);
+    REQUIRE(settled_status(*visible)["reachable"] == true);
+    Swarm::wait_connected(*fetcher);
+    wait_holders(*fetcher, "shared.bin", id, {"hidden", "visible"});
+
+    const auto out = fetcher->dir() / "shared.bin";
+    const auto j = fetch_ok(*fetcher, "shared.bin", out);
+    CHECK(file_difference(file, out).empty());
+    CHECK(j["sources"] == json::array({"visible"}));
+    // Given as a source, it would have been dialled and dropped ("cannot connect").
+    const auto log = fetcher->describe();
+    CHECK_MESSAGE(!contains(log, "source hidden"), log);
+}

@@ -1092,6 +1092,50 @@ TEST_CASE("fetch: a source that sends nothing is marked stalled and its pieces g
     CHECK(source_named(run.progress.back(), "slow")->bytes == c.bytes.size());
 }
 
+TEST_CASE("piece deadlines: a floor plus the piece at the minimum rate") {
+    const peershare::peerd::RequestDeadlines d;   // the defaults, documented in engine.hpp
+    CHECK(d.list_ms == 30'000);
+    CHECK(peershare::peerd::piece_deadline_ms(256 * 1024, d) == 62'000);
+    CHECK(peershare::peerd::piece_deadline_ms(0, {1'000, 500, 1024}) == 500);
+    CHECK(peershare::peerd::piece_deadline_ms(4096, {1'000, 500, 1024}) == 4'500);
+}
+
+TEST_CASE("fetch: a source that trickles bytes misses its piece deadline and is dropped, not waited for") {
+    REQUIRE_NGINX();
+    // 2 KiB/s per connection: each 32 KiB piece takes about 15 s, though
+    // bytes keep coming (no stall). Each piece is due within 1 s.
+    Nginx trickle({.limit_rate = "2k", .busy = false});
+    TempDir out;
+    const auto c = make_content(4 * kSlowPiece, 77, kSlowPiece);
+    trickle.serve(c);
+    auto req = request_for(c, out.path / "f", {trickle.source("trickle")});
+    req.pieces = c.list.pieces;
+    req.deadlines = {1'000, 500, 64 * 1024};
+    auto run = run_fetch(req);
+    REQUIRE(run.result);
+    REQUIRE_FALSE(run.result->ok());
+    CHECK(peershare::peerd::no_source_left(run.result->error()));
+    const auto& message = run.result->error().message;
+    CHECK_MESSAGE(message.find("trickle: ") != std::string::npos, message);
+    CHECK_MESSAGE(message.find("deadline of 1 s") != std::string::npos, message);
+}
+
+TEST_CASE("fetch: with a trickling source and a good one, the file completes and the trickler is dropped") {
+    REQUIRE_NGINX();
+    Nginx trickle({.limit_rate = "2k", .busy = false}), good;
+    TempDir out;
+    const auto c = make_content(16 * kSlowPiece, 78, kSlowPiece);
+    trickle.serve(c);
+    good.serve(c);
+    auto req = request_for(c, out.path / "f", {trickle.source("trickle"), good.source("good")});
+    req.pieces = c.list.pieces;
+    req.deadlines = {1'000, 500, 64 * 1024};
+    auto run = run_fetch(req);
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(out.path / "f") == c.bytes);
+}
+
 TEST_CASE("fetch: max_sources asks only that many sources; the next replaces a dropped one") {
     REQUIRE_NGINX();
     Nginx a, b, c3;

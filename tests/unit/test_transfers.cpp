@@ -90,12 +90,24 @@ TEST_CASE("holders the tracker found unreachable: all of them fail at once, sayi
         CHECK(std::get<proto::Error>(r).message.find("every holder of 'f' is unreachable (h0 at 127.0.0.1:7000, h1 at "
                                                      "127.0.0.1:7000, h2 at 127.0.0.1:7000 and 2 more)") == 0);
     }
-    SUBCASE("one reachable, or one not yet checked, is a holder worth trying") {
+    SUBCASE("one reachable, or one not yet checked, is the only direct source: the unreachable one is set apart") {
         for (const std::optional<bool> other : {std::optional<bool>(true), std::optional<bool>()}) {
-            auto r = choose_holders("f", {hidden("h1", false), hidden("h2", other)}, {"me", "", "", ""});
+            const std::vector<proto::Holder> all{hidden("h1", false), hidden("h2", other), hidden("h3", false)};
+            auto r = choose_holders("f", all, {"me", "", "", ""});
             REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(r));
-            CHECK(std::get<0>(r).size() == 2);
+            REQUIRE(std::get<0>(r).size() == 1);
+            CHECK(std::get<0>(r).front().peer == "h2");
+            const auto apart = peershare::peerd::unreachable_holders(all, {"me", "", "", ""});
+            REQUIRE(apart.size() == 2);
+            CHECK(apart[0].peer == "h1");
+            CHECK(apart[1].peer == "h3");
+            CHECK(peershare::peerd::unreachable_holders(all, {"me", "h2", "", ""}).empty());
         }
+    }
+    SUBCASE("reachable and not yet checked holders are all direct sources, as before") {
+        auto r = choose_holders("f", {hidden("h1", true), hidden("h2", std::nullopt)}, {"me", "", "", ""});
+        REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(r));
+        CHECK(std::get<0>(r).size() == 2);
     }
     SUBCASE("--from a reachable holder while the others are not") {
         auto r = choose_holders("f", {hidden("h1", false), hidden("h2", true)}, {"me", "h2", "", ""});
