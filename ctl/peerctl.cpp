@@ -319,6 +319,9 @@ void add_limit(CLI::App& app, Globals& g) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A daemon that hangs up while we write gets an error message from the
+    // write (EPIPE), not a silent death by signal (exit 141, nothing printed).
+    std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{"peerctl — share files with peershare through your peerd"};
     app.set_version_flag("--version", PEERSHARE_VERSION);
     app.require_subcommand(1);

@@ -2,6 +2,7 @@
 // admin socket. One function per subcommand; main only assembles them.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -163,6 +164,9 @@ void add_stats(CLI::App& app, Globals& g) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A daemon that hangs up while we write gets an error message from the
+    // write (EPIPE), not a silent death by signal (exit 141, nothing printed).
+    std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{"trackerctl — inspect a running peershare tracker"};
     app.set_version_flag("--version", PEERSHARE_VERSION);
     app.require_subcommand(1);

@@ -5,6 +5,15 @@
 // escaped, one file published twice under two spellings. Every limit a test
 // needs is made short on the command line, so each takes seconds.
 #include <doctest/doctest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <thread>
 
 #include "proto/control.hpp"
 #include "tests/integration/peer_helpers.hpp"
@@ -345,6 +354,48 @@ TEST_CASE("control socket: garbage, and clients that vanish mid-request, leave p
     INFO(status.describe());
     CHECK(status.exit_code == 0);
     CHECK(peer.running());
+}
+
+// A "daemon" that accepts on its Unix socket and hangs up at once (one that
+// crashed or is restarting). Review R9b: about half the runs of `peerctl
+// status` and `trackerctl peers` against it died of SIGPIPE writing their
+// hello — exit 141, nothing printed.
+TEST_CASE("control socket: a daemon that hangs up at once gets a line from peerctl and trackerctl, not a SIGPIPE") {
+    TempDir dir;
+    const auto path = dir.path() / "hangup.sock";
+    struct Listener {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ~Listener() { if (fd >= 0) ::close(fd); }
+    } listener;
+    REQUIRE(listener.fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(listener.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener.fd, 64) == 0);
+    std::atomic<bool> stop{false};
+    std::thread hangup([&] {
+        while (!stop) {
+            pollfd p{listener.fd, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) continue;
+            const int c = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c >= 0) ::close(c);
+        }
+    });
+    const std::vector<std::vector<std::string>> commands = {
+        {peerctl_binary().string(), "--socket", path.string(), "status"},
+        {trackerctl_binary().string(), "--socket", path.string(), "peers"}};
+    for (int round = 0; round < 10; ++round) {
+        for (const auto& argv : commands) {
+            const auto r = run(argv);
+            INFO(r.describe());
+            CHECK(r.exit_code != 128 + SIGPIPE);
+            CHECK(r.exit_code > 0);
+            CHECK(r.err.find('\n') != std::string::npos);   // a line saying why
+        }
+    }
+    stop = true;
+    hangup.join();
 }
 
 TEST_CASE("names at the length limit through peerctl and peerd: 255 bytes work end to end, 256 refused in one line") {
