@@ -140,8 +140,8 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str();
     app.add_option("--holder-deadline", o.holder_deadline,
                    "seconds a holder has to send a piece list, and to send a piece on top of 1 s per 8 KiB "
-                   "of it (at least 64 kbit/s); a holder that misses it is asked for nothing more, however "
-                   "many bytes it trickles")
+                   "of it (at least 64 kbit/s), however many bytes it trickles; a late piece list drops the "
+                   "holder, a late piece goes to other holders and counts a strike (3 drop it)")
         ->capture_default_str()
         ->check(CLI::Range(1u, 3600u));
     common::add_log_level_option(app, o.log_level);
