@@ -69,15 +69,17 @@ void add_publish(CLI::App& app, Globals& g) {
     auto path = std::make_shared<std::string>();
     auto name = std::make_shared<std::string>();
     cmd->add_option("LOCAL_PATH", *path, "the file to share")->required();
-    cmd->add_option("NAME", *name, "the name others fetch it by (default: the file's base name)");
-    cmd->callback([&g, path, name] {
+    auto* name_option = cmd->add_option("NAME", *name, "the name others fetch it by (default: the file's base name)");
+    cmd->callback([&g, path, name, name_option] {
         std::error_code ec;
         const fs::path local = fs::absolute(*path, ec);
         checked_path(local.string(), "path");   // the working directory's part too
         if (ec || !fs::is_regular_file(local, ec)) {
             throw Failure{ctl::kFailed, *path + " is not a readable regular file"};   // escaped where printed
         }
-        const auto published_name = checked_name(name->empty() ? local.filename().string() : *name);
+        // An empty NAME given is a mistake to say, not a request for the default.
+        const auto published_name =
+            checked_name(name_option->count() == 0 ? local.filename().string() : *name);
         auto s = connect(g);
         auto reply = s.request<proto::Published>(proto::PublishFile{local.string(), published_name},
                                                  common::Millis{3'600'000});

@@ -157,6 +157,7 @@ void Peer::undo_publish(const Publication& p, const std::vector<Publication>& re
     if (current && current->id == p.id && current->path == p.path) {
         catalog_.remove(p.name);
         state_->remove_publication(p.name);
+        log_.warning("'" + p.name + "' is not published after all: the publish was undone");
     }
     for (const auto& old : renamed) {
         if (catalog_.by_name(old.name)) continue;   // published again meanwhile

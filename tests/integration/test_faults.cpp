@@ -424,6 +424,12 @@ TEST_CASE("names at the length limit through peerctl and peerd: 255 bytes work e
         CHECK(lines_in(r.err) == 1);
         CHECK(contains(r.err, "at most 255 bytes"));
     }
+    // Empty, given: refused, not taken as "the default name" (review R9b).
+    const auto empty = holder.peerctl("publish", file.string(), "");
+    INFO(empty.describe());
+    CHECK(empty.exit_code == 2);
+    CHECK(lines_in(empty.err) == 1);
+    // (Taken, it would have renamed the publication: the last check below.)
     CHECK(holder.peerctl("search", longest).exit_code == 0);   // the limit itself is taken
     CHECK(!fs::exists(dest.string() + "2"));
     const auto peerd = run({peerd_binary().string(), "--name", one_over, "--config", "/dev/null"});
