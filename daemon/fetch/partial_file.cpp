@@ -70,7 +70,12 @@ std::string partial_path_for(const std::string& destination) {
 
 proto::Result<bool> remove_partial(const std::string& path) {
     if (::unlink(path.c_str()) == 0 || errno == ENOENT) return true;
-    return Error{ErrorCode::internal, "cannot remove " + path + ": " + errno_text(errno)};
+    const int unlink_errno = errno;
+    // Linux asks for write access to the mount before it looks the name up:
+    // on a read-only file system a file that was never made gives EROFS.
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) return true;
+    return Error{ErrorCode::internal, "cannot remove " + path + ": " + errno_text(unlink_errno)};
 }
 
 proto::Result<std::unique_ptr<PartialFile>> PartialFile::prepare(const std::string& destination,
