@@ -183,7 +183,7 @@ void resolve_connections(Options& o, std::uint64_t fd_limit, const common::Log& 
                     std::to_string(cap) + ": each upload connection may hold " +
                     std::to_string(peerd::kDescriptorsPerConnection) + " descriptors (" + why + ")");
     } else {
-        log.info("upload connections: at most " + std::to_string(o.connection_cap) + " (" + why + ")");
+        log.debug("upload connections: at most " + std::to_string(o.connection_cap) + " (" + why + ")");
     }
 }
 
@@ -304,7 +304,8 @@ int main(int argc, char** argv) {
             }
         }
         log.info("peer " + config.name + ": uploads on " +
-                 common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +
+                 common::to_string({config.listen.host, peer.upload_port()}) + " (at most " +
+                 std::to_string(config.uploads.max_connections) + " connections), control socket " +
                  options.socket + ", tracker " + common::to_string(config.tracker));
 
         common::ServiceSignals::Handlers handlers;
