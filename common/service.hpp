@@ -95,8 +95,9 @@ private:
 // Raises this process's soft RLIMIT_NOFILE to its hard limit (getrlimit(2),
 // setrlimit(2)) and returns the soft limit now in force. A service's soft
 // limit is 1024 unless its unit says otherwise, however high the hard limit
-// (systemd.exec(5), LimitNOFILE=); each upload connection costs peerd two
-// descriptors, so the soft limit, not the load, would refuse clients first.
+// (systemd.exec(5), LimitNOFILE=); each upload connection may cost peerd
+// three descriptors (peerd::connection_cap), so the soft limit, not the load,
+// would refuse clients first.
 std::uint64_t raise_fd_limit();
 
 }  // namespace peershare::common

@@ -40,6 +40,8 @@ struct Options {
     unsigned max_active_fetches = 4;
     unsigned max_sources = 0;
     std::size_t max_uploads = 64;
+    std::size_t max_connections = 0;      // 0: peerd::connection_cap of the descriptor limit
+    std::size_t connection_cap = 0;       // not an option: that cap, set once at start (resolve_connections)
     std::uint32_t request_timeout = proto::kDefaultRequestTimeoutS;
     std::string max_upload_rate = "0";
     std::string max_download_rate = "0";
@@ -109,6 +111,12 @@ void add_options(CLI::App& app, Options& o) {
     app.add_option("--max-uploads", o.max_uploads, "uploads at once; more get 503 Busy")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{10000}));
+    app.add_option("--max-connections", o.max_connections,
+                   "upload connections open at once (idle keep-alives too); one more is closed at once. "
+                   "0 = from the descriptor limit at start: (RLIMIT_NOFILE - 256) / 3, which also caps "
+                   "a higher value, so the control socket always has descriptors")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{0}, std::size_t{10'000'000}));
     app.add_option("--request-timeout", o.request_timeout,
                    "seconds a client has to send a whole request (HTTP, or peerctl's on the control "
                    "socket) from when it is awaited, and to read each 64 KiB of a file it downloads")
@@ -162,7 +170,24 @@ std::optional<int> read_options(int argc, char** argv, Options& o, std::string& 
     return std::nullopt;
 }
 
-// Turns checked options into a PeerConfig.
+// Sets o.connection_cap from --max-connections and the soft descriptor limit
+// in force (`fd_limit`): the option, but never more than
+// peerd::connection_cap(fd_limit), which also stands in for 0.
+void resolve_connections(Options& o, std::uint64_t fd_limit, const common::Log& log) {
+    const auto cap = peerd::connection_cap(fd_limit);
+    o.connection_cap = o.max_connections == 0 ? cap : std::min(o.max_connections, cap);
+    const auto why = "RLIMIT_NOFILE " + std::to_string(fd_limit) + ", " +
+                     std::to_string(peerd::reserved_descriptors(fd_limit)) + " kept for the rest of peerd";
+    if (o.max_connections > cap) {
+        log.warning("--max-connections " + std::to_string(o.max_connections) + " lowered to " +
+                    std::to_string(cap) + ": each upload connection may hold " +
+                    std::to_string(peerd::kDescriptorsPerConnection) + " descriptors (" + why + ")");
+    } else {
+        log.debug("upload connections: at most " + std::to_string(o.connection_cap) + " (" + why + ")");
+    }
+}
+
+// Turns checked options into a PeerConfig (o.connection_cap resolved).
 peerd::PeerConfig make_config(const Options& o) {
     peerd::PeerConfig c;
     c.name = o.name;
@@ -173,7 +198,8 @@ peerd::PeerConfig make_config(const Options& o) {
     c.workers = o.workers;
     c.max_active_fetches = o.max_active_fetches;
     c.max_sources = o.max_sources;
-    c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate), std::uint64_t{o.request_timeout} * 1000};
+    c.uploads = {o.max_uploads, *common::parse_rate(o.max_upload_rate), std::uint64_t{o.request_timeout} * 1000,
+                 o.connection_cap};
     c.download_rate = *common::parse_rate(o.max_download_rate);
     c.fetch_memory = *common::parse_size(o.fetch_memory);   // validated
     c.share_fetched = o.share_fetched;
@@ -222,6 +248,7 @@ void apply(common::Reload& reload, Options& now, const Options& fresh, peerd::Pe
     restart.note("max-active-fetches", now.max_active_fetches, fresh.max_active_fetches);
     restart.note("max-sources", now.max_sources, fresh.max_sources);
     restart.note("metrics-listen", now.metrics_listen, fresh.metrics_listen);
+    restart.note("max-connections", now.max_connections, fresh.max_connections);
     restart.note("request-timeout", now.request_timeout, fresh.request_timeout);
     restart.note("holder-deadline", now.holder_deadline, fresh.holder_deadline);
     const auto yes_no = [](bool b) { return std::string(b ? "true" : "false"); };
@@ -239,14 +266,16 @@ int main(int argc, char** argv) {
         if (!error.empty()) common::Log("peerd").error(error);
         return *code;
     }
-    const auto config = make_config(options);
     // The pool is sized once, before the loop first uses it.
     setenv("UV_THREADPOOL_SIZE", std::to_string(options.workers).c_str(), 1);
     std::signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
     common::Log log("peerd", common::parse_log_level(options.log_level));
-    log.debug("open descriptors: up to " + std::to_string(common::raise_fd_limit()) + " (RLIMIT_NOFILE)");
+    const auto fd_limit = common::raise_fd_limit();
+    log.debug("open descriptors: up to " + std::to_string(fd_limit) + " (RLIMIT_NOFILE)");
+    resolve_connections(options, fd_limit, log);
+    const auto config = make_config(options);
     {
         common::Loop loop;
         peerd::Peer peer(loop.get(), log, config);
@@ -275,7 +304,8 @@ int main(int argc, char** argv) {
             }
         }
         log.info("peer " + config.name + ": uploads on " +
-                 common::to_string({config.listen.host, peer.upload_port()}) + ", control socket " +
+                 common::to_string({config.listen.host, peer.upload_port()}) + " (at most " +
+                 std::to_string(config.uploads.max_connections) + " connections), control socket " +
                  options.socket + ", tracker " + common::to_string(config.tracker));
 
         common::ServiceSignals::Handlers handlers;

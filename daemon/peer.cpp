@@ -364,7 +364,11 @@ proto::Limits Peer::limits() const { return {config_.uploads.max_rate, config_.d
 
 proto::Limits Peer::set_limits(const proto::SetLimits& change) {
     const auto before = limits();
-    if (change.upload_rate) set_upload_limits({config_.uploads.max_uploads, *change.upload_rate});
+    if (change.upload_rate) {
+        auto uploads = config_.uploads;   // slots, deadline and connection cap kept
+        uploads.max_rate = *change.upload_rate;
+        set_upload_limits(uploads);
+    }
     if (change.download_rate) set_download_rate(*change.download_rate);
     const auto after = limits();
     using common::format_rate;

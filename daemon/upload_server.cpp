@@ -737,6 +737,7 @@ UploadServer::UploadServer(uv_loop_t* loop, Catalog& catalog, const common::Log&
       rate_timer_(loop),
       bucket_(limits.max_rate, uv_hrtime) {
     rate_timer_.get()->data = this;
+    assert(limits.max_connections >= 1);
 }
 
 UploadServer::~UploadServer() { stop(); }
@@ -772,6 +773,7 @@ std::uint16_t UploadServer::port() const { return listener_ ? common::bound_port
 std::size_t UploadServer::active_uploads() const { return slots_in_use_; }
 
 void UploadServer::set_limits(UploadLimits limits) {
+    assert(limits.max_connections >= 1);
     limits_ = limits;
     bucket_.set_rate(limits.max_rate);
     if (!token_waiters_.empty()) serve_token_waiters();   // a higher (or no) rate may free them now
@@ -790,6 +792,16 @@ void UploadServer::on_connection(uv_stream_t* listener, int status) {
 void UploadServer::accept_one() {
     common::Tcp client(loop_);
     if (uv_accept(listener_->stream(), client.stream()) != 0) return;
+    if (connections_.size() >= limits_.max_connections) {
+        // Accepted only to be closed (`client` closes it): left in the backlog
+        // it would wait there, and each one served costs descriptors.
+        if (connections_refused_++ == 0 || connections_refused_ % 1000 == 0) {
+            log_.warning("upload connections at the cap (" + std::to_string(limits_.max_connections) +
+                         ", --max-connections): closing new ones at once; " +
+                         std::to_string(connections_refused_) + " so far");
+        }
+        return;
+    }
     uv_os_fd_t fd = -1;
     uv_fileno(client.handle(), &fd);
     const int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);

@@ -11,7 +11,9 @@
 // in chunks; a connection whose socket is full waits for it to drain without
 // holding a worker, so one slow reader never stalls the others. Upload slots
 // (max_uploads) answer 503 past the limit; an optional token bucket caps the
-// bytes per second of all uploads together.
+// bytes per second of all uploads together. Connections past max_connections
+// are accepted and closed at once, so clients cannot take the descriptors
+// the rest of the daemon needs (connection_cap).
 //
 // The server must be destroyed (or stopped) before its loop; connections
 // still finishing work in the pool free themselves when it completes.
@@ -20,6 +22,7 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -43,7 +46,37 @@ struct UploadLimits {
     // of starting to wait (accept, or the end of the previous response), and
     // a body being sent must get each kStallProgressBytes out within it.
     std::uint64_t request_timeout_ms = 60'000;
+    // Connections open at once (waiting, served or lingering). One more is
+    // accepted and closed at once, so it neither waits in the backlog nor
+    // takes the descriptors the control socket needs. peerd sets it from its
+    // descriptor limit (connection_cap); at least 1.
+    std::size_t max_connections = 1024;
 };
+
+// What an upload connection can hold: its socket, the dup sendfile(2) and the
+// writability poll use, and the file it was last served (kept open for the
+// next request on the connection).
+inline constexpr std::uint64_t kDescriptorsPerConnection = 3;
+// Descriptors kept from upload connections for the rest of peerd: the control
+// socket and its clients, state.db and its journal, the tracker link,
+// fetches' sockets and files, the loop's own (epoll, eventfd, signals), the
+// listeners. Half the limit when the limit is below twice this.
+inline constexpr std::uint64_t kReservedDescriptors = 256;
+
+// The descriptors kept for the rest of peerd under a soft RLIMIT_NOFILE of
+// `fd_limit`: min(kReservedDescriptors, fd_limit / 2).
+constexpr std::uint64_t reserved_descriptors(std::uint64_t fd_limit) {
+    return std::min(kReservedDescriptors, fd_limit / 2);
+}
+
+// The most upload connections a process whose soft RLIMIT_NOFILE
+// (getrlimit(2)) is `fd_limit` may hold and keep the reserve: (fd_limit −
+// reserved_descriptors) / kDescriptorsPerConnection, at least 1.
+// E.g. 64 → 10, 1024 → 256, 20,000 → 6,581, 65,536 → 21,760.
+constexpr std::size_t connection_cap(std::uint64_t fd_limit) {
+    const auto cap = (fd_limit - reserved_descriptors(fd_limit)) / kDescriptorsPerConnection;
+    return cap < 1 ? 1 : static_cast<std::size_t>(std::min<std::uint64_t>(cap, SIZE_MAX));
+}
 
 // Limits of the HTTP data plane, named once.
 inline constexpr std::size_t kMaxRequestHeaderBytes = 8 * 1024;   // request line + headers; over: 431
@@ -69,6 +102,8 @@ public:
     void set_limits(UploadLimits);        // slots: new requests; rate: from now on
     const UploadLimits& limits() const { return limits_; }
     std::size_t connection_count() const { return connections_.size(); }
+    // Connections closed at accept because max_connections were open.
+    std::uint64_t connections_refused() const { return connections_refused_; }
     // File bytes sent to downloaders since start (bodies only, not headers).
     std::uint64_t bytes_uploaded() const { return bytes_uploaded_; }
     std::size_t max_uploads() const { return limits_.max_uploads; }
@@ -109,6 +144,7 @@ private:
     std::unordered_map<std::uint64_t, Connection*> connections_;
     std::uint64_t next_connection_ = 1;
     std::uint64_t bytes_uploaded_ = 0;
+    std::uint64_t connections_refused_ = 0;
     std::size_t slots_in_use_ = 0;
     common::TokenBucket bucket_;
     bool serving_waiters_ = false;

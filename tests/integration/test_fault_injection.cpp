@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "daemon/upload_server.hpp"
 #include "tests/integration/peer_helpers.hpp"
 
 namespace peershare::test {
@@ -80,6 +81,18 @@ rlim_t raise_nofile(rlim_t want) {
     limit.rlim_cur = std::max(limit.rlim_cur, std::min(limit.rlim_max, want));
     REQUIRE(setrlimit(RLIMIT_NOFILE, &limit) == 0);
     return limit.rlim_cur;
+}
+
+// One GET of a 10-byte range on `c`: true if a 206 head and its 10 body bytes came back.
+bool served_range(RawConnection& c, const std::string& get) {
+    if (!c.send_all(get)) return false;
+    std::string head;
+    while (!head.ends_with("\r\n\r\n") && head.size() < 4096) {
+        const auto byte = c.read_bytes(1, kDeadline);
+        if (!byte) return false;
+        head += *byte;
+    }
+    return head.starts_with("HTTP/1.1 206 ") && c.read_bytes(10, kDeadline).has_value();
 }
 
 std::string frame_header(std::uint32_t length) {
@@ -224,10 +237,14 @@ TEST_CASE("peerd's upload server: idle keep-alives and a reader that stops mid-b
     // 10,000: raised before peerd starts, so it inherits the limit.
     constexpr std::size_t kIdle = 10'000;
     const rlim_t nofile = raise_nofile(3 * kIdle + 1024);
-    const std::size_t idle_count = std::min<std::size_t>(kIdle, (nofile - 512) / 2);
+    // One below peerd's connection cap for this limit, which the served
+    // witness GET needs (it is 10,256 under the 31,024 asked for).
+    const std::size_t idle_count =
+        std::min({kIdle, static_cast<std::size_t>(nofile - 512) / 2, peerd::connection_cap(nofile) - 1});
     if (idle_count < kIdle) {
         MESSAGE("only " << idle_count << " idle connections: RLIMIT_NOFILE is " << nofile
-                        << " and cannot be raised without CAP_SYS_RESOURCE");
+                        << " and cannot be raised without CAP_SYS_RESOURCE (peerd's cap is "
+                        << peerd::connection_cap(nofile) << ")");
     }
     TempDir dir;
     TrackerFixture tracker;
@@ -285,6 +302,41 @@ TEST_CASE("peerd's upload server: idle keep-alives and a reader that stops mid-b
     }
     CHECK(peer->running());
     CHECK(peer->peerctl("status").exit_code == 0);
+}
+
+TEST_CASE("peerd's upload server: past --max-connections new connections are closed at once; peerctl still answers") {
+    // Review R9b's reproduction (there under a 64-descriptor limit, whose
+    // derived cap is 10; the cap is given here so the test needs no
+    // RLIMIT_NOFILE of its own): served keep-alives left idle up to the cap,
+    // then more.
+    constexpr std::size_t kCap = 15;
+    TempDir dir;
+    TrackerFixture tracker;
+    auto peer = start_peer("p1", tracker.endpoint(), dir.path(),
+                           {.extra_args = {"--max-connections", std::to_string(kCap)}});
+    const auto file = peer->dir() / "small.bin";
+    write_random(file, 100'000, 9);
+    const auto id = publish(*peer, file, "small.bin")["id"].get<std::string>();
+    const std::string get = "GET /v1/files/" + id + " HTTP/1.1\r\nHost: p1\r\nRange: bytes=0-9\r\n\r\n";
+    const auto served = [&](RawConnection& c) { return served_range(c, get); };
+    std::vector<std::unique_ptr<RawConnection>> kept;
+    for (std::size_t i = 0; i < kCap; ++i) {
+        kept.push_back(std::make_unique<RawConnection>(peer->port()));
+        CHECK(served(*kept.back()));
+    }
+    for (int i = 0; i < 3; ++i) {
+        RawConnection refused(peer->port());
+        refused.send_all(get);
+        CHECK(refused.closed_within(kDeadline));
+    }
+    CHECK(peer->peerctl("status").exit_code == 0);
+    kept.front().reset();   // one goes away: a new one is served
+    CHECK(wait_until([&] {
+        RawConnection c(peer->port());
+        return served(c);
+    }, kDeadline));
+    CHECK(served(*kept.back()));   // the idle ones still are
+    CHECK(peer->running());
 }
 
 }  // namespace peershare::test

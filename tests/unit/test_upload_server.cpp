@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -38,6 +39,8 @@ using peershare::common::Log;
 using peershare::common::LogLevel;
 using peershare::common::Loop;
 using peershare::common::Timer;
+using peershare::peerd::connection_cap;
+using peershare::peerd::kDescriptorsPerConnection;
 using peershare::peerd::Catalog;
 using peershare::peerd::Publication;
 using peershare::peerd::UploadLimits;
@@ -718,4 +721,76 @@ TEST_CASE("upload: stop closes every connection, mid-body ones included") {
     });
     CHECK(ended);
     ::close(slow);
+}
+
+TEST_CASE("upload: connection_cap keeps descriptors for the rest of peerd") {
+    CHECK(connection_cap(64) == 10);        // (64 - 32) / 3: half kept below 512
+    CHECK(connection_cap(1024) == 256);     // (1024 - 256) / 3
+    CHECK(connection_cap(20'000) == 6'581);
+    CHECK(connection_cap(3) == 1);          // never 0
+    for (std::uint64_t limit : {16u, 64u, 300u, 1024u, 65'536u}) {
+        CHECK(connection_cap(limit) * kDescriptorsPerConnection + peershare::peerd::reserved_descriptors(limit) <= limit);
+    }
+}
+
+TEST_CASE("upload: past max_connections a new connection is closed at once; the open ones are served") {
+    constexpr std::size_t kCap = 3;
+    UploadLimits limits;
+    limits.max_connections = kCap;
+    Fixture f(limits);
+    const auto p = f.add_file("capped.bin", 5000);
+    const std::string get = "GET /v1/files/" + p.id + " HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9\r\n\r\n";
+    const auto port = f.server.port();
+    // One GET on a fresh keep-alive connection; the socket and the status line.
+    const auto served_once = [&] {
+        return serve_while(f.loop, [port, &get] {
+            const int fd = connect_to(port);
+            send_all(fd, get);
+            return std::pair{fd, read_response(fd).head.substr(0, 12)};
+        });
+    };
+
+    // kCap served keep-alives, left idle: each holds a file open.
+    std::vector<int> kept;
+    for (std::size_t i = 0; i < kCap; ++i) {
+        const auto [fd, status] = served_once();
+        REQUIRE(fd >= 0);
+        CHECK(status == "HTTP/1.1 206");
+        kept.push_back(fd);
+    }
+    REQUIRE(run_until(f.loop, [&] { return f.server.connection_count() == kCap; }));
+
+    // The next one is accepted and closed without an answer (EOF or a reset,
+    // not the 10 s receive timeout), and counted.
+    const auto refused = serve_while(f.loop, [port, &get] {
+        const int fd = connect_to(port);
+        send_all(fd, get);
+        char buf[256];
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        const bool closed = n == 0 || (n < 0 && errno == ECONNRESET);
+        ::close(fd);
+        return closed;
+    });
+    CHECK(refused);
+    CHECK(f.server.connections_refused() == 1);
+    CHECK(f.server.connection_count() == kCap);
+
+    // The open ones are still served.
+    const int first = kept.front();
+    const auto again = serve_while(f.loop, [first, &get] {
+        send_all(first, get);
+        return read_response(first).body;
+    });
+    CHECK(again == read_file(f.dir.path / "capped.bin").substr(0, 10));
+
+    // Once one closes, a new connection is served.
+    ::close(kept.front());
+    kept.erase(kept.begin());
+    REQUIRE(run_until(f.loop, [&] { return f.server.connection_count() == kCap - 1; }));
+    const auto [fd, status] = served_once();
+    CHECK(status == "HTTP/1.1 206");
+    kept.push_back(fd);
+    CHECK(f.server.connections_refused() == 1);
+    for (const int k : kept) ::close(k);
+    CHECK(run_until(f.loop, [&] { return f.server.connection_count() == 0; }));
 }
