@@ -72,7 +72,9 @@ std::vector<std::string> Catalog::names_of_path(std::string_view path) const {
 }
 
 void Catalog::put_partial(Publication holding) {
-    assert(holding.have.size() > 0 && holding.have.size() == holding.pieces.size());
+    // One bit per piece. A content of 0 bytes has no pieces: its stand-in
+    // while it is shared after a fetch holds an empty bitfield (complete).
+    assert(holding.have.size() == holding.pieces.size());
     auto id = holding.id;
     partials_.insert_or_assign(std::move(id), std::move(holding));
 }
