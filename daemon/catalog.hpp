@@ -75,7 +75,8 @@ public:
     // Partial holdings (issue 10): the verified pieces of a running or
     // stopped transfer, served from its partial file by content id until the
     // file is complete (then, shared, it is a publication). One per content
-    // id; `holding.have` must not be empty. Not in all(), not persisted here.
+    // id; `holding.have` has one bit per piece (none for a 0-byte content).
+    // Not in all(), not persisted here.
     void put_partial(Publication holding);
     void remove_partial(std::string_view id);
     // Removes the partial holding of `id` only if it is served from `path`
