@@ -32,6 +32,7 @@
 #include "proto/http.hpp"
 #include "proto/http_request.hpp"
 #include "proto/reach.hpp"
+#include "proto/reverse.hpp"
 
 namespace peershare::peerd {
 namespace {
@@ -88,9 +89,11 @@ void set_cork(int fd, bool on) {
 // fd number be reused under the worker's feet.
 class UploadServer::Connection {
 public:
-    Connection(UploadServer& server, std::uint64_t id, uv_tcp_t* tcp, int sock_fd)
+    // `sniff`: the connection was accepted, so its first bytes may be a
+    // connect-back preface (proto/reverse.hpp) instead of an HTTP request.
+    Connection(UploadServer& server, std::uint64_t id, uv_tcp_t* tcp, int sock_fd, bool sniff)
         : server_(&server), loop_(server.loop_), id_(id), tcp_(tcp), sock_fd_(sock_fd),
-          timer_(server.loop_) {
+          timer_(server.loop_), sniffing_(sniff) {
         tcp_->data = this;
         timer_.get()->data = this;
         sockaddr_storage addr{};
@@ -210,6 +213,7 @@ private:
     // more input is read.
     void feed(const char* data, std::size_t size) {
         if (input_done_) return;
+        if (sniffing_) return sniff(data, size);
         const std::size_t taken = reader_.feed({data, size});
         if (reader_.error_status()) {
             input_done_ = true;
@@ -219,6 +223,54 @@ private:
             paused_ = true;
             stop_reading();
         }
+    }
+
+    // The first bytes of an accepted connection: an HTTP request (most), or
+    // a connect-back preface, whose socket goes to the connect-back handler.
+    // At most kReversePrefaceBytes + 1 bytes are kept meanwhile; the request
+    // deadline (armed in pump) bounds the wait for them.
+    void sniff(const char* data, std::size_t size) {
+        const std::size_t before = sniffed_.size();
+        sniffed_.append(data, std::min(size, proto::kReversePrefaceBytes + 1 - before));
+        const auto scan = proto::scan_preface(sniffed_);
+        switch (scan.kind) {
+        case proto::PrefaceScan::Kind::incomplete:
+            return;   // every byte was kept: a preface is shorter than the cap
+        case proto::PrefaceScan::Kind::http: {
+            sniffing_ = false;
+            std::string all = sniffed_.substr(0, before);
+            all.append(data, size);
+            sniffed_ = std::string();
+            return feed(all.data(), all.size());
+        }
+        case proto::PrefaceScan::Kind::bad:
+            return refuse_connect_back("a malformed connect-back preface");
+        case proto::PrefaceScan::Kind::preface:
+            // The holder speaks only when asked: bytes after the preface are not a holder's.
+            if (sniffed_.size() > scan.used) return refuse_connect_back("bytes after the connect-back preface");
+            return hand_over(scan.token);
+        }
+    }
+
+    void refuse_connect_back(const std::string& why) {
+        sniffing_ = false;
+        if (server_) server_->count_connect_back(false, remote_, why);
+        close_now(why);
+    }
+
+    // The socket leaves the server: the handler owns our duplicate of it, the
+    // TCP handle (the other descriptor) is closed, this object is freed.
+    void hand_over(const std::string& token) {
+        sniffing_ = false;
+        stop_reading();
+        UploadServer* server = server_;
+        common::UniqueFd fd(std::exchange(sock_fd_, -1));
+        const std::string remote = remote_;
+        close_now("handed over as a connect-back");
+        if (!server) return;
+        std::string why = "no fetch expects it";
+        const bool taken = server->connect_back_ && server->connect_back_(token, std::move(fd), remote, why);
+        server->count_connect_back(taken, remote, why);
     }
 
     void resume_parsing() {
@@ -700,6 +752,8 @@ private:
     bool input_done_ = false;  // a parse error or an upgrade: no more requests
     bool error_answered_ = false;   // the reader's error_status() has been answered
     bool peer_eof_ = false;
+    bool sniffing_ = false;    // looking for a connect-back preface (accepted connections)
+    std::string sniffed_;      // the first bytes, at most kReversePrefaceBytes + 1
 
     bool busy_ = false;        // a response is in progress
     bool head_ = false;
@@ -792,9 +846,26 @@ void UploadServer::on_connection(uv_stream_t* listener, int status) {
 void UploadServer::accept_one() {
     common::Tcp client(loop_);
     if (uv_accept(listener_->stream(), client.stream()) != 0) return;
+    serve_on(std::move(client), true);
+}
+
+void UploadServer::adopt(common::Tcp connected) { serve_on(std::move(connected), false); }
+
+void UploadServer::count_connect_back(bool taken, const std::string& remote, const std::string& why) {
+    if (taken) {
+        ++connect_backs_taken_;
+        log_.info("connect-back from " + remote + " handed to its fetch");
+    } else {
+        ++connect_backs_refused_;
+        log_.info("connect-back from " + remote + " refused: " + why);
+    }
+}
+
+// Accepted and adopted connections alike count against the cap.
+void UploadServer::serve_on(common::Tcp client, bool sniff) {
     if (connections_.size() >= limits_.max_connections) {
-        // Accepted only to be closed (`client` closes it): left in the backlog
-        // it would wait there, and each one served costs descriptors.
+        // Closed at once (`client` closes it): left in the backlog it would
+        // wait there, and each one served costs descriptors.
         if (connections_refused_++ == 0 || connections_refused_ % 1000 == 0) {
             log_.warning("upload connections at the cap (" + std::to_string(limits_.max_connections) +
                          ", --max-connections): closing new ones at once; " +
@@ -812,7 +883,7 @@ void UploadServer::accept_one() {
     // Small responses leave at once; bodies are corked (see send_file_head).
     uv_tcp_nodelay(client.get(), 1);
     const auto id = next_connection_++;
-    auto* connection = new Connection(*this, id, client.release(), dup_fd);
+    auto* connection = new Connection(*this, id, client.release(), dup_fd, sniff);
     connections_.emplace(id, connection);
     connection->start();
 }

@@ -15,6 +15,15 @@
 // are accepted and closed at once, so clients cannot take the descriptors
 // the rest of the daemon needs (connection_cap).
 //
+// Reverse connections (issue 11, docs/protocol.md §11.10). An accepted
+// connection whose first line is a connect-back preface (proto/reverse.hpp)
+// is not served: its socket goes to the connect-back handler (the fetcher
+// side: the fetch that expects the token speaks HTTP over it as a client). A
+// malformed preface, bytes after it, or a token the handler refuses close the
+// connection and are counted; everyone else is served as before. adopt()
+// serves HTTP on a socket we dialled (the holder side of a connect-back)
+// exactly as on an accepted one, without looking for a preface.
+//
 // The server must be destroyed (or stopped) before its loop; connections
 // still finishing work in the pool free themselves when it completes.
 #pragma once
@@ -25,12 +34,15 @@
 #include <algorithm>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <string>
 #include <memory>
 #include <unordered_map>
 
 #include "common/log.hpp"
 #include "common/net.hpp"
 #include "common/token_bucket.hpp"
+#include "common/unique_fd.hpp"
 #include "common/uv.hpp"
 #include "daemon/catalog.hpp"
 #include "daemon/metrics.hpp"
@@ -113,12 +125,29 @@ public:
     // is made with; until it is set, /v1/reach/ answers 404.
     void set_reach_key(std::string key) { reach_key_ = std::move(key); }
 
+    // Serves HTTP on `connected`, an open TCP connection of this loop (one we
+    // dialled: the holder side of a connect-back), exactly as on an accepted
+    // one. Takes it over; it is closed with the server.
+    void adopt(common::Tcp connected);
+
+    // Decides on a connect-back: `token` (32 hex digits) came in a preface
+    // from `remote` (an IP address); the handler takes `socket` (connected,
+    // non-blocking, nothing read past the preface) and returns true, or
+    // returns false with `why` set (the socket is then closed).
+    using ConnectBackFn =
+        std::function<bool(const std::string& token, common::UniqueFd socket, const std::string& remote, std::string& why)>;
+    void on_connect_back(ConnectBackFn handler) { connect_back_ = std::move(handler); }
+    std::uint64_t connect_backs_taken() const { return connect_backs_taken_; }
+    std::uint64_t connect_backs_refused() const { return connect_backs_refused_; }
+
 private:
     class Connection;
     friend class Connection;
 
     static void on_connection(uv_stream_t* listener, int status);
     void accept_one();
+    void serve_on(common::Tcp client, bool sniff);
+    void count_connect_back(bool taken, const std::string& remote, const std::string& why);
     void forget(std::uint64_t connection_id);
 
     // Upload slots: taken before a body is prepared, given back when it ends.
@@ -151,6 +180,9 @@ private:
     std::deque<std::uint64_t> token_waiters_;   // connection ids, first come first served
     PeerMetrics* metrics_ = nullptr;
     std::string reach_key_;
+    ConnectBackFn connect_back_;
+    std::uint64_t connect_backs_taken_ = 0;
+    std::uint64_t connect_backs_refused_ = 0;
 };
 
 }  // namespace peershare::peerd

@@ -1,6 +1,11 @@
 // proto/hex.cpp — hex encoding.
 #include "proto/hex.hpp"
 
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cassert>
+
 namespace peershare::proto {
 namespace {
 
@@ -33,6 +38,20 @@ std::optional<Digest> digest_from_hex(std::string_view hex) {
         d[i] = static_cast<std::uint8_t>(hi << 4 | lo);
     }
     return d;
+}
+
+std::string random_hex(std::size_t digits) {
+    assert(digits % 2 == 0 && digits <= 64);
+    std::array<std::uint8_t, 32> bytes{};
+    const int ok = RAND_bytes(bytes.data(), static_cast<int>(digits / 2));
+    assert(ok == 1);   // fails only without an entropy source, which OpenSSL aborts on at startup
+    (void)ok;
+    return to_hex(std::span<const std::uint8_t>(bytes.data(), digits / 2));
+}
+
+bool is_lower_hex(std::string_view text, std::size_t digits) {
+    return text.size() == digits &&
+           std::all_of(text.begin(), text.end(), [](char c) { return nibble(c) >= 0; });
 }
 
 }  // namespace peershare::proto

@@ -15,23 +15,14 @@
 
 namespace peershare::proto {
 
-std::string random_reach_nonce() {
-    std::array<std::uint8_t, kReachNonceDigits / 2> bytes{};
-    const int ok = RAND_bytes(bytes.data(), static_cast<int>(bytes.size()));
-    assert(ok == 1);   // fails only without an entropy source, which OpenSSL aborts on at startup
-    (void)ok;
-    return to_hex(bytes);
-}
+std::string random_reach_nonce() { return random_hex(kReachNonceDigits); }
 
 std::string reach_path(std::string_view nonce) { return std::string(kReachPrefix) + std::string(nonce); }
 
 std::optional<std::string_view> parse_reach_target(std::string_view path) {
     if (!path.starts_with(kReachPrefix)) return std::nullopt;
     const auto nonce = path.substr(kReachPrefix.size());
-    if (nonce.size() != kReachNonceDigits) return std::nullopt;
-    for (char c : nonce) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
-    }
+    if (!is_lower_hex(nonce, kReachNonceDigits)) return std::nullopt;
     return nonce;
 }
 

@@ -50,7 +50,7 @@ void CurlMulti::resume(CURL* easy) {
     drive(CURL_SOCKET_TIMEOUT, 0);
 }
 
-int CurlMulti::on_socket(CURL*, curl_socket_t s, int what, void* userp, void* socketp) {
+int CurlMulti::on_socket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp) {
     auto* self = static_cast<CurlMulti*>(userp);
     auto* w = static_cast<Watch*>(socketp);
     if (what == CURL_POLL_REMOVE) {
@@ -60,6 +60,7 @@ int CurlMulti::on_socket(CURL*, curl_socket_t s, int what, void* userp, void* so
     }
     if (!self->multi_) return 0;  // closing
     if (!w) {
+        if (self->new_socket_) self->new_socket_(easy, s);   // before epoll sees the descriptor
         w = new Watch;
         if (uv_poll_init_socket(self->loop_, &w->poll, s) != 0) {
             delete w;

@@ -28,7 +28,13 @@ public:
     // A socket could not be watched (the loop refused): the transfers cannot go on.
     using FailFn = std::function<void(const std::string& why)>;
 
+    // A socket curl opened is about to be watched for the first time (after
+    // curl started connecting it): the owner may still swap what the
+    // descriptor refers to (a reverse source does, handed_sockets.hpp).
+    using NewSocketFn = std::function<void(CURL* easy, curl_socket_t s)>;
+
     CurlMulti(uv_loop_t* loop, DoneFn done, FailFn fail);
+    void on_new_socket(NewSocketFn fn) { new_socket_ = std::move(fn); }
     ~CurlMulti();
     CurlMulti(const CurlMulti&) = delete;
     CurlMulti& operator=(const CurlMulti&) = delete;
@@ -67,6 +73,7 @@ private:
     uv_loop_t* loop_;
     DoneFn done_;
     FailFn fail_;
+    NewSocketFn new_socket_;
     CURLM* multi_ = nullptr;
     bool socket_failed_ = false;
     std::set<Watch*> watches_;

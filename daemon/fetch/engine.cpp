@@ -18,9 +18,13 @@
 #include "daemon/fetch/engine.hpp"
 
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -247,12 +251,16 @@ private:
         char error[CURL_ERROR_SIZE]{};
         bool rate_paused = false;  // paused by the download limit: not a stall
         std::string refused;  // why the address was not connected to (refused_address)
+        common::UniqueFd handed;      // a connect-back, until it replaces curl_fd (on_new_socket)
+        curl_socket_t curl_fd = CURL_SOCKET_BAD;   // the socket open_socket gave curl for it
+        bool no_socket = false;       // a reverse source had none to give
     };
 
     // requests
     static size_t on_piece_data(char* data, size_t size, size_t count, void* userp);
     static size_t on_list_data(char* data, size_t size, size_t count, void* userp);
     static curl_socket_t open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
+    void on_new_socket(CURL* easy, curl_socket_t s);
     Request* new_request(std::size_t source);
     bool add_request(Request* r);
     std::unique_ptr<Request> take_request(Request* r);
@@ -342,6 +350,7 @@ private:
     std::vector<proto::Digest> expected_;
     std::mt19937_64 rng_{std::random_device{}()};
     std::optional<PiecePicker> picker_;  // once the piece list is known
+    std::optional<PendingConnectTarget> pending_target_;  // once a reverse source connects
     std::uint64_t bytes_done_ = 0;
     std::uint64_t last_verified_ms_ = 0;
     RateWindow window_;
@@ -384,6 +393,7 @@ Fetch::Engine::Engine(uv_loop_t* loop, const common::Log& log, FetchRequest requ
       limit_timer_(loop) {
     for (auto* t : {&tick_timer_, &retry_timer_, &finish_timer_, &limit_timer_})
         t->get()->data = this;
+    multi_.on_new_socket([this](CURL* easy, curl_socket_t s) { on_new_socket(easy, s); });
 }
 
 Fetch::Engine::~Engine() { teardown_transfers(); }
@@ -473,7 +483,7 @@ void Fetch::Engine::start() {
 Fetch::Engine::SourceState Fetch::Engine::source_state(const Source& src) const {
     SourceState s;
     s.source = src;
-    s.depth = initial_request_depth(src.partial);
+    s.depth = src.handed ? 1 : initial_request_depth(src.partial);
     if (auto base = base_url(src.host, src.port)) {
         s.file_url = *base + proto::file_path(req_.id);
         s.list_url = *base + proto::pieces_path(req_.id);
@@ -710,6 +720,34 @@ size_t Fetch::Engine::on_list_data(char* data, size_t size, size_t count, void* 
 
 curl_socket_t Fetch::Engine::open_socket(void* clientp, curlsocktype, curl_sockaddr* address) {
     auto* r = static_cast<Request*>(clientp);
+    if (const auto& handed = r->engine->sources_[r->source].source.handed) {
+        // A reverse source (handed_sockets.hpp): curl connects a fresh socket
+        // to the pending-connect target; on_new_socket swaps the connect-back in.
+        Engine& e = *r->engine;
+        if (!e.pending_target_) {
+            auto target = PendingConnectTarget::open();
+            if (!target) {
+                r->refused = target.error().message;
+                return CURL_SOCKET_BAD;
+            }
+            e.pending_target_.emplace(std::move(*target));
+        }
+        common::UniqueFd fd(handed->take(uv_now(e.loop_)));
+        r->no_socket = !fd;
+        if (!fd) return CURL_SOCKET_BAD;
+        const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0) return CURL_SOCKET_BAD;
+        const auto& to = e.pending_target_->address();
+        static_assert(sizeof(sockaddr_in) <= sizeof(sockaddr));
+        address->family = AF_INET;
+        address->socktype = SOCK_STREAM;
+        address->protocol = 0;
+        address->addrlen = sizeof to;
+        std::memcpy(&address->addr, &to, sizeof to);
+        r->handed = std::move(fd);
+        r->curl_fd = s;
+        return s;   // curl owns (and closes) it
+    }
     if (auto why = common::refused_address(&address->addr)) {
         r->refused = *why;
         return CURL_SOCKET_BAD;  // curl tries the next address, or fails to connect
@@ -717,8 +755,24 @@ curl_socket_t Fetch::Engine::open_socket(void* clientp, curlsocktype, curl_socka
     return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
+// curl's connect of a reverse request's socket is in progress (towards the
+// pending-connect target): the connect-back takes the descriptor's place, and
+// curl finds it connected when it checks (handed_sockets.hpp).
+void Fetch::Engine::on_new_socket(CURL* easy, curl_socket_t s) {
+    char* priv = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+    auto* r = reinterpret_cast<Request*>(priv);
+    if (!r || !r->handed || r->curl_fd != s) return;
+    if (::dup2(r->handed.get(), s) < 0) log_.warning(std::string("cannot use a connect-back: ") + std::strerror(errno));
+    r->handed.reset();
+}
+
 Answer Fetch::Engine::answer_of(const Request& r, CURLcode rc) const {
     Answer a;
+    if (r.no_socket && rc != CURLE_OK) {
+        a.awaiting_connect_back = true;
+        a.connect_back_problem = sources_[r.source].source.handed->problem(uv_now(loop_));
+    }
     a.listing = r.listing;
     a.curl_code = rc;
     a.curl_error = r.refused.empty() ? std::string(r.error) : "refused to connect: " + r.refused;
@@ -828,7 +882,8 @@ void Fetch::Engine::on_piece_done(Request& r, const Verdict& v) {
         return apply(r.source, v);
     }
     s.busy = 0;
-    s.depth = next_request_depth(s.depth, uv_now(loop_) - r.started_ms);
+    // One request at a time over a reverse source's one connection.
+    if (!s.source.handed) s.depth = next_request_depth(s.depth, uv_now(loop_) - r.started_ms);
     std::vector<std::size_t> others;
     if (!picker_->received(r.piece, s.picker_index, others)) return;  // lost the race
     // Endgame: the copies still on their way from other sources are not needed.
@@ -908,6 +963,11 @@ void Fetch::Engine::apply(std::size_t i, const Verdict& v) {
         case Verdict::Kind::retry_after: {
             auto& s = sources_[i];
             ++s.busy;
+            s.paused_until = std::max(s.paused_until, uv_now(loop_) + v.wait_ms);
+            return;
+        }
+        case Verdict::Kind::wait: {
+            auto& s = sources_[i];
             s.paused_until = std::max(s.paused_until, uv_now(loop_) + v.wait_ms);
             return;
         }
@@ -1488,7 +1548,7 @@ FetchProgress Fetch::Engine::snapshot() const {
     for (const auto& s : sources_) {
         const bool dropped = s.stage == Stage::dropped;
         p.sources.push_back({s.source.peer, s.verified, dropped ? 0.0 : s.rate, dropped,
-                             s.stalled && !dropped, s.why});
+                             s.stalled && !dropped, s.why, s.source.handed != nullptr});
     }
     return p;
 }

@@ -66,6 +66,7 @@
 #include "common/log.hpp"
 #include "common/token_bucket.hpp"
 #include "daemon/fetch/buffer_pool.hpp"
+#include "daemon/fetch/handed_sockets.hpp"
 #include "daemon/fetch/partial_file.hpp"
 #include "daemon/metrics.hpp"
 #include "proto/bitfield.hpp"
@@ -116,6 +117,10 @@ struct Source {
     // A partial holder (issue 10): it serves only the pieces its /have
     // lists, and answers "not here yet" for others (docs/protocol.md §11.8).
     bool partial = false;
+    // A reverse source (issue 11): its connections are the holder's
+    // connect-backs, handed over (handed_sockets.hpp), never dialled; one
+    // request at a time over each. Null: a direct source, dialled at host:port.
+    std::shared_ptr<HandedSockets> handed = nullptr;
 };
 
 struct FetchRequest {
@@ -156,6 +161,7 @@ struct SourceProgress {
     bool dropped = false;
     bool stalled = false;  // nothing received for kSourceStallMs with requests outstanding
     std::string why;       // why it was dropped
+    bool reverse = false;  // reached through the holder's connect-backs, not dialled
 };
 
 struct FetchProgress {

@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "daemon/fetch/handed_sockets.hpp"
 #include "proto/limits.hpp"
 
 
@@ -59,6 +60,10 @@ bool dns_name(const std::string& host) {
 bool may_readmit(bool readmissible, unsigned readmitted) { return readmissible && readmitted < kMaxReadmissions; }
 
 Verdict judge(const Answer& a) {
+    if (a.awaiting_connect_back) {
+        if (a.connect_back_problem) return drop(*a.connect_back_problem);
+        return {Verdict::Kind::wait, kConnectBackPollMs, "waiting for the holder to connect back"};
+    }
     if (auto v = judge_transport(a)) return *v;
     if (a.status == 503 && a.not_here && !a.listing && !a.have) {
         return {Verdict::Kind::not_here, 0, "does not hold piece " + std::to_string(a.piece) + " yet"};

@@ -63,6 +63,11 @@ struct Answer {
     // A 503 carrying the piece a partial holder lacks (kNotHereYetHeader,
     // docs/protocol.md §11.8): "not here yet", not a busy server.
     bool not_here = false;
+    // A reverse source (daemon/fetch/handed_sockets.hpp) had no handed-over
+    // socket for this request: `connect_back_problem` says why it cannot go
+    // on, if it cannot; else it waits for the holder to connect back.
+    bool awaiting_connect_back = false;
+    std::optional<std::string> connect_back_problem;
 };
 
 struct Verdict {
@@ -72,9 +77,10 @@ struct Verdict {
         strike,       // a failure; kMaxStrikes of them drop the source
         drop,         // never ask it again
         not_here,     // a partial holder lacks the piece: ask it of others, refresh its /have; no strike
+        wait,         // a reverse source waits for its connect-back: ask nothing of it for wait_ms; not busy
     };
     Kind kind = Kind::ok;
-    std::uint64_t wait_ms = 0;  // retry_after
+    std::uint64_t wait_ms = 0;  // retry_after, wait
     std::string why;            // strike, drop: one line for the log and the user
     // drop: for not having the file (404), which a later lookup listing the
     // source again may undo; never for bad bytes or a broken answer.

@@ -1247,3 +1247,57 @@ TEST_CASE("fetch: a source dropped for a 404 is taken back when listed again, an
     const auto& used = run.result->value().sources_used;
     CHECK(std::find(used.begin(), used.end(), "carol") != used.end());
 }
+
+namespace {
+
+// A connected, non-blocking socket to 127.0.0.1:port, as the upload server
+// hands over a connect-back.
+peershare::common::UniqueFd connect_to(std::uint16_t port) {
+    peershare::common::UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) | O_NONBLOCK) == 0);
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("fetch: a reverse source speaks HTTP over handed-over sockets, one kept alive for every piece") {
+    REQUIRE_NGINX();
+    Nginx server;
+    TempDir out;
+    const auto c = make_content(3 * 256 * 1024 + 99, 42, 256 * 1024);
+    server.serve(c);
+    std::shared_ptr<peershare::peerd::HandedSockets> handed;
+    // The "connect-back": here the test dials the holder itself and hands the socket over.
+    handed = std::make_shared<peershare::peerd::HandedSockets>([&] { CHECK(handed->give(connect_to(server.port()))); });
+    // The URL's address is never dialled: nothing listens there.
+    Source reverse{"alice", "127.0.0.1", free_port(), false, handed};
+    const auto dest = out.path / "reversed.bin";
+    auto run = run_fetch(request_for(c, dest, {reverse}));
+    REQUIRE(run.result);
+    REQUIRE_MESSAGE(run.result->ok(), failure_of(*run.result));
+    CHECK(read_file(dest) == c.bytes);
+    CHECK(run.result->value().sources_used == std::vector<std::string>{"alice"});
+    CHECK(handed->asks() == 1);   // the list and four pieces over one kept-alive connection
+    CHECK(handed->received() == 1);
+    REQUIRE_FALSE(run.progress.empty());
+    const auto* s = source_named(run.progress.back(), "alice");
+    REQUIRE(s);
+    CHECK(s->reverse);
+}
+
+TEST_CASE("fetch: a reverse source whose connect-back is refused is dropped with the reason") {
+    TempDir out;
+    const auto c = make_content(1000, 43);
+    std::shared_ptr<peershare::peerd::HandedSockets> handed;
+    handed = std::make_shared<peershare::peerd::HandedSockets>([&] { handed->fail("the tracker said no"); });
+    Source reverse{"alice", "127.0.0.1", free_port(), false, handed};
+    auto run = run_fetch(request_for(c, out.path / "never.bin", {reverse}));
+    REQUIRE(run.result);
+    REQUIRE_FALSE(run.result->ok());
+    CHECK(run.result->error().message.find("the tracker said no") != std::string::npos);
+}

@@ -22,6 +22,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
+#include <set>
 #include <future>
 #include <string>
 #include <string_view>
@@ -30,9 +32,11 @@
 #include "common/log.hpp"
 #include "common/uv.hpp"
 #include "daemon/catalog.hpp"
+#include "daemon/reverse/connect_back.hpp"
 #include "daemon/upload_server.hpp"
 #include "proto/content.hpp"
 #include "proto/hex.hpp"
+#include "proto/reverse.hpp"
 
 using namespace std::chrono_literals;
 using peershare::common::Log;
@@ -793,4 +797,90 @@ TEST_CASE("upload: past max_connections a new connection is closed at once; the 
     CHECK(f.server.connections_refused() == 1);
     for (const int k : kept) ::close(k);
     CHECK(run_until(f.loop, [&] { return f.server.connection_count() == 0; }));
+}
+
+TEST_CASE("upload: a connect-back preface hands the socket over; forged, replayed and malformed ones are refused") {
+    Fixture f;
+    const auto p = f.add_file("served.bin", 5000);
+    const std::string good = "00112233445566778899aabbccddeeff";
+    std::set<std::string> expected{good};
+    std::vector<std::string> handed;
+    f.server.on_connect_back([&](const std::string& token, peershare::common::UniqueFd socket,
+                                 const std::string&, std::string& why) {
+        if (!expected.erase(token)) {   // single use: a replay finds nothing
+            why = "no fetch expects it";
+            return false;
+        }
+        handed.push_back(token);
+        send_all(socket.get(), "taken\n");   // then closed: the client reads it and EOF
+        return true;
+    });
+    const auto forged = f.raw(proto::reverse_preface("ffffffffffffffffffffffffffffffff"));
+    CHECK(forged.closed);
+    CHECK(forged.bytes.empty());
+    CHECK(f.server.connect_backs_refused() == 1);
+
+    const auto taken = f.raw(proto::reverse_preface(good));
+    CHECK(taken.bytes == "taken\n");
+    CHECK(handed == std::vector<std::string>{good});
+    CHECK(f.server.connect_backs_taken() == 1);
+
+    const auto replayed = f.raw(proto::reverse_preface(good));
+    CHECK(replayed.bytes.empty());
+    CHECK(f.server.connect_backs_refused() == 2);
+    CHECK(f.raw("PEERSHARE-REVERSE abc\r\n").bytes.empty());
+    expected.insert(good);
+    CHECK(f.raw(proto::reverse_preface(good) + "GET / HTTP/1.1\r\n\r\n").bytes.empty());   // bytes after it
+    CHECK(f.server.connect_backs_refused() == 4);
+    CHECK(handed.size() == 1);
+
+    // Everyone else is served as before.
+    const auto r = f.curl("", f.file_url(p));
+    CHECK(r.code == 200);
+    CHECK(r.body == pattern_bytes(5000, 1));
+}
+
+TEST_CASE("upload: a holder's connect-back dial serves HTTP on the socket it dialled") {
+    Fixture holder;
+    const auto p = holder.add_file("reversed.bin", 70'000, 3);
+    // The fetcher: any upload server, whose handler keeps the socket.
+    Catalog fetcher_catalog;
+    UploadServer fetcher(holder.loop.get(), fetcher_catalog, holder.log, {});
+    REQUIRE(fetcher.start({"127.0.0.1", 0}).ok());
+    const std::string token = "0123456789abcdef0123456789abcdef";
+    peershare::common::UniqueFd socket;
+    fetcher.on_connect_back([&](const std::string& t, peershare::common::UniqueFd s, const std::string&, std::string&) {
+        if (t != token) return false;
+        socket = std::move(s);
+        return true;
+    });
+    peershare::peerd::ConnectBackDialer dialer(holder.loop.get(), holder.log, holder.server);
+    std::optional<bool> dialled;
+    REQUIRE(dialer.dial({"127.0.0.1", fetcher.port()}, token, [&](bool ok, const std::string&) { dialled = ok; }).ok());
+    REQUIRE(run_until(holder.loop, [&] { return dialled.has_value() && socket; }));
+    CHECK(*dialled);
+    // The fetcher is the HTTP client now (blocking, on a helper thread, while the loop serves).
+    const int fd = socket.get();
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    const std::string reply = serve_while(holder.loop, [fd, id = p.id] {
+        send_all(fd, "GET /v1/files/" + id + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        std::string bytes;
+        char buf[65536];
+        for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) bytes.append(buf, static_cast<std::size_t>(n));
+        return bytes;
+    });
+    const auto responses = split_responses(reply);
+    REQUIRE(responses.size() == 1);
+    CHECK(responses[0].head.starts_with("HTTP/1.1 200"));
+    CHECK(responses[0].body == pattern_bytes(70'000, 3));
+    CHECK(fetcher.connect_backs_taken() == 1);
+
+    // A dial to a port where nothing listens fails, once, in words.
+    std::optional<std::string> failure;
+    REQUIRE(dialer.dial({"127.0.0.1", 1}, token, [&](bool ok, const std::string& why) {
+        if (!ok) failure = why;
+    }).ok());
+    REQUIRE(run_until(holder.loop, [&] { return failure.has_value(); }));
+    CHECK(failure->find("refused") != std::string::npos);
+    CHECK_FALSE(dialer.dial({"not-an-ip", 80}, token, nullptr).ok());
 }
