@@ -171,6 +171,15 @@ void queue(uv_loop_t* loop, std::unique_ptr<Job> job, Run, Back) {
 
 }  // namespace
 
+std::string_view via_name(Via via) {
+    switch (via) {
+        case Via::direct: return "direct";
+        case Via::reverse: return "reverse";
+        case Via::relay: return "relay";
+    }
+    return "direct";
+}
+
 bool cancelled(const proto::Error& e) {
     return e.code == ErrorCode::unavailable && e.message == kCancelledMessage;
 }
@@ -481,6 +490,7 @@ void Fetch::Engine::start() {
 }
 
 Fetch::Engine::SourceState Fetch::Engine::source_state(const Source& src) const {
+    assert((src.handed != nullptr) == (src.via != Via::direct));
     SourceState s;
     s.source = src;
     s.depth = src.handed ? 1 : initial_request_depth(src.partial);
@@ -1548,7 +1558,7 @@ FetchProgress Fetch::Engine::snapshot() const {
     for (const auto& s : sources_) {
         const bool dropped = s.stage == Stage::dropped;
         p.sources.push_back({s.source.peer, s.verified, dropped ? 0.0 : s.rate, dropped,
-                             s.stalled && !dropped, s.why, s.source.handed != nullptr});
+                             s.stalled && !dropped, s.why, s.source.via});
     }
     return p;
 }

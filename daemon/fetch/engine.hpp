@@ -110,6 +110,13 @@ inline constexpr std::uint64_t kHaveRefreshMs = 1'000;
 // ... but not more often than this when it runs out of work.
 inline constexpr std::uint64_t kHaveMinIntervalMs = 200;
 
+// How a source's connections are made (issue 11, docs/protocol.md §7.10–§7.12,
+// §15): dialled by us (direct), dialled by the holder to our upload port
+// (reverse: a connect-back), or two outbound connections joined by the
+// tracker's relay (relay). Shown per source in progress and `peerctl transfers`.
+enum class Via { direct, reverse, relay };
+std::string_view via_name(Via via);   // "direct", "reverse", "relay"
+
 struct Source {
     std::string peer;
     std::string host;  // IPv4 or IPv6 literal, or a DNS name (see base_url)
@@ -117,10 +124,12 @@ struct Source {
     // A partial holder (issue 10): it serves only the pieces its /have
     // lists, and answers "not here yet" for others (docs/protocol.md §11.8).
     bool partial = false;
-    // A reverse source (issue 11): its connections are the holder's
-    // connect-backs, handed over (handed_sockets.hpp), never dialled; one
-    // request at a time over each. Null: a direct source, dialled at host:port.
+    // A reverse or relay source (issue 11): its connections are handed over
+    // (handed_sockets.hpp: the holder's connect-backs, or relay circuits),
+    // never dialled; one request at a time over each. Null exactly when `via`
+    // is direct: dialled at host:port.
     std::shared_ptr<HandedSockets> handed = nullptr;
+    Via via = Via::direct;
 };
 
 struct FetchRequest {
@@ -161,7 +170,7 @@ struct SourceProgress {
     bool dropped = false;
     bool stalled = false;  // nothing received for kSourceStallMs with requests outstanding
     std::string why;       // why it was dropped
-    bool reverse = false;  // reached through the holder's connect-backs, not dialled
+    Via via = Via::direct;
 };
 
 struct FetchProgress {

@@ -1275,7 +1275,7 @@ TEST_CASE("fetch: a reverse source speaks HTTP over handed-over sockets, one kep
     // The "connect-back": here the test dials the holder itself and hands the socket over.
     handed = std::make_shared<peershare::peerd::HandedSockets>([&] { CHECK(handed->give(connect_to(server.port()))); });
     // The URL's address is never dialled: nothing listens there.
-    Source reverse{"alice", "127.0.0.1", free_port(), false, handed};
+    Source reverse{"alice", "127.0.0.1", free_port(), false, handed, peershare::peerd::Via::reverse};
     const auto dest = out.path / "reversed.bin";
     auto run = run_fetch(request_for(c, dest, {reverse}));
     REQUIRE(run.result);
@@ -1287,7 +1287,7 @@ TEST_CASE("fetch: a reverse source speaks HTTP over handed-over sockets, one kep
     REQUIRE_FALSE(run.progress.empty());
     const auto* s = source_named(run.progress.back(), "alice");
     REQUIRE(s);
-    CHECK(s->reverse);
+    CHECK(s->via == peershare::peerd::Via::reverse);
 }
 
 TEST_CASE("fetch: a reverse source whose connect-back is refused is dropped with the reason") {
@@ -1295,7 +1295,7 @@ TEST_CASE("fetch: a reverse source whose connect-back is refused is dropped with
     const auto c = make_content(1000, 43);
     std::shared_ptr<peershare::peerd::HandedSockets> handed;
     handed = std::make_shared<peershare::peerd::HandedSockets>([&] { handed->fail("the tracker said no"); });
-    Source reverse{"alice", "127.0.0.1", free_port(), false, handed};
+    Source reverse{"alice", "127.0.0.1", free_port(), false, handed, peershare::peerd::Via::reverse};
     auto run = run_fetch(request_for(c, out.path / "never.bin", {reverse}));
     REQUIRE(run.result);
     REQUIRE_FALSE(run.result->ok());
