@@ -4,7 +4,8 @@
 // presents its token to the relay (proto/relay.hpp's preface); a token is
 // single-use (claiming removes it) and expires kTicketTtlMs after issue. Pure:
 // no I/O, no clock of its own (callers pass monotonic milliseconds), no locks
-// (RelayServer guards it with its mutex).
+// (RelayServer guards it with its mutex). Kept in a common::TokenTable, as
+// peerd keeps the tokens of expected connect-backs.
 #pragma once
 
 #include <cstdint>
@@ -12,8 +13,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "common/token_table.hpp"
 #include "proto/errors.hpp"
 
 namespace peershare::tracker {
@@ -61,17 +62,12 @@ public:
     std::size_t pending_tokens() const { return tokens_.size(); }
 
 private:
-    struct Entry {
-        RelayClaim claim;
-        std::uint64_t expires_ms;
-    };
-    std::size_t pending_circuits() const;
-
     MakeToken make_;
-    std::uint64_t ttl_ms_;
     std::size_t max_pending_;
     std::uint64_t next_circuit_ = 1;
-    std::unordered_map<std::string, Entry> tokens_;
+    // Two tokens per pair: room for max_pending whole pairs (a half-claimed
+    // pair holds one, so up to twice as many of those may wait).
+    common::TokenTable<RelayClaim> tokens_;
 };
 
 }  // namespace peershare::tracker
