@@ -158,6 +158,7 @@ void add_stats(CLI::App& app, Globals& g) {
                       << r->circuits_refused << " refused\n"
                       << "  relayed      " << r->bytes_relayed << " bytes\n";
         }
+        std::cout << "reverse      " << st.reverse.forwarded << " forwarded, " << st.reverse.refused << " refused\n";
     });
 }
 

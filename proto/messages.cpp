@@ -9,6 +9,7 @@
 #include "proto/limits.hpp"
 #include "proto/names.hpp"
 #include "proto/relay.hpp"
+#include "proto/reverse.hpp"
 
 namespace peershare::proto {
 namespace {
@@ -307,6 +308,28 @@ Result<Reachability> Reachability::from_json(const json& j) {
     return finish(r, std::move(m));
 }
 
+namespace {
+
+// A token field: exactly `digits` lowercase hex digits (proto/relay.hpp, proto/reverse.hpp).
+std::string token_field(FieldReader& r, std::size_t digits) {
+    auto token = r.text("token", digits);
+    if (!r.error() && (token.size() != digits || token.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+        r.fail("field 'token' must be " + std::to_string(digits) + " lowercase hex digits");
+    }
+    return token;
+}
+
+// A host field (§5.4 of docs/protocol.md): a host name or an IP literal.
+std::string host_field(FieldReader& r, const char* key) {
+    auto host = r.text(key, kMaxHostBytes);
+    if (!r.error()) {
+        if (auto why = check_host(host)) r.fail("field '" + std::string(key) + "': " + *why);
+    }
+    return host;
+}
+
+}  // namespace
+
 json RelayRequest::to_json() const { return {{"holder", holder}}; }
 
 Result<RelayRequest> RelayRequest::from_json(const json& j) {
@@ -323,16 +346,33 @@ json RelayTicket::to_json() const {
 Result<RelayTicket> RelayTicket::from_json(const json& j) {
     FieldReader r(j);
     RelayTicket m;
-    m.relay_address = r.text("relay_address", kMaxHostBytes);
-    if (!r.error()) {
-        if (auto why = check_host(m.relay_address)) r.fail("field 'relay_address': " + *why);
-    }
+    m.relay_address = host_field(r, "relay_address");
     m.relay_port = static_cast<std::uint16_t>(r.number("relay_port", 1, kMaxU16));
-    m.token = r.text("token", kRelayTokenDigits);
-    if (!r.error() && (m.token.size() != kRelayTokenDigits ||
-                       m.token.find_first_not_of("0123456789abcdef") != std::string::npos)) {
-        r.fail("field 'token' must be " + std::to_string(kRelayTokenDigits) + " lowercase hex digits");
-    }
+    m.token = token_field(r, kRelayTokenDigits);
+    m.peer = r.name("peer");
+    return finish(r, std::move(m));
+}
+
+json ReverseRequest::to_json() const { return {{"holder", holder}, {"token", token}}; }
+
+Result<ReverseRequest> ReverseRequest::from_json(const json& j) {
+    FieldReader r(j);
+    ReverseRequest m;
+    m.holder = r.name("holder");
+    m.token = token_field(r, kReverseTokenDigits);
+    return finish(r, std::move(m));
+}
+
+json ConnectBack::to_json() const {
+    return {{"token", token}, {"address", address}, {"port", port}, {"peer", peer}};
+}
+
+Result<ConnectBack> ConnectBack::from_json(const json& j) {
+    FieldReader r(j);
+    ConnectBack m;
+    m.token = token_field(r, kReverseTokenDigits);
+    m.address = host_field(r, "address");
+    m.port = static_cast<std::uint16_t>(r.number("port", 1, kMaxU16));
     m.peer = r.name("peer");
     return finish(r, std::move(m));
 }
@@ -501,10 +541,22 @@ Result<RelayStats> RelayStats::from_json(const json& j) {
     return finish(r, std::move(s));
 }
 
+json ReverseStats::to_json() const { return {{"forwarded", forwarded}, {"refused", refused}}; }
+
+Result<ReverseStats> ReverseStats::from_json(const json& j) {
+    FieldReader r(j);
+    ReverseStats s;
+    constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
+    s.forwarded = r.number("forwarded", 0, kMax);
+    s.refused = r.number("refused", 0, kMax);
+    return finish(r, std::move(s));
+}
+
 json Stats::to_json() const {
     json j = {{"peers", peers}, {"files", files}, {"names", names}, {"connections", connections},
               {"uptime_s", uptime_s}, {"requests", requests}};
     if (relay) j["relay"] = relay->to_json();
+    j["reverse"] = reverse.to_json();
     return j;
 }
 
@@ -529,6 +581,11 @@ Result<Stats> Stats::from_json(const json& j) {
         auto relay = RelayStats::from_json(j.at("relay"));
         if (!relay) return Error{ErrorCode::bad_request, "field 'relay': " + relay.error().message};
         s.relay = *relay;
+    }
+    if (j.contains("reverse")) {
+        auto reverse = ReverseStats::from_json(j.at("reverse"));
+        if (!reverse) return Error{ErrorCode::bad_request, "field 'reverse': " + reverse.error().message};
+        s.reverse = *reverse;
     }
     return s;
 }

@@ -228,6 +228,32 @@ struct RelayOffer {
     static Result<RelayOffer> from_json(const json& j);
 };
 
+// A fetcher that cannot reach a holder, but can itself be reached, asks the
+// tracker to have the holder connect back (docs/protocol.md §7.12) → Ok; the
+// holder is told down its session with a ConnectBack. The token is the
+// fetcher's own (proto/reverse.hpp): the holder presents it in its preface.
+struct ReverseRequest {
+    static constexpr std::string_view kType = "reverse_request";
+    std::string holder;   // the holder's peer name
+    std::string token;    // kReverseTokenDigits lowercase hex digits
+    json to_json() const;
+    static Result<ReverseRequest> from_json(const json& j);
+};
+
+// Tracker → holder, no id: dial the fetcher `peer` at address:port (the
+// address the tracker gives out for it, verified by its reachability check,
+// and its upload port), write reverse_preface(token), then serve HTTP on
+// that connection as on an accepted one.
+struct ConnectBack {
+    static constexpr std::string_view kType = "connect_back";
+    std::string token;     // kReverseTokenDigits lowercase hex digits
+    std::string address;   // a host name or IP literal
+    std::uint16_t port = 0;
+    std::string peer;      // the fetcher's peer name
+    json to_json() const;
+    static Result<ConnectBack> from_json(const json& j);
+};
+
 // ---- admin → tracker ----
 
 struct Discover {
@@ -348,6 +374,14 @@ struct RelayStats {
     static Result<RelayStats> from_json(const json& j);
 };
 
+// The reverse connections the tracker arranged (§7.12), in `stats`.
+struct ReverseStats {
+    std::uint64_t forwarded = 0;   // connect_back sent down a holder's session
+    std::uint64_t refused = 0;     // reverse_request answered with an error
+    json to_json() const;
+    static Result<ReverseStats> from_json(const json& j);
+};
+
 struct Stats {
     static constexpr std::string_view kType = "stats";
     std::uint64_t peers = 0;
@@ -357,6 +391,7 @@ struct Stats {
     std::uint64_t uptime_s = 0;
     std::map<std::string, std::uint64_t> requests;   // by message type
     std::optional<RelayStats> relay;                 // absent: the tracker runs no relay
+    ReverseStats reverse;                            // absent on the wire from older trackers: zeros
     json to_json() const;
     static Result<Stats> from_json(const json& j);
 };

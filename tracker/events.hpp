@@ -17,9 +17,8 @@
 namespace peershare::tracker {
 
 // Every kind record() is given (peer_server.cpp), so /metrics shows each from the start.
-inline constexpr std::array<std::string_view, 7> kEventKinds{"joined",      "left",    "looked_up",
-                                                             "published",   "unpublished", "fetched",
-                                                             "relayed"};
+inline constexpr std::array<std::string_view, 8> kEventKinds{"joined",    "left",        "looked_up", "published",
+                                                             "unpublished", "fetched",  "relayed",   "reverse"};
 
 class EventLog {
 public:

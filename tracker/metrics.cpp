@@ -4,6 +4,7 @@
 #include "common/process_stats.hpp"
 #include "tracker/events.hpp"
 #include "tracker/relay/relay_server.hpp"
+#include "tracker/reverse/reverse_request.hpp"
 #include "tracker/state.hpp"
 
 namespace peershare::tracker {
@@ -15,6 +16,8 @@ void TrackerMetrics::count_known(std::map<std::string, std::uint64_t, std::less<
     if (it == m.end()) it = m.emplace(std::string(value), 0).first;
     ++it->second;
 }
+
+void TrackerMetrics::count_reverse(std::string_view result) { count_known(reverse_requests, kReverseResults, result); }
 
 std::string render_metrics(const State& state, const ServerGauges& gauges) {
     proto::Exposition out;
@@ -40,6 +43,10 @@ std::string render_metrics(const State& state, const ServerGauges& gauges) {
     out.labelled("peershare_tracker_reach_checks_total", "counter",
                  "Reachability checks of peers' upload addresses, by result.", "result", kReachResults,
                  m.reach_checks);
+    out.labelled("peershare_tracker_reverse_requests_total", "counter",
+                 "reverse_requests (a holder asked to connect back to a fetcher), by result: forwarded, or the "
+                 "error of the refusal.",
+                 "result", kReverseResults, m.reverse_requests);
     out.histogram("peershare_tracker_ping_rtt_seconds", "Round trips of answered pings, in seconds.",
                   m.ping_rtt_seconds);
     out.counter("peershare_tracker_session_received_bytes_total", "Bytes received on peer sessions.",

@@ -26,11 +26,11 @@ namespace peershare::tracker {
 // value its counter is given; a value outside it is a bug (asserted).
 // Requests counted, by message type: the peer port's (peer_server.cpp) and the
 // admin socket's (admin_server.cpp, kAdminTypes); a dashboard ping is a ping_peer.
-inline constexpr std::array<std::string_view, 14> kRequestTypes{
+inline constexpr std::array<std::string_view, 15> kRequestTypes{
     proto::Hello::kType,     proto::Lookup::kType,   proto::Heartbeat::kType, proto::Publish::kType,
     proto::Unpublish::kType, proto::Fetched::kType,  proto::Search::kType,    proto::Discover::kType,
     proto::ReachCheck::kType, proto::PingPeer::kType, proto::ListPeers::kType, proto::ListEvents::kType,
-    proto::GetStats::kType, proto::RelayRequest::kType};
+    proto::GetStats::kType, proto::RelayRequest::kType, proto::ReverseRequest::kType};
 inline constexpr std::array<std::string_view, 5> kPingResults{"live", "timeout", "left", "unknown", "stopped"};
 inline constexpr std::array<std::string_view, 2> kReachResults{"reachable", "unreachable"};
 // Frames refused on the peer port: the session's own reasons, then the framing's (TrafficCounters).
@@ -55,6 +55,10 @@ struct TrackerMetrics {
     // Reachability checks by outcome: reachable, unreachable.
     std::map<std::string, std::uint64_t, std::less<>> reach_checks;
 
+    // reverse_requests by result (tracker/reverse/reverse_request.hpp, kReverseResults).
+    std::map<std::string, std::uint64_t, std::less<>> reverse_requests;
+
+    void count_reverse(std::string_view result);
     void count_ping(std::string_view result) { count_known(pings, kPingResults, result); }
     void count_reach(std::string_view result) { count_known(reach_checks, kReachResults, result); }
     void count_rejected(std::string_view reason) { count_known(rejected, kRejectReasons, reason); }

@@ -5,6 +5,7 @@
 
 #include "proto/reach.hpp"
 #include "tracker/relay/relay_server.hpp"
+#include "tracker/reverse/reverse_request.hpp"
 
 namespace peershare::tracker {
 
@@ -28,7 +29,11 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
 
 struct PeerServer::Session {
     Session(std::uint64_t session_id, common::Tcp&& stream, std::uint64_t now)
-        : id(session_id), conn(std::move(stream)), opened_ms(now), last_seen_ms(now) {}
+        : id(session_id),
+          conn(std::move(stream)),
+          opened_ms(now),
+          last_seen_ms(now),
+          reverse_budget([] { return uv_hrtime(); }) {}
     std::uint64_t id;
     common::FramedConnection conn;
     std::optional<PeerId> peer;
@@ -38,6 +43,7 @@ struct PeerServer::Session {
     std::vector<std::uint64_t> reach_waiters;          // reach_check request ids it answers
     std::optional<proto::Reachability> last_reach;
     std::uint64_t last_reach_ms = 0;
+    ReverseRequestBudget reverse_budget;
 };
 
 struct PeerServer::PendingPing {
@@ -286,6 +292,27 @@ void PeerServer::on_relay_request(Session& s, const proto::RelayRequest& m, std:
     s.conn.send(proto::RelayTicket{relay_host(s), port, ticket->fetcher_token, m.holder}, id);
 }
 
+void PeerServer::on_reverse_request(Session& s, const proto::ReverseRequest& m, std::uint64_t id) {
+    const auto refuse = [&](ErrorCode code, const std::string& message) {
+        state_.metrics.count_reverse(proto::to_string(code));
+        s.conn.send_error(code, message, id);
+    };
+    if (!s.reverse_budget.spend()) {
+        return refuse(ErrorCode::busy, "too many reverse_requests: at most " +
+                                           std::to_string(ReverseRequestBudget::kPerSecond) + " a second");
+    }
+    auto verdict = judge_reverse_request(state_.config.reach_check, state_.index, *s.peer, m);
+    if (auto* error = std::get_if<proto::Error>(&verdict)) return refuse(error->code, error->message);
+    const auto& forward = std::get<ForwardConnectBack>(verdict);
+    Session& holder_session = *sessions_.at(session_of_peer_.at(forward.holder));
+    holder_session.conn.send(forward.message);
+    state_.metrics.count_reverse("forwarded");
+    s.conn.send(proto::Ok{}, id);
+    state_.events.record("reverse", forward.message.peer, {},
+                         "from " + m.holder + ", connecting back to " + forward.message.address + ":" +
+                             std::to_string(forward.message.port));
+}
+
 void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
     const PeerId peer = *s.peer;
     const std::string& name = state_.index.peer(peer)->name;
@@ -350,6 +377,15 @@ void PeerServer::on_peer_request(Session& s, const proto::Envelope& env) {
         if (!m) return reject(m.error());
         if (!env.id) return;   // nobody to give the ticket to
         on_relay_request(s, *m, *env.id);
+    } else if (env.type == proto::ReverseRequest::kType) {
+        state_.count_request(env.type);
+        auto m = proto::ReverseRequest::from_json(env.body);
+        if (!m) {
+            state_.metrics.count_reverse("bad_request");
+            return reject(m.error());
+        }
+        if (!env.id) return;   // nobody to answer
+        on_reverse_request(s, *m, *env.id);
     } else if (env.type == proto::Pong::kType) {
         // Only the session the ping went down may answer it: ids are guessable.
         auto it = env.id ? pings_.find(*env.id) : pings_.end();

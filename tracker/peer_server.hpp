@@ -5,7 +5,8 @@
 // reachability checks (on hello and on reach_check; tracker/reach_prober.hpp)
 // whose outcome goes down the session as a `reachability` message; relay
 // tickets (relay_request → relay_ticket, relay_offer to the holder) when
-// trackerd runs a relay.
+// trackerd runs a relay; reverse connections (reverse_request → ok,
+// connect_back to the holder; tracker/reverse/reverse_request.hpp).
 #pragma once
 
 #include <cstdint>
@@ -55,6 +56,8 @@ private:
     // A fetcher asks for a relayed connection to a holder (§7.11): a token
     // pair, the holder's down its session, the fetcher's as the reply.
     void on_relay_request(Session& s, const proto::RelayRequest& m, std::uint64_t id);
+    // A fetcher asks for a holder to connect back to it (§7.12).
+    void on_reverse_request(Session& s, const proto::ReverseRequest& m, std::uint64_t id);
     void reach_checked(std::uint64_t session_id, PeerId peer, bool reachable, const std::string& reason);
     void sweep();
     // result: the metrics label (live, timeout, left); reason: words for the operator.

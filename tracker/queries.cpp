@@ -46,6 +46,9 @@ proto::Stats tracker_stats(const State& state, std::size_t sessions) {
     s.connections = sessions;
     s.uptime_s = static_cast<std::uint64_t>(std::time(nullptr) - state.started);
     s.requests = state.requests;
+    for (const auto& [result, count] : state.metrics.reverse_requests) {
+        (result == "forwarded" ? s.reverse.forwarded : s.reverse.refused) += count;
+    }
     if (state.relay) {
         const auto r = state.relay->counts();
         s.relay = proto::RelayStats{r.open, r.opened, r.refused_full + r.refused_token + r.no_partner, r.bytes};

@@ -163,9 +163,11 @@ TEST_CASE("right after start, /metrics has every labelled series at 0 (no series
     const std::vector<std::pair<std::string, std::vector<std::string>>> families{
         {"peershare_tracker_requests_total{type=",
          {"hello", "lookup", "heartbeat", "publish", "unpublish", "fetched", "search", "discover", "ping_peer",
-          "list_peers", "list_events", "get_stats", "reach_check", "relay_request"}},
+          "list_peers", "list_events", "get_stats", "reach_check", "relay_request", "reverse_request"}},
         {"peershare_tracker_events_total{kind=",
-         {"joined", "left", "looked_up", "published", "unpublished", "fetched", "relayed"}},
+         {"joined", "left", "looked_up", "published", "unpublished", "fetched", "relayed", "reverse"}},
+        {"peershare_tracker_reverse_requests_total{result=",
+         {"forwarded", "unavailable", "not_found", "bad_request", "busy"}},
         {"peershare_tracker_pings_total{result=", {"live", "timeout", "left", "unknown", "stopped"}},
         {"peershare_tracker_frames_rejected_total{reason=",
          {"no_hello", "version_mismatch", "bad_hello", "admin_hello", "malformed_message", "unknown_type",

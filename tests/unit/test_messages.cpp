@@ -101,6 +101,8 @@ M accepted(const json& j) {
     return std::move(*r);
 }
 
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
 json with(json j, const char* key, json value) {
     j[key] = std::move(value);
     return j;
@@ -1441,4 +1443,49 @@ TEST_CASE("make_bounded_frame cuts a listing that would exceed a frame and says 
         CHECK_FALSE(whole->truncated);
         CHECK(whole->files.size() == 10);
     }
+}
+
+TEST_CASE("reverse_request and connect_back round-trip; bad tokens, names, hosts and ports are refused") {
+    const std::string token = "0123456789abcdef0123456789abcdef";
+    const auto request = over_the_wire(ReverseRequest{"alice", token}, 12);
+    CHECK(request.holder == "alice");
+    CHECK(request.token == token);
+    CHECK(make_frame(ReverseRequest{"alice", token}, 12).substr(4) ==
+          R"({"holder":"alice","id":12,"token":")" + token + R"(","type":"reverse_request"})");
+    const auto back = over_the_wire(ConnectBack{token, "10.0.0.5", 27011, "bob"}, std::nullopt);
+    CHECK(back.token == token);
+    CHECK(back.address == "10.0.0.5");
+    CHECK(back.port == 27011);
+    CHECK(back.peer == "bob");
+    CHECK(over_the_wire(ConnectBack{token, "fe80::1", 1, "b"}, std::nullopt).address == "fe80::1");
+
+    const json req = {{"holder", "alice"}, {"token", token}};
+    each_is_required<ReverseRequest>(req, {"holder", "token"});
+    const json cb = {{"token", token}, {"address", "10.0.0.5"}, {"port", 27011}, {"peer", "bob"}};
+    each_is_required<ConnectBack>(cb, {"token", "address", "port", "peer"});
+    for (const json& bad : {json(token.substr(1)), json(token + "0"), json("0123456789ABCDEF0123456789abcdef"),
+                            json("0123456789abcdef0123456789abcdeg"), json(""), json(7)}) {
+        INFO(show(bad));
+        CHECK(contains(rejected<ReverseRequest>(with(req, "token", bad)).message, "token"));
+        CHECK(contains(rejected<ConnectBack>(with(cb, "token", bad)).message, "token"));
+    }
+    CHECK(contains(rejected<ReverseRequest>(with(req, "holder", "a/b")).message, "holder"));
+    CHECK(contains(rejected<ConnectBack>(with(cb, "peer", "")).message, "peer"));
+    CHECK(contains(rejected<ConnectBack>(with(cb, "address", "")).message, "address"));
+    CHECK(contains(rejected<ConnectBack>(with(cb, "address", "bad host!")).message, "address"));
+    CHECK(contains(rejected<ConnectBack>(with(cb, "port", 0)).message, "port"));
+    CHECK(contains(rejected<ConnectBack>(with(cb, "port", 65536)).message, "port"));
+}
+
+TEST_CASE("stats carry the reverse counters; a stats without them reads as zeros") {
+    Stats s;
+    s.reverse = ReverseStats{3, 2};
+    const auto got = over_the_wire(s);
+    CHECK(got.reverse.forwarded == 3);
+    CHECK(got.reverse.refused == 2);
+    auto older = s.to_json();
+    older.erase("reverse");
+    CHECK(accepted<Stats>(older).reverse.forwarded == 0);
+    CHECK(contains(rejected<Stats>(with(s.to_json(), "reverse", {{"forwarded", -1}, {"refused", 0}})).message,
+                   "reverse"));
 }
