@@ -9,6 +9,7 @@
 #include "proto/limits.hpp"
 #include "proto/names.hpp"
 #include "proto/relay.hpp"
+#include "proto/reverse.hpp"
 
 namespace peershare::proto {
 namespace {
@@ -341,6 +342,42 @@ Result<RelayOffer> RelayOffer::from_json(const json& j) {
     auto ticket = RelayTicket::from_json(j);
     if (!ticket) return ticket.error();
     return RelayOffer{std::move(*ticket)};
+}
+
+namespace {
+void check_reverse_token(FieldReader& r, const std::string& token) {
+    if (!r.error() && !valid_reverse_token(token))
+        r.fail("field 'token' must be " + std::to_string(kReverseTokenDigits) + " lowercase hex digits");
+}
+}  // namespace
+
+json ReverseRequest::to_json() const { return {{"holder", holder}, {"token", token}}; }
+
+Result<ReverseRequest> ReverseRequest::from_json(const json& j) {
+    FieldReader r(j);
+    ReverseRequest m;
+    m.holder = r.name("holder");
+    m.token = r.text("token", kReverseTokenDigits);
+    check_reverse_token(r, m.token);
+    return finish(r, std::move(m));
+}
+
+json ConnectBack::to_json() const {
+    return {{"token", token}, {"address", address}, {"port", port}, {"peer", peer}};
+}
+
+Result<ConnectBack> ConnectBack::from_json(const json& j) {
+    FieldReader r(j);
+    ConnectBack m;
+    m.token = r.text("token", kReverseTokenDigits);
+    check_reverse_token(r, m.token);
+    m.address = r.text("address", kMaxHostBytes);
+    if (!r.error()) {
+        if (auto why = check_host(m.address)) r.fail("field 'address': " + *why);
+    }
+    m.port = static_cast<std::uint16_t>(r.number("port", 1, kMaxU16));
+    m.peer = r.name("peer");
+    return finish(r, std::move(m));
 }
 
 // ---- admin → tracker ----

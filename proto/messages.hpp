@@ -228,6 +228,30 @@ struct RelayOffer {
     static Result<RelayOffer> from_json(const json& j);
 };
 
+// A reachable fetcher that cannot reach a holder asks the tracker to have
+// that holder connect back (docs/protocol.md §7.12) → Ok, or an error. The
+// fetcher chose `token` (proto/reverse.hpp) and expects it before sending.
+struct ReverseRequest {
+    static constexpr std::string_view kType = "reverse_request";
+    std::string holder;   // the holder's peer name
+    std::string token;    // 32 lowercase hex digits
+    json to_json() const;
+    static Result<ReverseRequest> from_json(const json& j);
+};
+
+// Tracker → holder, no id: dial `address`:`port` (the fetcher's upload
+// server, as the tracker verified it) and present `token` in the
+// connect-back preface (proto/reverse.hpp); `peer` is the fetcher's name.
+struct ConnectBack {
+    static constexpr std::string_view kType = "connect_back";
+    std::string token;     // 32 lowercase hex digits
+    std::string address;   // an IP literal
+    std::uint16_t port = 0;
+    std::string peer;
+    json to_json() const;
+    static Result<ConnectBack> from_json(const json& j);
+};
+
 // ---- admin → tracker ----
 
 struct Discover {

@@ -10,6 +10,7 @@
 
 #include "common/token_table.hpp"
 #include "daemon/fetch/handed_sockets.hpp"
+#include "proto/messages.hpp"
 #include "proto/reverse.hpp"
 
 using namespace peershare;
@@ -121,4 +122,34 @@ TEST_CASE("handed sockets: one ask at a time, bounded in number and in waiting t
     handed.fail("refused by the tracker");
     CHECK(*handed.problem(60) == "refused by the tracker");
     CHECK_FALSE(handed.give(common::UniqueFd(::dup(0))));
+}
+
+TEST_CASE("reverse_request and connect_back: round trip, and every field checked") {
+    const proto::ReverseRequest ask{"alice", kToken};
+    auto back = proto::ReverseRequest::from_json(ask.to_json());
+    REQUIRE(back);
+    CHECK(back->holder == "alice");
+    CHECK(back->token == kToken);
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"holder", "alice"}, {"token", "ABC"}}));
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"holder", "alice"}, {"token", std::string(32, 'A')}}));
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"holder", ""}, {"token", kToken}}));
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"token", kToken}}));
+
+    const proto::ConnectBack offer{kToken, "10.0.0.5", 27011, "bob"};
+    auto got = proto::ConnectBack::from_json(offer.to_json());
+    REQUIRE(got);
+    CHECK(got->token == kToken);
+    CHECK(got->address == "10.0.0.5");
+    CHECK(got->port == 27011);
+    CHECK(got->peer == "bob");
+    auto with = [&](const char* key, proto::json value) {
+        auto j = offer.to_json();
+        j[key] = std::move(value);
+        return proto::ConnectBack::from_json(j);
+    };
+    CHECK_FALSE(with("port", 0));
+    CHECK_FALSE(with("port", 65536));
+    CHECK_FALSE(with("token", "00112233"));
+    CHECK_FALSE(with("address", ""));
+    CHECK_FALSE(with("peer", ""));
 }
