@@ -1,4 +1,4 @@
-// tests/integration/test_reverse.cpp — reverse connections (issue 11,
+// tests/integration/test_reverse_fetch.cpp — reverse connections (issue 11,
 // docs/protocol.md §7.12, §11.10): a holder the tracker found unreachable is
 // fetched from by having it connect back to the (reachable) fetcher's upload
 // port. Real trackerd, peerd, peerctl on loopback; an unreachable holder is
