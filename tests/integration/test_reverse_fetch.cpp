@@ -171,4 +171,20 @@ TEST_CASE("reverse 2: a forged and a replayed connect-back token are refused; th
                                                       " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     CHECK(status_of(answer) == 200);
     CHECK(answer.size() > 100'000);
+
+    // The ghost never connects back when asked again: the source gives up
+    // after 5 s (HandedSockets::problem) and the transfer waits, saying why.
+    json waiting;
+    const bool gave_up = wait_until(
+        [&] {
+            const auto list = parse_json(fetcher->peerctl("--json", "transfers").out);
+            if (list["transfers"].empty() || list["transfers"][0]["state"] != "waiting") return false;
+            waiting = list["transfers"][0];
+            return true;
+        },
+        kDeadline);
+    REQUIRE_MESSAGE(gave_up, fetcher->describe());
+    const auto why = waiting["error"].get<std::string>();
+    CHECK_MESSAGE(contains(why, "did not connect back within 5 s"), why);
+    CHECK(why.find('\n') == std::string::npos);
 }
