@@ -17,27 +17,6 @@ using nlohmann::json;
 
 namespace {
 
-TrackerFixture::Options trusting() {
-    TrackerFixture::Options o;
-    o.extra_args = {"--trust-advertise"};
-    return o;
-}
-
-// `peerctl status --json` once the tracker's verdict is in (reachable not null).
-json settled_status(PeerFixture& peer) {
-    json st;
-    const bool known = wait_until(
-        [&] {
-            const auto r = peer.peerctl("--json", "status");
-            if (r.exit_code != 0) return false;
-            st = json::parse(r.out, nullptr, false);
-            return st.is_object() && !st["reachable"].is_null();
-        },
-        kDeadline);
-    REQUIRE_MESSAGE(known, "no reachability verdict: " << st.dump() << "\n" << peer.describe());
-    return st;
-}
-
 // The peer `name` in `trackerctl --json peers`; null if not listed.
 json listed_peer(TrackerFixture& tracker, const std::string& name) {
     const auto r = tracker.trackerctl("--json", "peers");
@@ -52,7 +31,7 @@ json listed_peer(TrackerFixture& tracker, const std::string& name) {
 
 TEST_CASE("reach 1: the tracker dials every peer back and says whether it could") {
     TempDir dir;
-    TrackerFixture tracker(trusting());
+    TrackerFixture tracker(trusting_advertise());
     auto open = start_peer("open", tracker.endpoint(), dir.path());
     auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
 
@@ -145,7 +124,7 @@ TEST_CASE("reach 3: trackerd --no-reach-check dials nobody") {
 TEST_CASE("reach 4: a fetch whose every holder is unreachable, by a fetcher unreachable too, fails at once, "
           "saying which sides and what would fix it") {
     TempDir dir;
-    TrackerFixture tracker(trusting());
+    TrackerFixture tracker(trusting_advertise());
     auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
     // Unreachable too (a reachable fetcher would have the holder connect back: test_reverse.cpp).
     auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.3"}});
@@ -181,7 +160,7 @@ TEST_CASE("reach 4: a fetch whose every holder is unreachable, by a fetcher unre
 
 TEST_CASE("reach 5: a holder the tracker found unreachable is never dialled, even beside a reachable one") {
     TempDir dir;
-    TrackerFixture tracker(trusting());
+    TrackerFixture tracker(trusting_advertise());
     auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
     auto visible = start_peer("visible", tracker.endpoint(), dir.path());
     // Unreachable too, so no reverse connection is asked of `hidden` either (no relay here).

@@ -19,40 +19,8 @@ using nlohmann::json;
 
 namespace {
 
-TrackerFixture::Options trusting() {
-    TrackerFixture::Options o;
-    o.extra_args = {"--trust-advertise"};
-    return o;
-}
-
-// Waits for `peerctl status --json`'s reachable to be `expected`.
-void wait_reach(PeerFixture& peer, bool expected) {
-    json st;
-    const bool settled = wait_until(
-        [&] {
-            const auto r = peer.peerctl("--json", "status");
-            if (r.exit_code != 0) return false;
-            st = json::parse(r.out, nullptr, false);
-            return st.is_object() && st["reachable"] == expected;
-        },
-        kDeadline);
-    REQUIRE_MESSAGE(settled, "reachable never became " << expected << ": " << st.dump() << "\n" << peer.describe());
-}
-
-constexpr std::string_view kMetricsMarker = "metrics on http://127.0.0.1:";
-
 double connect_backs(PeerFixture& peer, const std::string& result) {
-    std::uint16_t port = 0;
-    wait_until([&] {
-        const auto log = peer.process().errors();
-        const auto at = log.find(kMetricsMarker);
-        if (at != std::string::npos) port = static_cast<std::uint16_t>(std::stoi(log.substr(at + kMetricsMarker.size())));
-        return port != 0;
-    }, kDeadline);
-    REQUIRE_MESSAGE(port != 0, peer.describe());
-    auto r = run({"/usr/bin/curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
-    REQUIRE(r.exit_code == 0);
-    return metric_sample(r.out, "peershare_peer_connect_backs_total{result=\"" + result + "\"}");
+    return metric_sample(scrape(metrics_port(peer)), "peershare_peer_connect_backs_total{result=\"" + result + "\"}");
 }
 
 // Presents `token` in a connect-back preface on `port`; true if the server
@@ -67,7 +35,7 @@ bool preface_refused(std::uint16_t port, const std::string& token) {
 
 TEST_CASE("reverse 1: a holder nobody can reach is fetched from by connecting back; transfers says via reverse") {
     TempDir dir;
-    TrackerFixture tracker(trusting());
+    TrackerFixture tracker(trusting_advertise());
     auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
     // Slowed down so that the running transfer is seen with its source.
     auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(),
@@ -75,8 +43,8 @@ TEST_CASE("reverse 1: a holder nobody can reach is fetched from by connecting ba
     const auto file = hidden->dir() / "hidden.bin";
     write_random(file, 3'000'000, 21);
     publish(*hidden, file, "hidden.bin");
-    wait_reach(*hidden, false);
-    wait_reach(*fetcher, true);
+    REQUIRE(settled_status(*hidden)["reachable"] == false);
+    REQUIRE(settled_status(*fetcher)["reachable"] == true);
 
     const auto out = fetcher->dir() / "hidden.bin";
     const auto started = fetcher->peerctl({"fetch", "hidden.bin", "-o", out.string(), "--detach"}, kDeadline);
@@ -114,12 +82,12 @@ TEST_CASE("reverse 1: a holder nobody can reach is fetched from by connecting ba
 
 TEST_CASE("reverse 2: a forged and a replayed connect-back token are refused; the upload server serves on") {
     TempDir dir;
-    TrackerFixture tracker(trusting());
+    TrackerFixture tracker(trusting_advertise());
     auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--metrics-listen", "127.0.0.1:0"}});
     const auto served = fetcher->dir() / "served.bin";
     write_random(served, 100'000, 22);
     const auto id = publish(*fetcher, served, "served.bin")["id"].get<std::string>();
-    wait_reach(*fetcher, true);
+    REQUIRE(settled_status(*fetcher)["reachable"] == true);
 
     // A holder session in this process, its upload port closed: unreachable.
     // It sees the token the tracker passes on, as a holder would.
