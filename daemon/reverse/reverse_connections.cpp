@@ -61,6 +61,8 @@ void ReverseConnections::ask(const std::weak_ptr<HandedSockets>& weak, const std
 
 void ReverseConnections::connect_back(const proto::ConnectBack& m) {
     const auto where = common::to_string(common::Endpoint{m.address, m.port});
+    // The dialer checks the token and the address (an IP literal, not a refused one).
+    if (m.port == 0) return log_.warning("cannot connect back to " + m.peer + " at " + where + ": port 0");
     auto dialled = dialer_.dial(common::Endpoint{m.address, m.port}, m.token,
                                 [this, peer = m.peer, where](bool ok, const std::string& why) {
                                     if (ok) return log_.info("connected back to " + peer + " at " + where);
