@@ -240,7 +240,7 @@ std::uint64_t transfer_id(const std::string& text) {
 }
 
 void add_transfers(CLI::App& app, Globals& g) {
-    auto* cmd = app.add_subcommand("transfers", "the downloads peerd owns: state, progress, rate, sources, ETA");
+    auto* cmd = app.add_subcommand("transfers", "the downloads peerd owns: state, progress, rate, sources (each: direct, reverse or relay), ETA");
     cmd->footer("States: queued (waiting for a slot, --max-active-fetches), running, waiting (no live holder: "
                 "peerd asks the tracker again and continues by itself), paused, failed (resume tries again), "
                 "done (the record stays until `peerctl cancel ID`, which never removes a fetched file). "

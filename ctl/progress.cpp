@@ -52,7 +52,7 @@ std::string progress_line(const proto::Progress& p, std::size_t width) {
     std::string sources;
     for (const auto& s : p.sources) {
         if (s.dropped) continue;
-        sources += (sources.empty() ? "  from " : ", ") + s.peer + " " + rate_text(s.rate);
+        sources += (sources.empty() ? "  from " : ", ") + s.peer + " (" + s.via + ") " + rate_text(s.rate);
     }
     line += sources;
     if (line.size() > width) line.resize(width);

@@ -26,7 +26,7 @@ std::string sources_text(const proto::TransferInfo& t) {
     std::string out;
     for (const auto& s : t.sources) {
         if (s.dropped) continue;
-        out += (out.empty() ? "" : ",") + s.peer + (s.stalled ? " (stalled)" : "");
+        out += (out.empty() ? "" : ", ") + s.peer + " (" + s.via + (s.stalled ? ", stalled)" : ")");
     }
     return out.empty() ? "-" : out;
 }

@@ -47,6 +47,11 @@ std::string render_peer_metrics(const PeerMetrics& m, const PeerGauges& g) {
               static_cast<double>(g.upload_slots));
     out.gauge("peershare_peer_upload_connections", "Open connections on the upload port.",
               static_cast<double>(g.upload_connections));
+    out.family("peershare_peer_connect_backs_total", "counter",
+               "Connect-backs (reverse connections) that arrived on the upload port, by result.");
+    out.sample("peershare_peer_connect_backs_total", static_cast<double>(g.connect_backs_taken), {{"result", "taken"}});
+    out.sample("peershare_peer_connect_backs_total", static_cast<double>(g.connect_backs_refused),
+               {{"result", "refused"}});
     out.gauge("peershare_peer_publications", "Files this peer publishes.", static_cast<double>(g.publications));
     out.gauge("peershare_peer_tracker_connected", "1 while the session with the tracker is up, else 0.",
               g.tracker_connected ? 1 : 0);

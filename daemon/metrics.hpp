@@ -40,6 +40,10 @@ struct PeerGauges {
     std::size_t upload_slots_in_use = 0;
     std::size_t upload_slots = 0;           // the limit (--max-uploads)
     std::size_t upload_connections = 0;
+    // Connect-backs on the upload port (UploadServer::connect_backs_taken/
+    // refused): handed to the fetch that expected the token, or closed.
+    std::uint64_t connect_backs_taken = 0;
+    std::uint64_t connect_backs_refused = 0;
     std::size_t publications = 0;
     bool tracker_connected = false;
     // Transfers by state (TransferRegistry::count_by_state), every state

@@ -62,6 +62,7 @@ proto::Result<bool> Peer::start() {
     link_ = std::make_unique<TrackerLink>(
         loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
+    reverse_ = std::make_unique<ReverseConnections>(loop_, log_, uploads_, *link_);
     link_->start();
     start_transfers(std::move(state->transfers));
     return true;
@@ -77,6 +78,7 @@ void Peer::stop() {
     for (auto& [id, job] : hashing_) cancel_hash(*job);
     hashing_.clear();
     if (transfers_) transfers_->stop();   // partial files and records stay: the next start resumes
+    reverse_.reset();   // dials in flight are abandoned; connect-backs still coming are refused
     if (link_) link_->stop();
     uploads_.stop();
     if (state_) state_->flush();
@@ -262,6 +264,8 @@ PeerGauges Peer::gauges() const {
     g.upload_slots_in_use = uploads_.active_uploads();
     g.upload_slots = uploads_.max_uploads();
     g.upload_connections = uploads_.connection_count();
+    g.connect_backs_taken = uploads_.connect_backs_taken();
+    g.connect_backs_refused = uploads_.connect_backs_refused();
     g.publications = catalog_.all().size();
     g.tracker_connected = link_ && link_->connected();
     for (auto state : {TransferState::queued, TransferState::running, TransferState::waiting, TransferState::paused,
@@ -285,6 +289,10 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
             done(std::move(holders->holders));
         });
     };
+    hooks.own_reach = [this] {
+        return OwnReach{link_->reach().reachable, link_->reach().reason, static_cast<bool>(make_relay_ask_)};
+    };
+    hooks.hidden_source = [this](const proto::Holder& h, HiddenRoute route) { return hidden_source(h, route); };
     hooks.make_fetch = [this](FetchRequest request, Fetch::Callbacks callbacks) {
         request.metrics = &metrics_;
         return std::make_unique<Fetch>(loop_, log_, std::move(request), std::move(callbacks), buffers_,
@@ -302,6 +310,21 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
         *transfer_rows_, std::move(hooks));
     transfers_->restore(std::move(stored));   // read and checked by open_state
     link_->on_connected([this] { transfers_->tracker_connected(); });
+}
+
+Source Peer::hidden_source(const proto::Holder& h, HiddenRoute route) {
+    Source s{h.peer, h.address, h.port, h.partial()};
+    if (route == HiddenRoute::reverse) {
+        s.handed = reverse_->source(h.peer, h.id);
+        s.via = Via::reverse;
+        return s;
+    }
+    assert(route == HiddenRoute::relay && make_relay_ask_);   // OwnReach::relay is false without it
+    auto self = std::make_shared<std::weak_ptr<HandedSockets>>();
+    s.handed = std::make_shared<HandedSockets>(make_relay_ask_(h, self));
+    *self = s.handed;
+    s.via = Via::relay;
+    return s;
 }
 
 void Peer::share_fetched(const TransferRecord& done) {

@@ -126,6 +126,12 @@ void TrackerLink::on_frame(proto::Envelope&& env) {
         return;
     }
     if (env.type == proto::Reachability::kType) on_reachability(env);   // unasked, or a reply below
+    if (env.type == proto::ConnectBack::kType && !env.id) {
+        auto m = proto::ConnectBack::from_json(env.body);
+        if (!m) return log_.warning("the tracker sent a bad connect_back: " + m.error().message);
+        if (on_connect_back_) on_connect_back_(*m);
+        return;
+    }
     if (!env.id) return;
     auto it = pending_.find(*env.id);
     if (it == pending_.end()) return;   // a reply to a notify

@@ -23,6 +23,7 @@
 #include "common/net.hpp"
 #include "common/uv.hpp"
 #include "daemon/catalog.hpp"
+#include "proto/messages.hpp"
 
 namespace peershare::peerd {
 
@@ -49,6 +50,13 @@ public:
     // publications are announced again): work that waited for the tracker
     // can go on. One callback; a new one replaces it.
     void on_connected(std::function<void()> callback) { on_connected_ = std::move(callback); }
+    // Called on the loop for each `connect_back` the tracker sends (a
+    // fetcher wants us to dial it; docs/protocol.md §7.12), already parsed
+    // and checked field by field; a malformed one is logged and dropped. One
+    // callback; a new one replaces it.
+    void on_connect_back(std::function<void(const proto::ConnectBack&)> callback) {
+        on_connect_back_ = std::move(callback);
+    }
     const std::string& error() const { return error_; }
     const std::string& observed_address() const { return address_; }
     const LinkConfig& config() const { return config_; }
@@ -115,6 +123,7 @@ private:
     std::uint64_t hello_id_ = 0;
     std::map<std::uint64_t, ReplyFn> pending_;
     std::function<void()> on_connected_;
+    std::function<void(const proto::ConnectBack&)> on_connect_back_;
     Reach reach_{std::nullopt, "not connected to the tracker"};
 };
 

@@ -148,7 +148,8 @@ Result<Choices> Choices::from_json(const json& j) {
 }
 
 json SourceStatus::to_json() const {
-    json j = {{"peer", peer}, {"bytes", bytes}, {"rate", rate}, {"dropped", dropped}, {"stalled", stalled}};
+    json j = {{"peer", peer}, {"bytes", bytes}, {"rate", rate}, {"dropped", dropped}, {"stalled", stalled},
+              {"via", via}};
     if (!why.empty()) j["why"] = why;
     return j;
 }
@@ -161,6 +162,10 @@ Result<SourceStatus> SourceStatus::from_json(const json& j) {
     m.dropped = r.flag("dropped", false);
     m.stalled = r.flag("stalled", false);
     m.why = r.optional_text("why", kMaxMessageText);
+    m.via = r.optional_text("via", 16);
+    if (m.via.empty()) m.via = "direct";
+    if (!r.error() && m.via != "direct" && m.via != "reverse" && m.via != "relay")
+        r.fail("field 'via' must be direct, reverse or relay");
     return finish(r, std::move(m));
 }
 

@@ -131,6 +131,10 @@ struct SourceStatus {
     bool dropped = false;
     bool stalled = false;        // sent nothing for 5 s with requests outstanding
     std::string why;
+    // How its connections are made (issue 11): "direct" (we dial it),
+    // "reverse" (it connects back to our upload port), "relay" (both dial
+    // the tracker's relay). Absent = "direct" when parsing.
+    std::string via = "direct";
     json to_json() const;
     static Result<SourceStatus> from_json(const json& j);
 };

@@ -13,24 +13,8 @@ namespace {
 
 constexpr std::size_t kNamedHolders = 3;   // named in the message; the rest are counted
 
-// Why none of `holders` can be downloaded from, if the tracker found every
-// one of them unreachable; nullopt if any is reachable or not known to be not.
-std::optional<std::string> all_unreachable(const std::string& name, const std::vector<proto::Holder>& holders) {
-    const bool all = std::all_of(holders.begin(), holders.end(),
-                                 [](const proto::Holder& h) { return h.reachable == false; });
-    if (!all) return std::nullopt;
-    std::string who;
-    for (std::size_t i = 0; i < holders.size() && i < kNamedHolders; ++i) {
-        const auto& h = holders[i];
-        who += (i ? ", " : "") + h.peer + " at " + common::to_string(common::Endpoint{h.address, h.port});
-    }
-    if (holders.size() > kNamedHolders) who += " and " + std::to_string(holders.size() - kNamedHolders) + " more";
-    const bool one = holders.size() == 1;
-    return std::string(one ? "the only holder" : "every holder") + " of '" + name + "' is unreachable (" + who +
-           "): the tracker cannot connect to " + (one ? "its" : "their") +
-           " upload port. " + (one ? "It" : "They") +
-           " must open that port to other peers (firewall, router port forwarding) or run peerd --advertise "
-           "with an address that reaches " + (one ? "it" : "them") + "; `peerctl reach-check` there tells";
+bool all_unreachable(const std::vector<proto::Holder>& holders) {
+    return std::all_of(holders.begin(), holders.end(), [](const proto::Holder& h) { return h.reachable == false; });
 }
 
 bool passes(const proto::Holder& h, const HolderFilter& filter) {
@@ -43,7 +27,7 @@ bool proven_unreachable(const proto::Holder& h) { return h.reachable == false; }
 }  // namespace
 
 HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,
-                            const HolderFilter& filter) {
+                            const HolderFilter& filter, const OwnReach& own) {
     std::vector<proto::Holder> holders;
     bool only_self = false;
     for (const auto& h : all) {
@@ -60,10 +44,44 @@ HolderChoice choose_holders(const std::string& name, const std::vector<proto::Ho
     std::set<std::string> ids;
     for (const auto& h : holders) ids.insert(h.id);
     if (ids.size() > 1) return proto::Choices{name, std::move(holders)};
-    if (auto why = all_unreachable(name, holders)) return proto::Error{proto::ErrorCode::unavailable, *why};
+    if (hidden_route(own) != HiddenRoute::none) return holders;   // the hidden ones too, reached another way
+    if (all_unreachable(holders)) return proto::Error{proto::ErrorCode::unavailable, no_route_message(name, holders, own)};
     std::erase_if(holders, proven_unreachable);   // never dialled: see unreachable_holders
     assert(!holders.empty());
     return holders;
+}
+
+HiddenRoute hidden_route(const OwnReach& own) {
+    if (own.reachable == true) return HiddenRoute::reverse;
+    return own.relay ? HiddenRoute::relay : HiddenRoute::none;
+}
+
+std::string_view to_string(HiddenRoute route) {
+    switch (route) {
+    case HiddenRoute::reverse: return "reverse";
+    case HiddenRoute::relay: return "relay";
+    case HiddenRoute::none: return "none";
+    }
+    return "?";
+}
+
+std::string no_route_message(const std::string& name, const std::vector<proto::Holder>& holders, const OwnReach& own) {
+    assert(!holders.empty() && all_unreachable(holders));
+    std::string who;
+    for (std::size_t i = 0; i < holders.size() && i < kNamedHolders; ++i) {
+        const auto& h = holders[i];
+        who += (i ? ", " : "") + h.peer + " at " + common::to_string(common::Endpoint{h.address, h.port});
+    }
+    if (holders.size() > kNamedHolders) who += " and " + std::to_string(holders.size() - kNamedHolders) + " more";
+    const bool one = holders.size() == 1;
+    const std::string why_self = own.reason.empty() ? "" : " (" + own.reason + ")";
+    const std::string self = own.reachable == false ? "this peer is unreachable too" + why_self
+                                                    : "this peer's own reachability is not known" + why_self;
+    return std::string(one ? "the only holder" : "every holder") + " of '" + name + "' is unreachable (" + who +
+           "): the tracker cannot connect to " + (one ? "its" : "their") + " upload port, and " + self +
+           ", so it cannot connect back here. Either side can fix it: open its upload port to other peers "
+           "(firewall, router port forwarding) or run peerd --advertise with an address that reaches it; "
+           "or run the tracker with a relay (trackerd --relay-listen). `peerctl reach-check` on each side tells";
 }
 
 std::vector<proto::Holder> unreachable_holders(const std::vector<proto::Holder>& all, const HolderFilter& filter) {

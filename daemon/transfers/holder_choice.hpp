@@ -2,7 +2,9 @@
 // the tracker's answer to a lookup. Pure: no I/O, unit-tested.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -35,8 +37,36 @@ struct HolderFilter {
 // the ones left out, for a way to them that does not dial their address.
 using HolderChoice = std::variant<std::vector<proto::Holder>, proto::Choices, proto::Error>;
 
+// What this peer knows of its own reach, for the holders the tracker found
+// unreachable (issue 11, docs/protocol.md §7.10–§7.12).
+struct OwnReach {
+    std::optional<bool> reachable;   // TrackerLink::reach(): nothing while unknown
+    std::string reason;              // its reason, in words
+    bool relay = false;              // a relay source can be made (the relay's ask is wired)
+};
+
+// How a holder the tracker found unreachable can still be a source:
+// reverse — we are reachable, so it connects back to us (the tracker passes
+// the ask); relay — we are not (or not known to be), and a relay can be
+// asked; none — neither: it is left out.
+enum class HiddenRoute { reverse, relay, none };
+HiddenRoute hidden_route(const OwnReach& own);
+std::string_view to_string(HiddenRoute route);   // "reverse", "relay", "none"
+
+// When `own` gives no route (hidden_route none): the one line that says
+// `holders` (every one unreachable, at least one) cannot be fetched from,
+// which side is unreachable (they, and this peer too, or not yet known) and
+// what would fix it (open/forward the upload port, peerd --advertise, or a
+// tracker relay: trackerd --relay-listen).
+std::string no_route_message(const std::string& name, const std::vector<proto::Holder>& holders, const OwnReach& own);
+
+// With `own` giving a route to hidden holders (hidden_route reverse or
+// relay), they are kept in the holders returned (reachable == false: the
+// caller reaches them that way, never at their address), and every holder
+// hidden is not an error. Without one: as described above, with the error's
+// line from no_route_message.
 HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,
-                            const HolderFilter& filter);
+                            const HolderFilter& filter, const OwnReach& own = {});
 
 // The holders that pass `filter` but that the tracker found unreachable
 // (reachable == false): never dialled directly; empty when there are none.

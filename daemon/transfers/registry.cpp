@@ -61,7 +61,8 @@ std::uint64_t held_bytes(const TransferRecord& r) {
 
 proto::Progress to_message(const FetchProgress& p) {
     proto::Progress msg{p.done, p.total, p.rate, p.stalled_ms, {}};
-    for (const auto& s : p.sources) msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.stalled, s.why});
+    for (const auto& s : p.sources)
+        msg.sources.push_back({s.peer, s.bytes, s.rate, s.dropped, s.stalled, s.why, std::string(via_name(s.via))});
     return msg;
 }
 
@@ -153,14 +154,15 @@ std::uint64_t TransferRegistry::fetch(const proto::FetchFile& request, Follow fo
                 return h.id == existing->rec.content_id && h.peer != config_.self;
             });
             const bool other = r && std::holds_alternative<std::vector<proto::Holder>>(choose_holders(
-                                        request.name, *r, {config_.self, request.from, request.id_prefix, ""}));
+                                        request.name, *r, {config_.self, request.from, request.id_prefix, ""},
+                                        own_reach()));
             if (offered || !other || existing->fetch) return attach(*existing, request, token, std::move(follow));
             log_.info(label(existing->rec) + ": its content is no longer offered; a new transfer replaces it");
             end_followers(*existing, Error{ErrorCode::unavailable, label(existing->rec) + " replaced"});
             forget(existing->rec.id, false);
         }
         if (!r) return follow.done(r.error());
-        auto choice = choose_holders(request.name, *r, {config_.self, request.from, request.id_prefix, ""});
+        auto choice = choose_holders(request.name, *r, {config_.self, request.from, request.id_prefix, ""}, own_reach());
         if (auto* e = std::get_if<Error>(&choice)) return follow.done(*e);
         if (auto* c = std::get_if<proto::Choices>(&choice)) return follow.choices(std::move(*c));
         auto holders = std::get<std::vector<proto::Holder>>(std::move(choice));
@@ -279,7 +281,8 @@ void TransferRegistry::lookup_holders(Transfer& t, TransferState expected, Holde
         Transfer* t = find(id);
         if (!t || t->generation != generation || t->rec.state != expected) return;
         if (!r) return enter_waiting(*t, r.error().message);
-        auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
+        auto choice =
+            choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id}, own_reach());
         if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
         const auto* e = std::get_if<Error>(&choice);
         enter_waiting(*t, e && e->code == ErrorCode::unavailable ? e->message : "no live holder of this content");
@@ -303,7 +306,7 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
     fr.adopt = t.adopt;
     fr.max_sources = config_.max_sources;
     fr.deadlines = config_.deadlines;
-    for (const auto& h : holders) fr.sources.push_back({h.peer, h.address, h.port, h.partial()});
+    fr.sources = sources_for(holders);
     const auto id = rec.id;
     Fetch::Callbacks callbacks;
     callbacks.progress = [this, id](const FetchProgress& p) {
@@ -354,13 +357,29 @@ void TransferRegistry::look_for_sources(std::uint64_t id) {
         if (alive.expired() || !r) return;
         Transfer* t = find(id);
         if (!t || !t->fetch || t->stopping || t->generation != generation) return;
-        auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id});
+        auto choice =
+            choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id}, own_reach());
         auto* holders = std::get_if<std::vector<proto::Holder>>(&choice);
         if (!holders) return;
-        std::vector<Source> sources;
-        for (const auto& h : *holders) sources.push_back({h.peer, h.address, h.port, h.partial()});
-        t->fetch->add_sources(sources);
+        t->fetch->add_sources(sources_for(*holders));
     });
+}
+
+OwnReach TransferRegistry::own_reach() const { return hooks_.own_reach ? hooks_.own_reach() : OwnReach{}; }
+
+std::vector<Source> TransferRegistry::sources_for(const std::vector<proto::Holder>& holders) const {
+    const auto route = hidden_route(own_reach());
+    std::vector<Source> sources;
+    for (const auto& h : holders) {
+        if (h.reachable != false) {
+            sources.push_back({h.peer, h.address, h.port, h.partial()});
+        } else if (route != HiddenRoute::none) {
+            assert(hooks_.hidden_source);
+            sources.push_back(hooks_.hidden_source(h, route));
+            assert(sources.back().handed && sources.back().via != Via::direct);
+        }   // else never dialled: its address is unproven (choose_holders)
+    }
+    return sources;
 }
 
 void TransferRegistry::on_done(std::uint64_t id, proto::Result<FetchResult> result) {

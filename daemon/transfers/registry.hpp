@@ -34,6 +34,7 @@
 #include "common/uv.hpp"
 #include "daemon/fetch/engine.hpp"
 #include "daemon/transfer_record.hpp"
+#include "daemon/transfers/holder_choice.hpp"
 #include "proto/control.hpp"
 #include "proto/transfers.hpp"
 
@@ -81,6 +82,14 @@ struct RegistryHooks {
     // user did not say --no-share), or it no longer holds anything to serve
     // (done, cancelled, replaced, forgotten: `serve` false).
     std::function<void(const TransferRecord& record, bool serve)> holding;
+    // How this peer stands for the holders the tracker found unreachable
+    // (choose_holders): our reachability, and whether a relay source can be
+    // made. Empty: unknown, no relay (such holders are left out).
+    std::function<OwnReach()> own_reach;
+    // A source for `holder` (reachable == false) reached by `route` (reverse
+    // or relay, never none): Source::handed set, `via` saying which; never
+    // dialled at its address. Required when own_reach can give a route.
+    std::function<Source(const proto::Holder& holder, HiddenRoute route)> hidden_source;
     // Makes the engine for a request (with the daemon's shared buffer pool
     // and download limit); not started.
     std::function<std::unique_ptr<Fetch>(FetchRequest, Fetch::Callbacks)> make_fetch;
@@ -170,6 +179,11 @@ private:
     using HoldersFound = std::function<void(Transfer&, std::vector<proto::Holder>)>;
     void lookup_holders(Transfer& t, TransferState expected, HoldersFound found);
     void look_for_sources(std::uint64_t id);
+    OwnReach own_reach() const;
+    // The engine's sources for `holders`: direct ones at their address, the
+    // ones the tracker found unreachable through hooks_.hidden_source (left
+    // out when there is no route to them now).
+    std::vector<Source> sources_for(const std::vector<proto::Holder>& holders) const;
     void set_state(Transfer& t, TransferState state, std::string error = {});
     void stop_fetch(Transfer& t);
     void end_followers(Transfer& t, const proto::Result<proto::FetchedFile>& outcome);

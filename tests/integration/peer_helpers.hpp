@@ -25,6 +25,53 @@ constexpr Millis kReconnect{30'000};          // a peer finding a tracker that (
 constexpr Millis kBigTransfer{120'000};       // hashing or fetching a few hundred MB
 constexpr std::uint64_t kPiece = 256 * 1024;  // the piece size of files up to 512 MiB
 
+// A tracker that gives out the addresses peers advertise (trackerd
+// --trust-advertise): a peer advertising 127.0.0.2 while it listens on
+// 127.0.0.1 only is then unreachable (its port there refuses).
+inline TrackerFixture::Options trusting_advertise() {
+    TrackerFixture::Options o;
+    o.extra_args = {"--trust-advertise"};
+    return o;
+}
+
+// `peerctl status --json` once the tracker's reachability verdict is in
+// (reachable not null).
+inline json settled_status(PeerFixture& peer) {
+    json st;
+    const bool known = wait_until(
+        [&] {
+            const auto r = peer.peerctl("--json", "status");
+            if (r.exit_code != 0) return false;
+            st = json::parse(r.out, nullptr, false);
+            return st.is_object() && !st["reachable"].is_null();
+        },
+        kDeadline);
+    REQUIRE_MESSAGE(known, "no reachability verdict: " << st.dump() << "\n" << peer.describe());
+    return st;
+}
+
+// The port of a peerd started with --metrics-listen 127.0.0.1:0, from its log.
+inline std::uint16_t metrics_port(PeerFixture& peer) {
+    constexpr std::string_view kMarker = "metrics on http://127.0.0.1:";
+    std::uint16_t port = 0;
+    wait_until([&] {
+        const auto log = peer.process().errors();
+        const auto at = log.find(kMarker);
+        if (at != std::string::npos) port = static_cast<std::uint16_t>(std::stoi(log.substr(at + kMarker.size())));
+        return port != 0;
+    }, kDeadline);
+    REQUIRE_MESSAGE(port != 0, peer.describe());
+    return port;
+}
+
+// GET /metrics on `port` with curl: the exposition.
+inline std::string scrape(std::uint16_t port) {
+    auto r = run({"/usr/bin/curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
+    INFO(r.describe());
+    REQUIRE(r.exit_code == 0);
+    return r.out;
+}
+
 inline std::size_t lines_in(std::string_view text) {
     return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
 }

@@ -9,32 +9,12 @@
 #include <string>
 
 #include "harness.hpp"
+#include "peer_helpers.hpp"
 
 using namespace peershare;
 using namespace peershare::test;
 
 namespace {
-
-constexpr std::string_view kMetricsMarker = "metrics on http://127.0.0.1:";
-
-std::uint16_t metrics_port(PeerFixture& peer) {
-    std::uint16_t port = 0;
-    wait_until([&] {
-        const auto log = peer.process().errors();
-        const auto at = log.find(kMetricsMarker);
-        if (at != std::string::npos) port = static_cast<std::uint16_t>(std::stoi(log.substr(at + kMetricsMarker.size())));
-        return port != 0;
-    }, kDeadline);
-    REQUIRE_MESSAGE(port != 0, peer.describe());
-    return port;
-}
-
-std::string scrape(std::uint16_t port) {
-    auto r = run({"/usr/bin/curl", "-sS", "--max-time", "10", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
-    INFO(r.describe());
-    REQUIRE(r.exit_code == 0);
-    return r.out;
-}
 
 double metric(const std::string& text, const std::string& sample) { return metric_sample(text, sample); }
 

@@ -8,13 +8,15 @@
 # behind them (192.168.N.10, default route via the router).
 #
 #   home1 publishes → the tracker sees router1's address, dials it back and
-#   marks home1 unreachable (trackerctl peers: REACH no, at 10.214.0.31); a
-#   fetch from the bridge fails at once (under 5 s) with the line that says
-#   the only holder is unreachable and what would fix it. home2, behind its
-#   own router, likewise: two homes, both unreachable, the relay listening.
+#   marks home1 unreachable (trackerctl peers: REACH no, at 10.214.0.31). The
+#   fetcher on the bridge, reachable, gets the file by reverse connection:
+#   home1 dials out through its NAT to the fetcher's upload port (the bytes
+#   compared). home2, behind its own router, is unreachable too: its fetch
+#   fails at once (under 5 s) with the line that says both sides are
+#   unreachable and what would fix it.
 #
-# Not yet: the fetch succeeding by reverse connection (fetcher → home1) and
-# through the relay (home2 → home1): peerd asks for neither yet.
+# Not yet: home2's fetch through the relay (listening here): peerd's relay
+# side is not wired yet.
 #
 # Needs root, `ip netns` and nft; otherwise it prints why and exits 77 (skipped).
 #   test_nat.sh TRACKERD PEERD PEERCTL TRACKERCTL
@@ -114,18 +116,23 @@ grep -Eq "^home2 +$bridge\.32 +7070 +no " <<<"$peers" || fail "the tracker does 
 grep -Eq "^fetcher +$bridge\.21 +7070 +yes " <<<"$peers" || fail "the fetcher on the bridge is not reachable: $peers"
 echo "ok: the tracker sees home1 at $bridge.31 and home2 at $bridge.32 (the routers), both unreachable; fetcher reachable"
 
-# --- a fetch from a home fails at once, saying why --------------------------------
+# --- the fetcher gets it by reverse connection; home2 fails at once, saying why ---
 head -c 300001 /dev/urandom > "$tmp/home1/photo.bin"
 ctl home1 publish "$tmp/home1/photo.bin" photo >/dev/null || fail "publish on home1: $(tail -5 "$tmp/home1.log")"
-for who in fetcher home2; do
-    began=$SECONDS
-    if out=$(ctl "$who" fetch photo -o "$tmp/$who/photo.bin" --quiet 2>&1); then
-        fail "$who fetched photo from unreachable home1 (peerd asks for no reverse or relayed connection yet): $out"
-    fi
-    took=$((SECONDS - began))
-    grep -q "the only holder of 'photo' is unreachable (home1 at $bridge.31:7070)" <<<"$out" ||
-        fail "$who's fetch does not say home1 is unreachable: $out"
-    [ $took -lt 5 ] || fail "$who's fetch took $took s to fail: not at once"
-    [ ! -e "$tmp/$who/photo.bin" ] || fail "$who has a photo.bin after a failed fetch"
-done
-echo "ok: fetches of home1's photo from the bridge and from home2 fail at once: home1 is unreachable"
+out=$(ctl fetcher fetch photo -o "$tmp/fetcher/photo.bin" --no-share --quiet 2>&1) ||
+    fail "the fetcher could not fetch photo from home1 by reverse connection: $out $(tail -5 "$tmp/fetcher.log") $(tail -5 "$tmp/home1.log")"
+cmp -s "$tmp/home1/photo.bin" "$tmp/fetcher/photo.bin" || fail "the fetcher's photo.bin differs from home1's"
+grep -q "connected back to fetcher at $bridge.21:7070" "$tmp/home1.log" ||
+    fail "home1 did not connect back to the fetcher: $(tail -5 "$tmp/home1.log")"
+echo "ok: the fetcher on the bridge got home1's photo by reverse connection, through home1's NAT"
+began=$SECONDS
+if out=$(ctl home2 fetch photo -o "$tmp/home2/photo.bin" --quiet 2>&1); then
+    fail "home2 fetched photo from unreachable home1 (peerd asks for no relayed connection yet): $out"
+fi
+took=$((SECONDS - began))
+grep -q "the only holder of 'photo' is unreachable (home1 at $bridge.31:7070)" <<<"$out" ||
+    fail "home2's fetch does not say home1 is unreachable: $out"
+grep -q "this peer is unreachable too" <<<"$out" || fail "home2's fetch does not say home2 is unreachable too: $out"
+[ $took -lt 5 ] || fail "home2's fetch took $took s to fail: not at once"
+[ ! -e "$tmp/home2/photo.bin" ] || fail "home2 has a photo.bin after a failed fetch"
+echo "ok: home2's fetch of home1's photo fails at once: both are unreachable"

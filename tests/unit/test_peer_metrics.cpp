@@ -34,6 +34,8 @@ TEST_CASE("peerd's page has every counter, by reason where there is one") {
     g.upload_slots = 64;
     g.tracker_connected = true;
     g.transfers["running"] = 1;
+    g.connect_backs_taken = 4;
+    g.connect_backs_refused = 7;
     const auto page = render_peer_metrics(m, g);
     for (const char* line : {"peershare_peer_uploaded_bytes_total 10\n", "peershare_peer_downloaded_bytes_total 20\n",
                              "peershare_peer_pieces_verified_total 3\n", "peershare_peer_pieces_rejected_total 1\n",
@@ -41,7 +43,9 @@ TEST_CASE("peerd's page has every counter, by reason where there is one") {
                              "peershare_peer_rate_limit_waits_total{direction=\"download\"} 5\n",
                              "peershare_peer_sources_dropped_total{reason=\"busy\"} 2\n",
                              "peershare_peer_upload_slots 64\n", "peershare_peer_tracker_connected 1\n",
-                             "peershare_peer_transfers{state=\"running\"} 1\n"}) {
+                             "peershare_peer_transfers{state=\"running\"} 1\n",
+                             "peershare_peer_connect_backs_total{result=\"taken\"} 4\n",
+                             "peershare_peer_connect_backs_total{result=\"refused\"} 7\n"}) {
         CAPTURE(line);
         CHECK(page.find(line) != std::string::npos);
     }

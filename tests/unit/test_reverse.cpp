@@ -10,6 +10,8 @@
 
 #include "common/token_table.hpp"
 #include "daemon/fetch/handed_sockets.hpp"
+#include "daemon/reverse/expected_connect_backs.hpp"
+#include "proto/messages.hpp"
 #include "proto/reverse.hpp"
 
 using namespace peershare;
@@ -121,4 +123,88 @@ TEST_CASE("handed sockets: one ask at a time, bounded in number and in waiting t
     handed.fail("refused by the tracker");
     CHECK(*handed.problem(60) == "refused by the tracker");
     CHECK_FALSE(handed.give(common::UniqueFd(::dup(0))));
+}
+
+TEST_CASE("reverse_request and connect_back: round trip, and every field checked") {
+    const proto::ReverseRequest ask{"alice", kToken};
+    auto back = proto::ReverseRequest::from_json(ask.to_json());
+    REQUIRE(back);
+    CHECK(back->holder == "alice");
+    CHECK(back->token == kToken);
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"holder", "alice"}, {"token", "ABC"}}));
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"holder", "alice"}, {"token", std::string(32, 'A')}}));
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"holder", ""}, {"token", kToken}}));
+    CHECK_FALSE(proto::ReverseRequest::from_json({{"token", kToken}}));
+
+    const proto::ConnectBack offer{kToken, "10.0.0.5", 27011, "bob"};
+    auto got = proto::ConnectBack::from_json(offer.to_json());
+    REQUIRE(got);
+    CHECK(got->token == kToken);
+    CHECK(got->address == "10.0.0.5");
+    CHECK(got->port == 27011);
+    CHECK(got->peer == "bob");
+    auto with = [&](const char* key, proto::json value) {
+        auto j = offer.to_json();
+        j[key] = std::move(value);
+        return proto::ConnectBack::from_json(j);
+    };
+    CHECK_FALSE(with("port", 0));
+    CHECK_FALSE(with("port", 65536));
+    CHECK_FALSE(with("token", "00112233"));
+    CHECK_FALSE(with("address", ""));
+    CHECK_FALSE(with("peer", ""));
+}
+
+TEST_CASE("expected connect-backs: taken once, then refused: replayed, unknown, expired, source gone") {
+    peerd::ExpectedConnectBacks expected;
+    int asked = 0;
+    auto source = std::make_shared<peerd::HandedSockets>([&] { ++asked; });
+    const auto other = std::string(31, 'f') + "0";
+    const auto late = std::string(31, 'e') + "0";
+    const auto orphan = std::string(31, 'd') + "0";
+    CHECK(expected.expect(kToken, {source, "alice", "ab12"}, 0));
+    CHECK_FALSE(expected.expect(kToken, {source, "alice", "ab12"}, 0));   // never bound twice
+    CHECK(expected.expect(late, {source, "alice", "ab12"}, 0));
+    std::string why;
+
+    // Good: the socket reaches the source that asked.
+    const int fd = ::dup(0);
+    REQUIRE(fd >= 0);
+    CHECK(expected.take(kToken, common::UniqueFd(fd), 100, why));
+    CHECK(source->received() == 1);
+    const common::UniqueFd got(source->take(200));
+    CHECK(got.get() == fd);
+
+    // Replayed: the same token again is unknown.
+    CHECK_FALSE(expected.take(kToken, common::UniqueFd(::dup(0)), 300, why));
+    CHECK(why.find("unknown or already used") != std::string::npos);
+    // Unknown: never expected.
+    CHECK_FALSE(expected.take(other, common::UniqueFd(::dup(0)), 300, why));
+    CHECK(why.find("unknown") != std::string::npos);
+    // Expired: presented at its deadline.
+    CHECK_FALSE(expected.take(late, common::UniqueFd(::dup(0)), peerd::kExpectedConnectBackMs, why));
+    CHECK(why.find("expired") != std::string::npos);
+    // Source gone: its fetch ended before the holder connected back.
+    CHECK(expected.expect(orphan, {source, "alice", "ab12"}, 400));
+    source.reset();
+    CHECK_FALSE(expected.take(orphan, common::UniqueFd(::dup(0)), 500, why));
+    CHECK(why.find("has ended") != std::string::npos);
+    CHECK(expected.size() == 0);
+    CHECK(source == nullptr);
+    CHECK(asked == 0);   // the table never asks: the source does
+}
+
+TEST_CASE("expected connect-backs: a source that gave up refuses the socket; a forgotten token is unknown") {
+    peerd::ExpectedConnectBacks expected;
+    auto source = std::make_shared<peerd::HandedSockets>(nullptr);
+    const auto second = std::string(31, 'c') + "0";
+    REQUIRE(expected.expect(kToken, {source, "alice", "ab12"}, 0));
+    REQUIRE(expected.expect(second, {source, "alice", "ab12"}, 0));
+    source->fail("cannot have alice connect back: no");
+    std::string why;
+    CHECK_FALSE(expected.take(kToken, common::UniqueFd(::dup(0)), 10, why));
+    CHECK(why.find("gave up") != std::string::npos);
+    expected.forget(second, 20);
+    CHECK_FALSE(expected.take(second, common::UniqueFd(::dup(0)), 30, why));
+    CHECK(why.find("unknown") != std::string::npos);
 }

@@ -115,6 +115,56 @@ TEST_CASE("holders the tracker found unreachable: all of them fail at once, sayi
     }
 }
 
+TEST_CASE("hidden holders: reverse when we are reachable, relay when we are not and one is wired, else a clear error") {
+    using peerd::HiddenRoute;
+    using peerd::hidden_route;
+    using peerd::OwnReach;
+    CHECK(hidden_route(OwnReach{true, "answered", false}) == HiddenRoute::reverse);
+    CHECK(hidden_route(OwnReach{true, "answered", true}) == HiddenRoute::reverse);   // a relay only when needed
+    CHECK(hidden_route(OwnReach{false, "refused", true}) == HiddenRoute::relay);
+    CHECK(hidden_route(OwnReach{std::nullopt, "checking", true}) == HiddenRoute::relay);
+    CHECK(hidden_route(OwnReach{false, "refused", false}) == HiddenRoute::none);
+    CHECK(hidden_route(OwnReach{std::nullopt, "checking", false}) == HiddenRoute::none);
+    CHECK(peerd::to_string(HiddenRoute::reverse) == "reverse");
+
+    auto h1 = holder("h1", kA);
+    h1.reachable = false;
+    auto h2 = holder("h2", kA);
+    h2.reachable = true;
+    SUBCASE("a route: the hidden holders are kept, beside the reachable ones, and none hidden is no error") {
+        for (const auto& own : {OwnReach{true, "answered at 127.0.0.1:1", false}, OwnReach{false, "refused", true}}) {
+            auto only = choose_holders("f", {h1}, {"me", "", "", ""}, own);
+            REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(only));
+            CHECK(std::get<0>(only).front().reachable == false);
+            auto both = choose_holders("f", {h1, h2}, {"me", "", "", ""}, own);
+            REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(both));
+            CHECK(std::get<0>(both).size() == 2);
+        }
+    }
+    SUBCASE("no route: the hidden ones are left out, and all hidden fails saying which sides and the fixes") {
+        const OwnReach own{false, "connection refused at 127.0.0.3:5000", false};
+        auto both = choose_holders("f", {h1, h2}, {"me", "", "", ""}, own);
+        REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(both));
+        REQUIRE(std::get<0>(both).size() == 1);
+        CHECK(std::get<0>(both).front().peer == "h2");
+        auto r = choose_holders("f", {h1}, {"me", "", "", ""}, own);
+        REQUIRE(std::holds_alternative<proto::Error>(r));
+        const auto& e = std::get<proto::Error>(r);
+        CHECK(e.code == proto::ErrorCode::unavailable);
+        CHECK(e.message == peerd::no_route_message("f", {h1}, own));
+        CHECK(e.message.find("the only holder of 'f' is unreachable (h1 at 127.0.0.1:7000)") == 0);
+        CHECK(e.message.find("this peer is unreachable too (connection refused at 127.0.0.3:5000)") !=
+              std::string::npos);
+        for (const char* fix : {"port forwarding", "--advertise", "trackerd --relay-listen"}) {
+            CAPTURE(fix);
+            CHECK(e.message.find(fix) != std::string::npos);
+        }
+        CHECK(e.message.find('\n') == std::string::npos);
+        const auto unknown = peerd::no_route_message("f", {h1}, OwnReach{std::nullopt, "checking", false});
+        CHECK(unknown.find("this peer's own reachability is not known (checking)") != std::string::npos);
+    }
+}
+
 TEST_CASE("waiting backoff: 1 s doubling to 60 s, jitter at most 10 %") {
     using peershare::peerd::lookup_backoff_ms;
     CHECK(lookup_backoff_ms(1, 0) == 1'000);
