@@ -39,6 +39,7 @@ private:
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
     : loop_(loop), log_(log), config_(std::move(config)),
       uploads_(loop, catalog_, log, config_.uploads),
+      relay_dialer_(loop),
       download_bucket_(config_.download_rate, uv_hrtime),
       buffers_(std::make_shared<BufferPool>(config_.fetch_memory)) {
     uploads_.count_into(&metrics_);
@@ -62,6 +63,12 @@ proto::Result<bool> Peer::start() {
     link_ = std::make_unique<TrackerLink>(
         loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
+    link_->on_notice([this](const proto::Envelope& env) {
+        if (env.type != proto::RelayOffer::kType) return;
+        auto offer = proto::RelayOffer::from_json(env.body);
+        if (!offer) return log_.warning("a bad relay_offer from the tracker: " + offer.error().message);
+        serve_relay_offer(loop_, relay_dialer_, uploads_, log_, *offer);
+    });
     link_->start();
     start_transfers(std::move(state->transfers));
     return true;
@@ -78,6 +85,7 @@ void Peer::stop() {
     hashing_.clear();
     if (transfers_) transfers_->stop();   // partial files and records stay: the next start resumes
     if (link_) link_->stop();
+    relay_dialer_.abandon();
     uploads_.stop();
     if (state_) state_->flush();
 }

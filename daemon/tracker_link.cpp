@@ -126,7 +126,10 @@ void TrackerLink::on_frame(proto::Envelope&& env) {
         return;
     }
     if (env.type == proto::Reachability::kType) on_reachability(env);   // unasked, or a reply below
-    if (!env.id) return;
+    if (!env.id) {
+        if (env.type != proto::Reachability::kType && on_notice_) on_notice_(env);
+        return;
+    }
     auto it = pending_.find(*env.id);
     if (it == pending_.end()) return;   // a reply to a notify
     auto done = std::move(it->second);
