@@ -13,6 +13,7 @@
 #include "common/pool.hpp"
 #include "common/rate.hpp"
 #include "common/uv.hpp"
+#include "daemon/reverse/relay_peer.hpp"
 #include "daemon/share_fetched.hpp"
 
 namespace peershare::peerd {
@@ -63,11 +64,8 @@ proto::Result<bool> Peer::start() {
     link_ = std::make_unique<TrackerLink>(
         loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
-    link_->on_notice([this](const proto::Envelope& env) {
-        if (env.type != proto::RelayOffer::kType) return;
-        auto offer = proto::RelayOffer::from_json(env.body);
-        if (!offer) return log_.warning("a bad relay_offer from the tracker: " + offer.error().message);
-        serve_relay_offer(loop_, relay_dialer_, uploads_, log_, *offer);
+    link_->on_relay_offer([this](const proto::RelayOffer& offer) {
+        serve_relay_offer(loop_, relay_dialer_, uploads_, log_, offer);
     });
     link_->start();
     start_transfers(std::move(state->transfers));

@@ -21,7 +21,6 @@
 #include "daemon/metrics.hpp"
 #include "daemon/partial_holdings.hpp"
 #include "daemon/reverse/relay_dialer.hpp"
-#include "daemon/reverse/relay_peer.hpp"
 #include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
 #include "daemon/transfers/registry.hpp"
@@ -92,11 +91,6 @@ public:
     proto::Limits limits() const;
     proto::Limits set_limits(const proto::SetLimits& change);
     void set_download_rate(std::uint64_t bytes_per_s);   // SIGHUP
-    // The ask of a relay source (Via::relay) for `holder`: relay_request,
-    // then a dial of the relay (daemon/reverse/relay_peer.hpp). After start().
-    HandedSockets::AskFn relay_ask(std::string holder, std::weak_ptr<HandedSockets> sockets) {
-        return make_relay_ask(*link_, relay_dialer_, std::move(holder), std::move(sockets));
-    }
     // The one bucket every transfer receives through (loop thread only).
     common::TokenBucket& download_bucket() { return download_bucket_; }
 
@@ -126,8 +120,10 @@ private:
     // the worker pool; null until start().
     std::unique_ptr<StateWriter> state_;
     UploadServer uploads_;
-    // Dials the relay for relay_offers (serving through it) and relay asks
-    // (fetching through it); after uploads_, which its dials hand sockets to.
+    // Dials the relay for relay_offers (serving through it) and for relay
+    // sources' asks (fetching through it: make_relay_ask with it and link_,
+    // daemon/reverse/relay_peer.hpp); after uploads_, which its dials hand
+    // sockets to.
     RelayDialer relay_dialer_;
     common::TokenBucket download_bucket_;
     std::unique_ptr<TrackerLink> link_;

@@ -126,10 +126,13 @@ void TrackerLink::on_frame(proto::Envelope&& env) {
         return;
     }
     if (env.type == proto::Reachability::kType) on_reachability(env);   // unasked, or a reply below
-    if (!env.id) {
-        if (env.type != proto::Reachability::kType && on_notice_) on_notice_(env);
+    if (env.type == proto::RelayOffer::kType && !env.id) {
+        auto m = proto::RelayOffer::from_json(env.body);
+        if (!m) return log_.warning("the tracker sent a bad relay_offer: " + m.error().message);
+        if (on_relay_offer_) on_relay_offer_(*m);
         return;
     }
+    if (!env.id) return;
     auto it = pending_.find(*env.id);
     if (it == pending_.end()) return;   // a reply to a notify
     auto done = std::move(it->second);

@@ -23,6 +23,7 @@
 #include "common/net.hpp"
 #include "common/uv.hpp"
 #include "daemon/catalog.hpp"
+#include "proto/messages.hpp"
 
 namespace peershare::peerd {
 
@@ -49,11 +50,13 @@ public:
     // publications are announced again): work that waited for the tracker
     // can go on. One callback; a new one replaces it.
     void on_connected(std::function<void()> callback) { on_connected_ = std::move(callback); }
-    // Called on the loop for each message the tracker sends unasked (no id)
-    // beyond ping and reachability, which the link handles itself: relay_offer
-    // (§7.11), connect_back (§7.12). One callback; a new one replaces it.
-    using NoticeFn = std::function<void(const proto::Envelope&)>;
-    void on_notice(NoticeFn callback) { on_notice_ = std::move(callback); }
+    // Called on the loop for each `relay_offer` the tracker sends (a fetcher
+    // wants us to meet it at the relay; docs/protocol.md §7.11), already
+    // parsed and checked field by field; a malformed one is logged and
+    // dropped. One callback; a new one replaces it.
+    void on_relay_offer(std::function<void(const proto::RelayOffer&)> callback) {
+        on_relay_offer_ = std::move(callback);
+    }
     const std::string& error() const { return error_; }
     const std::string& observed_address() const { return address_; }
     const LinkConfig& config() const { return config_; }
@@ -120,7 +123,7 @@ private:
     std::uint64_t hello_id_ = 0;
     std::map<std::uint64_t, ReplyFn> pending_;
     std::function<void()> on_connected_;
-    NoticeFn on_notice_;
+    std::function<void(const proto::RelayOffer&)> on_relay_offer_;
     Reach reach_{std::nullopt, "not connected to the tracker"};
 };
 

@@ -2,6 +2,7 @@
 // asks on the fetcher's.
 #include "daemon/reverse/relay_peer.hpp"
 
+#include <cassert>
 #include <utility>
 
 #include "common/uv.hpp"
@@ -29,7 +30,14 @@ void serve_relay_offer(uv_loop_t* loop, RelayDialer& dialer, UploadServer& uploa
 
 HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
                                     std::weak_ptr<HandedSockets> sockets) {
-    return [&link, &dialer, holder = std::move(holder), sockets = std::move(sockets)] {
+    return make_relay_ask(link, dialer, std::move(holder), std::make_shared<std::weak_ptr<HandedSockets>>(std::move(sockets)));
+}
+
+HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
+                                    std::shared_ptr<std::weak_ptr<HandedSockets>> source) {
+    assert(source);
+    return [&link, &dialer, holder = std::move(holder), source = std::move(source)] {
+        const std::weak_ptr<HandedSockets> sockets = *source;
         const auto fail = [holder, sockets](const std::string& why) {
             if (auto s = sockets.lock()) s->fail("cannot reach " + holder + " through the relay: " + why);
         };

@@ -42,5 +42,9 @@ void serve_relay_offer(uv_loop_t* loop, RelayDialer& dialer, UploadServer& uploa
 // `sockets` may go first: then a late socket is closed and nothing is said.
 HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
                                     std::weak_ptr<HandedSockets> sockets);
+// The same for a source whose HandedSockets is made after its ask (it takes
+// the ask in its constructor): `source` is filled in once it exists.
+HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
+                                    std::shared_ptr<std::weak_ptr<HandedSockets>> source);
 
 }  // namespace peershare::peerd

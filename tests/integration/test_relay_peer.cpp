@@ -55,9 +55,11 @@ struct Fetcher {
     peerd::RelayDialer dialer;
 };
 
+// A relay source as peerd makes one: its ask first, the HandedSockets after.
 std::shared_ptr<peerd::HandedSockets> relay_source(Fetcher& f, const std::string& holder) {
-    auto sockets = std::make_shared<peerd::HandedSockets>(nullptr);
-    *sockets = peerd::HandedSockets(peerd::make_relay_ask(f.link, f.dialer, holder, sockets));
+    auto source = std::make_shared<std::weak_ptr<peerd::HandedSockets>>();
+    auto sockets = std::make_shared<peerd::HandedSockets>(peerd::make_relay_ask(f.link, f.dialer, holder, source));
+    *source = sockets;
     return sockets;
 }
 
