@@ -18,6 +18,7 @@ void free_handle(uv_handle_t* handle) {
         case UV_TIMER: free_as<uv_timer_t>(handle); break;
         case UV_SIGNAL: free_as<uv_signal_t>(handle); break;
         case UV_IDLE: free_as<uv_idle_t>(handle); break;
+        case UV_POLL: free_as<uv_poll_t>(handle); break;
         default: break;   // not a type we allocate; never reached
     }
 }

@@ -13,6 +13,7 @@
 #include "common/pool.hpp"
 #include "common/rate.hpp"
 #include "common/uv.hpp"
+#include "daemon/reverse/relay_peer.hpp"
 #include "daemon/share_fetched.hpp"
 
 namespace peershare::peerd {
@@ -39,6 +40,7 @@ private:
 Peer::Peer(uv_loop_t* loop, const common::Log& log, PeerConfig config)
     : loop_(loop), log_(log), config_(std::move(config)),
       uploads_(loop, catalog_, log, config_.uploads),
+      relay_dialer_(loop),
       download_bucket_(config_.download_rate, uv_hrtime),
       buffers_(std::make_shared<BufferPool>(config_.fetch_memory)) {
     uploads_.count_into(&metrics_);
@@ -63,6 +65,9 @@ proto::Result<bool> Peer::start() {
         loop_, log_, LinkConfig{config_.tracker, config_.name, state->peer_key, uploads_.port(), config_.advertise},
         catalog_);
     reverse_ = std::make_unique<ReverseConnections>(loop_, log_, uploads_, *link_);
+    link_->on_relay_offer([this](const proto::RelayOffer& offer) {
+        serve_relay_offer(loop_, relay_dialer_, uploads_, log_, offer);
+    });
     link_->start();
     start_transfers(std::move(state->transfers));
     return true;
@@ -80,6 +85,7 @@ void Peer::stop() {
     if (transfers_) transfers_->stop();   // partial files and records stay: the next start resumes
     reverse_.reset();   // dials in flight are abandoned; connect-backs still coming are refused
     if (link_) link_->stop();
+    relay_dialer_.abandon();
     uploads_.stop();
     if (state_) state_->flush();
 }
@@ -290,7 +296,7 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
         });
     };
     hooks.own_reach = [this] {
-        return OwnReach{link_->reach().reachable, link_->reach().reason, static_cast<bool>(make_relay_ask_)};
+        return OwnReach{link_->reach().reachable, link_->reach().reason, link_->tracker_relay()};
     };
     hooks.hidden_source = [this](const proto::Holder& h, HiddenRoute route) { return hidden_source(h, route); };
     hooks.make_fetch = [this](FetchRequest request, Fetch::Callbacks callbacks) {
@@ -319,9 +325,9 @@ Source Peer::hidden_source(const proto::Holder& h, HiddenRoute route) {
         s.via = Via::reverse;
         return s;
     }
-    assert(route == HiddenRoute::relay && make_relay_ask_);   // OwnReach::relay is false without it
+    assert(route == HiddenRoute::relay);   // only when the tracker runs a relay (OwnReach::relay)
     auto self = std::make_shared<std::weak_ptr<HandedSockets>>();
-    s.handed = std::make_shared<HandedSockets>(make_relay_ask_(h, self));
+    s.handed = std::make_shared<HandedSockets>(make_relay_ask(*link_, relay_dialer_, h.peer, self));
     *self = s.handed;
     s.via = Via::relay;
     return s;

@@ -21,6 +21,7 @@
 #include "daemon/metrics.hpp"
 #include "daemon/partial_holdings.hpp"
 #include "daemon/reverse/reverse_connections.hpp"
+#include "daemon/reverse/relay_dialer.hpp"
 #include "daemon/state/state_writer.hpp"
 #include "daemon/tracker_link.hpp"
 #include "daemon/transfers/registry.hpp"
@@ -120,18 +121,16 @@ private:
     // the worker pool; null until start().
     std::unique_ptr<StateWriter> state_;
     UploadServer uploads_;
+    // Dials the relay for relay_offers (serving through it) and for relay
+    // sources' asks (fetching through it: make_relay_ask with it and link_,
+    // daemon/reverse/relay_peer.hpp); after uploads_, which its dials hand
+    // sockets to.
+    RelayDialer relay_dialer_;
     common::TokenBucket download_bucket_;
     std::unique_ptr<TrackerLink> link_;
     // Reverse connections, both sides (holder: dials connect_backs; fetcher:
     // expects them); after link_ and uploads_, which it uses. Null until start().
     std::unique_ptr<ReverseConnections> reverse_;
-    // THE RELAY SEAM (issue 11): makes the ask of a relay source for a
-    // holder — the relay dialer's `make_relay_ask(...)` once it is merged.
-    // Empty: no relay source is made (OwnReach::relay false), and a fetch
-    // whose holders and we ourselves are all unreachable fails at once.
-    using RelayAskMaker = std::function<HandedSockets::AskFn(const proto::Holder& holder,
-                                                             std::shared_ptr<std::weak_ptr<HandedSockets>> source)>;
-    RelayAskMaker make_relay_ask_;
     // A source for a holder the tracker found unreachable (RegistryHooks::hidden_source).
     Source hidden_source(const proto::Holder& holder, HiddenRoute route);
     std::map<std::uint64_t, std::shared_ptr<HashJob>> hashing_;

@@ -132,6 +132,12 @@ void TrackerLink::on_frame(proto::Envelope&& env) {
         if (on_connect_back_) on_connect_back_(*m);
         return;
     }
+    if (env.type == proto::RelayOffer::kType && !env.id) {
+        auto m = proto::RelayOffer::from_json(env.body);
+        if (!m) return log_.warning("the tracker sent a bad relay_offer: " + m.error().message);
+        if (on_relay_offer_) on_relay_offer_(*m);
+        return;
+    }
     if (!env.id) return;
     auto it = pending_.find(*env.id);
     if (it == pending_.end()) return;   // a reply to a notify
@@ -153,6 +159,7 @@ void TrackerLink::on_welcome(const proto::Envelope& env) {
     reach_ = {std::nullopt, welcome->reach_check ? "checking" : "not checked by this tracker"};
     backoff_ms_ = kFirstBackoffMs;
     address_ = welcome->address;
+    relay_ = welcome->relay;
     log_.info("connected to the tracker at " + common::to_string(config_.tracker) + " as " + config_.name +
               " (seen as " + address_ + "), announcing " + std::to_string(catalog_.all().size()) + " files");
     for (const auto& [id, held] : catalog_.partials()) {   // first: a publication of the name replaces it

@@ -57,6 +57,16 @@ public:
     void on_connect_back(std::function<void(const proto::ConnectBack&)> callback) {
         on_connect_back_ = std::move(callback);
     }
+    // Called on the loop for each `relay_offer` the tracker sends (a fetcher
+    // wants us to meet it at the relay; docs/protocol.md §7.11), already
+    // parsed and checked field by field; a malformed one is logged and
+    // dropped. One callback; a new one replaces it.
+    void on_relay_offer(std::function<void(const proto::RelayOffer&)> callback) {
+        on_relay_offer_ = std::move(callback);
+    }
+    // Whether the tracker runs a relay (welcome.relay; docs/protocol.md §7.11,
+    // §15), as it said when it last welcomed us; false while not connected.
+    bool tracker_relay() const { return welcomed_ && relay_; }
     const std::string& error() const { return error_; }
     const std::string& observed_address() const { return address_; }
     const LinkConfig& config() const { return config_; }
@@ -124,7 +134,9 @@ private:
     std::map<std::uint64_t, ReplyFn> pending_;
     std::function<void()> on_connected_;
     std::function<void(const proto::ConnectBack&)> on_connect_back_;
+    std::function<void(const proto::RelayOffer&)> on_relay_offer_;
     Reach reach_{std::nullopt, "not connected to the tracker"};
+    bool relay_ = false;   // welcome.relay
 };
 
 }  // namespace peershare::peerd

@@ -218,7 +218,7 @@ std::string version_mismatch_message(const json& hello, std::string_view us, std
 
 json Welcome::to_json() const {
     return {{"version", version}, {"address", address}, {"heartbeat_s", heartbeat_s},
-            {"peer_timeout_s", peer_timeout_s}, {"reach_check", reach_check}};
+            {"peer_timeout_s", peer_timeout_s}, {"reach_check", reach_check}, {"relay", relay}};
 }
 
 Result<Welcome> Welcome::from_json(const json& j) {
@@ -229,6 +229,7 @@ Result<Welcome> Welcome::from_json(const json& j) {
     w.heartbeat_s = static_cast<std::uint32_t>(r.number("heartbeat_s", 0, 86400));
     w.peer_timeout_s = static_cast<std::uint32_t>(r.number("peer_timeout_s", 0, 86400));
     w.reach_check = r.flag("reach_check", false);
+    w.relay = r.flag("relay", false);
     return finish(r, std::move(w));
 }
 

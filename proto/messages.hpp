@@ -114,6 +114,9 @@ struct Welcome {
     // The tracker dials the peer back and sends a `reachability` message
     // (docs/protocol.md §7.10); false (or absent): it never checks.
     bool reach_check = false;
+    // The tracker runs a relay (trackerd --relay-listen; docs/protocol.md
+    // §7.11, §15): a relay_request may be answered. False (or absent): none.
+    bool relay = false;
     json to_json() const;
     static Result<Welcome> from_json(const json& j);
 };

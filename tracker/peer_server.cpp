@@ -201,7 +201,7 @@ void PeerServer::on_hello(Session& s, const proto::Envelope& env) {
                                     static_cast<std::int64_t>(std::time(nullptr)), {}, std::nullopt, {}});
     session_of_peer_[*s.peer] = s.id;
     s.conn.send(proto::Welcome{proto::kProtocolVersion, address, state_.config.heartbeat_s,
-                               state_.config.peer_timeout_s, state_.config.reach_check},
+                               state_.config.peer_timeout_s, state_.config.reach_check, state_.relay != nullptr},
                 env.id);
     state_.events.record("joined", hello->name, {}, address + ":" + std::to_string(hello->port));
     start_reach_check(s);

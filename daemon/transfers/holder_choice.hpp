@@ -42,7 +42,7 @@ using HolderChoice = std::variant<std::vector<proto::Holder>, proto::Choices, pr
 struct OwnReach {
     std::optional<bool> reachable;   // TrackerLink::reach(): nothing while unknown
     std::string reason;              // its reason, in words
-    bool relay = false;              // a relay source can be made (the relay's ask is wired)
+    bool relay = false;              // the tracker runs a relay (welcome.relay)
 };
 
 // How a holder the tracker found unreachable can still be a source:

@@ -5,12 +5,15 @@
 // both ways; a reused or unknown token is refused and closed; the circuit cap
 // refuses the next side; a circuit's rate holds within a 3x margin; stats,
 // /metrics-backed counts and the `relayed` event say what happened; a tracker
-// without a relay answers relay_request with `unavailable`.
+// without a relay answers relay_request with `unavailable`. A holder peerd
+// given a relay_offer dials the relay and serves a GET through it (the
+// fetcher's side driven by hand: a raw preface and HTTP request).
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "harness.hpp"
+#include "peer_helpers.hpp"
 #include "proto/relay.hpp"
 
 using namespace peershare;
@@ -195,4 +198,33 @@ TEST_CASE("relay: a ticket for a peer that is not there is not_found") {
     auto self = fetcher->request<proto::RelayTicket>(proto::RelayRequest{"fetcher"}, kDeadline);
     REQUIRE_FALSE(self);
     CHECK(self.error().code == proto::ErrorCode::bad_request);
+}
+
+TEST_CASE("relay: a holder peerd given a relay_offer serves a GET through the relay") {
+    Swarm swarm({"holder"}, [] {
+        TrackerFixture::Options o;
+        o.extra_args = {"--relay-listen", "127.0.0.1:0"};
+        return o;
+    }());
+    auto& holder = swarm["holder"];
+    const auto file = swarm.dir() / "served.bin";
+    write_random(file, 300'000, 11);
+    const auto id = publish(holder, file, "served.bin")["id"].get<std::string>();
+    auto fetcher = swarm.tracker().connect_peer("fetcher", 7001);
+
+    auto ticket = fetcher->request<proto::RelayTicket>(proto::RelayRequest{"holder"}, kDeadline);
+    REQUIRE_MESSAGE(ticket, (ticket ? "" : ticket.error().message));
+    RawConnection raw(ticket->relay_port);
+    REQUIRE(raw.send_all(proto::relay_preface(ticket->token) + "GET /v1/files/" + id +
+                         " HTTP/1.1\r\nHost: holder\r\nConnection: close\r\n\r\n"));
+    const auto joined = raw.read_bytes(proto::relay_joined().size(), kDeadline);
+    REQUIRE_MESSAGE(joined, holder.describe());
+    CHECK(*joined == proto::relay_joined());
+    const auto response = raw.read_until_closed(kDeadline);
+    CHECK_MESSAGE(response.starts_with("HTTP/1.1 200 "), response.substr(0, 200));
+    const auto body_at = response.find("\r\n\r\n");
+    REQUIRE(body_at != std::string::npos);
+    CHECK(response.size() - body_at - 4 == 300'000);
+    CHECK(response.substr(body_at + 4) == read_bytes(file));
+    CHECK(wait_until([&] { return contains(holder.describe(), "serving the relay for fetcher"); }, kDeadline));
 }

@@ -103,7 +103,7 @@ std::optional<M> next_of(common::Client& peer, Millis deadline) {
         if (!frame) return std::nullopt;
         if (frame->type != M::kType) continue;
         auto m = M::from_json(frame->body);
-        REQUIRE_MESSAGE(m, m.error().message);
+        REQUIRE_MESSAGE(m, (m ? "" : m.error().message));
         return *m;
     }
     return std::nullopt;
@@ -138,7 +138,7 @@ TEST_CASE("reverse: a reachable fetcher's request reaches the holder with its ve
 
     const auto token = proto::random_reverse_token();
     auto ok = ask(*bob, "alice", token);
-    REQUIRE_MESSAGE(ok, ok.error().message << tracker.process().describe());
+    REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().message + "\n" + tracker.process().describe()));
     const auto back = next_connect_back(*alice, kDeadline);
     REQUIRE(back);
     CHECK(back->token == token);
