@@ -183,3 +183,31 @@ TEST_CASE("reach 5: a holder the tracker found unreachable is never dialled, eve
     const auto log = fetcher->describe();
     CHECK_MESSAGE(!contains(log, "source hidden"), log);
 }
+
+TEST_CASE("reach 6: with the tracker's relay, a fetcher and a holder both unreachable exchange a file through it") {
+    TempDir dir;
+    auto options = trusting_advertise();
+    options.extra_args.insert(options.extra_args.end(), {"--relay-listen", "127.0.0.1:0"});
+    TrackerFixture tracker(options);
+    auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
+    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.3"}});
+    const auto file = hidden->dir() / "secret.bin";
+    write_random(file, 700'000, 12);   // three pieces of 256 KiB
+    publish(*hidden, file, "secret.bin");
+    REQUIRE(settled_status(*hidden)["reachable"] == false);
+    REQUIRE(settled_status(*fetcher)["reachable"] == false);
+
+    // Reach 4's fetch, which failed at once without a relay, now goes through it.
+    const auto out = fetcher->dir() / "secret.bin";
+    fetch_ok(*fetcher, "secret.bin", out);
+    CHECK(file_difference(file, out).empty());
+    // The relay joined them (its event comes when the circuit is made).
+    const auto relayed = [&] {
+        const auto r = tracker.trackerctl("events");
+        return r.exit_code == 0 && contains(r.out, "relayed  fetcher");
+    };
+    CHECK(wait_until(relayed, kDeadline));
+    const auto stats = parse_json(tracker.trackerctl("--json", "stats").out);
+    INFO(stats.dump());
+    CHECK(stats["relay"]["circuits_opened"].get<std::uint64_t>() >= 1);
+}
