@@ -327,7 +327,9 @@ Source Peer::hidden_source(const proto::Holder& h, HiddenRoute route) {
     }
     assert(route == HiddenRoute::relay);   // only when the tracker runs a relay (OwnReach::relay)
     auto self = std::make_shared<std::weak_ptr<HandedSockets>>();
-    s.handed = std::make_shared<HandedSockets>(make_relay_ask(*link_, relay_dialer_, h.peer, self));
+    // The relay dial's own deadline (and its more precise error) comes first.
+    s.handed = std::make_shared<HandedSockets>(make_relay_ask(*link_, relay_dialer_, h.peer, self), kMaxConnectBacks,
+                                               kRelayDialDeadlineMs + 1'000);
     *self = s.handed;
     s.via = Via::relay;
     return s;

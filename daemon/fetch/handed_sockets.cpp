@@ -41,8 +41,8 @@ std::optional<std::string> HandedSockets::problem(std::uint64_t now_ms) const {
     if (failed_) return failed_;
     if (!waiting_.empty()) return std::nullopt;
     if (pending_since_) {
-        if (now_ms - *pending_since_ < kConnectBackWaitMs) return std::nullopt;
-        return "the holder did not connect back within " + std::to_string(kConnectBackWaitMs / 1000) + " s";
+        if (now_ms - *pending_since_ < wait_ms_) return std::nullopt;
+        return "the holder did not connect back within " + std::to_string(wait_ms_ / 1000) + " s";
     }
     if (asks_ >= max_asks_) return "the holder connected back " + std::to_string(received_) + " times, no more asked";
     return std::nullopt;

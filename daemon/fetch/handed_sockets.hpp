@@ -51,8 +51,11 @@ public:
     // Asks for one more connect-back (the tracker relays it to the holder);
     // its socket comes through give(), its failure through fail().
     using AskFn = std::function<void()>;
-    explicit HandedSockets(AskFn ask, unsigned max_asks = kMaxConnectBacks)
-        : ask_(std::move(ask)), max_asks_(max_asks) {}
+    // `wait_ms`: how long one ask may go without its socket (a relay source
+    // waits longer: its dial alone may take kRelayDialDeadlineMs).
+    explicit HandedSockets(AskFn ask, unsigned max_asks = kMaxConnectBacks,
+                           std::uint64_t wait_ms = kConnectBackWaitMs)
+        : ask_(std::move(ask)), max_asks_(max_asks), wait_ms_(wait_ms) {}
 
     // A connect-back for this source arrived. False (the socket is closed)
     // when kMaxHandedWaiting already wait or the source failed.
@@ -67,7 +70,7 @@ public:
 
     // Why this source cannot go on, if it cannot: it failed, or every ask was
     // made and none is pending, or the pending one is older than
-    // kConnectBackWaitMs at `now_ms`. nullopt: wait (kConnectBackPollMs).
+    // wait_ms at `now_ms`. nullopt: wait (kConnectBackPollMs).
     std::optional<std::string> problem(std::uint64_t now_ms) const;
 
     unsigned asks() const { return asks_; }
@@ -76,6 +79,7 @@ public:
 private:
     AskFn ask_;
     unsigned max_asks_;
+    std::uint64_t wait_ms_;
     unsigned asks_ = 0;
     unsigned received_ = 0;
     std::optional<std::uint64_t> pending_since_;   // an ask without its socket yet

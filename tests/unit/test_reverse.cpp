@@ -97,6 +97,14 @@ TEST_CASE("an expired token is refused as expired, and expired ones make room") 
     CHECK(table.size() == 0);
 }
 
+TEST_CASE("handed sockets: a relay source waits as long as it is given") {
+    peerd::HandedSockets handed([] {}, 2, 16'000);
+    CHECK(handed.take(0) == -1);
+    CHECK_FALSE(handed.problem(peerd::kConnectBackWaitMs));
+    CHECK_FALSE(handed.problem(15'999));
+    CHECK(handed.problem(16'000)->find("within 16 s") != std::string::npos);
+}
+
 TEST_CASE("handed sockets: one ask at a time, bounded in number and in waiting time") {
     int asked = 0;
     peerd::HandedSockets handed([&] { ++asked; }, 2);
