@@ -164,7 +164,7 @@ void add_reach_check(CLI::App& app, Globals& g) {
 }
 
 void add_status(CLI::App& app, Globals& g) {
-    auto* cmd = app.add_subcommand("status", "name, tracker link, upload port, transfers");
+    auto* cmd = app.add_subcommand("status", "name, tracker link, upload port, reachable (and why), transfers");
     cmd->callback([&g] {
         auto s = connect(g);
         auto st = s.request<proto::Status>(proto::GetStatus{});

@@ -114,7 +114,7 @@ std::string event_line(const proto::Event& e) {
 }
 
 void add_events(CLI::App& app, Globals& g) {
-    auto* cmd = app.add_subcommand("events", "recent events: joins, publishes, lookups, fetches, leaves");
+    auto* cmd = app.add_subcommand("events", "recent events: joins, publishes, lookups, fetches, reverse and relayed connections, leaves");
     auto follow = std::make_shared<bool>(false);
     cmd->add_flag("-f,--follow", *follow, "keep printing new events (with --json: one object per line)");
     cmd->callback([&g, follow] {
@@ -141,7 +141,7 @@ void add_events(CLI::App& app, Globals& g) {
 }
 
 void add_stats(CLI::App& app, Globals& g) {
-    auto* cmd = app.add_subcommand("stats", "peers, files, requests by type, uptime, the relay's circuits");
+    auto* cmd = app.add_subcommand("stats", "peers, files, requests by type, uptime, reverse connections, the relay's circuits");
     cmd->callback([&g] {
         auto s = connect(g);
         auto st = s.request<proto::Stats>(proto::GetStats{});

@@ -91,8 +91,8 @@ void add_options(CLI::App& app, Options& o) {
                  "give out the address a peer advertises (peerd --advertise) instead of the one "
                  "it connects from; only where every peer is trusted");
     app.add_flag("--reach-check,!--no-reach-check", o.config.reach_check,
-                 "dial each peer's upload address back on hello to learn whether fetchers can reach it "
-                 "(trackerctl peers: REACH); --no-reach-check never dials peers")
+                 "on by default: dial each peer's upload address back on hello to learn whether fetchers "
+                 "can reach it (trackerctl peers: REACH); --no-reach-check never dials peers")
         ->capture_default_str();
     app.add_option("--relay-listen", o.relay_listen,
                    "address:port of the relay that joins two peers neither of which can reach the other "

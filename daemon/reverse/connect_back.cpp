@@ -115,10 +115,10 @@ void ConnectBackDialer::finish(std::uint64_t id, bool ok, const std::string& why
         dial->tcp->get()->data = nullptr;
         server_.adopt(std::move(*dial->tcp));
         dial->tcp.reset();
-        log_.info("connected back to " + dial->where);
+        log_.debug("connect-back dialled to " + dial->where);   // the caller says what it was for
     } else {
         dial->close_handles();
-        log_.info("cannot connect back: " + why);
+        log_.debug("cannot connect back: " + why);
     }
     if (dial->done) dial->done(ok, why);
 }

@@ -65,7 +65,8 @@ void ReverseConnections::connect_back(const proto::ConnectBack& m) {
     if (m.port == 0) return log_.warning("cannot connect back to " + m.peer + " at " + where + ": port 0");
     auto dialled = dialer_.dial(common::Endpoint{m.address, m.port}, m.token,
                                 [this, peer = m.peer, where](bool ok, const std::string& why) {
-                                    if (ok) return log_.info("connected back to " + peer + " at " + where);
+                                    // Whether the fetcher takes the connection is its to say (its log).
+                                    if (ok) return log_.info("connected back to " + peer + " at " + where + " and presented its token");
                                     log_.warning("cannot connect back to " + peer + " at " + where + ": " + why);
                                 });
     if (!dialled) log_.warning("cannot connect back to " + m.peer + ": " + dialled.error().message);

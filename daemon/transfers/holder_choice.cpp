@@ -81,7 +81,7 @@ std::string no_route_message(const std::string& name, const std::vector<proto::H
            "): the tracker cannot connect to " + (one ? "its" : "their") + " upload port, and " + self +
            ", so it cannot connect back here. Either side can fix it: open its upload port to other peers "
            "(firewall, router port forwarding) or run peerd --advertise with an address that reaches it; "
-           "or run the tracker with a relay (trackerd --relay-listen). `peerctl reach-check` on each side tells";
+           "or run the tracker with a relay (trackerd --relay-listen). `peerctl reach-check` on each side tells whether it is reachable now";
 }
 
 std::vector<proto::Holder> unreachable_holders(const std::vector<proto::Holder>& all, const HolderFilter& filter) {

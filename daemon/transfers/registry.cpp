@@ -433,7 +433,7 @@ void TransferRegistry::enter_waiting(Transfer& t, const std::string& why) {
     set_state(t, TransferState::waiting, why);
     const auto id = t.rec.id;
     end_followers(t, Error{ErrorCode::unavailable,
-                           "no live holder of '" + t.rec.name + "' right now (" + why + "); transfer " +
+                           "no holder of '" + t.rec.name + "' can be fetched from right now (" + why + "); transfer " +
                                std::to_string(id) +
                                " is kept and continues by itself when one returns (see `peerctl transfers`)"});
     std::uniform_real_distribution<double> jitter(0.0, 1.0);

@@ -116,7 +116,7 @@ TEST_CASE("relay: matching tokens are joined; bytes go both ways; bad and reused
         auto waiting = present(b.holder);   // the second circuit's place
         auto c = ask_relay(*fetcher, *holder, "holder");
         auto refused = present(c.holder);
-        expect_refused(*refused, "the relay is full (2 circuits)");
+        expect_refused(*refused, "the relay is full (at most 2 circuits at once)");
         // Closing the first circuit makes room: b's partner joins.
         f.reset();
         h.reset();

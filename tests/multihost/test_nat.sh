@@ -115,7 +115,7 @@ grep -Eq "^home2 +$bridge\.32 +7070 +no " <<<"$peers" || fail "the tracker does 
 grep -Eq "^fetcher +$bridge\.21 +7070 +yes " <<<"$peers" || fail "the fetcher on the bridge is not reachable: $peers"
 echo "ok: the tracker sees home1 at $bridge.31 and home2 at $bridge.32 (the routers), both unreachable; fetcher reachable"
 
-# --- the fetcher gets it by reverse connection; home2 fails at once, saying why ---
+# --- the fetcher gets it by reverse connection; home2 through the relay ---
 head -c 300001 /dev/urandom > "$tmp/home1/photo.bin"
 ctl home1 publish "$tmp/home1/photo.bin" photo >/dev/null || fail "publish on home1: $(tail -5 "$tmp/home1.log")"
 out=$(ctl fetcher fetch photo -o "$tmp/fetcher/photo.bin" --no-share --quiet 2>&1) ||
