@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "proto/content.hpp"
+#include "proto/hex.hpp"
 #include "proto/limits.hpp"
 #include "proto/names.hpp"
 #include "proto/relay.hpp"
@@ -314,7 +315,7 @@ namespace {
 // A token field: exactly `digits` lowercase hex digits (proto/relay.hpp, proto/reverse.hpp).
 std::string token_field(FieldReader& r, std::size_t digits) {
     auto token = r.text("token", digits);
-    if (!r.error() && (token.size() != digits || token.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+    if (!r.error() && !is_lower_hex(token, digits)) {
         r.fail("field 'token' must be " + std::to_string(digits) + " lowercase hex digits");
     }
     return token;

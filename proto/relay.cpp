@@ -1,6 +1,7 @@
 // proto/relay.cpp — the relay's preface and answer lines.
 #include "proto/relay.hpp"
 
+#include "proto/hex.hpp"
 #include "proto/reach.hpp"
 
 namespace peershare::proto {
@@ -8,10 +9,6 @@ namespace peershare::proto {
 namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
-
-bool lower_hex(std::string_view s) {
-    return s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
 
 // The line before the first CRLF, if one comes within the bound.
 std::variant<RelayIncomplete, std::string_view, RelayBad> first_line(std::string_view bytes) {
@@ -62,7 +59,7 @@ RelayParse parse_relay_preface(std::string_view bytes) {
         return RelayBad{"not a relay preface (expected " + std::string(kRelayMagic) + " <token>)"};
     }
     const auto token = text.substr(kRelayMagic.size() + 1);
-    if (token.size() != kRelayTokenDigits || !lower_hex(token)) {
+    if (!is_lower_hex(token, kRelayTokenDigits)) {
         return RelayBad{"the token must be " + std::to_string(kRelayTokenDigits) + " lowercase hex digits"};
     }
     return RelayLine{std::string(token), consumed};

@@ -29,11 +29,6 @@ void serve_relay_offer(uv_loop_t* loop, RelayDialer& dialer, UploadServer& uploa
 }
 
 HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
-                                    std::weak_ptr<HandedSockets> sockets) {
-    return make_relay_ask(link, dialer, std::move(holder), std::make_shared<std::weak_ptr<HandedSockets>>(std::move(sockets)));
-}
-
-HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
                                     std::shared_ptr<std::weak_ptr<HandedSockets>> source) {
     assert(source);
     return [&link, &dialer, holder = std::move(holder), source = std::move(source)] {

@@ -35,15 +35,13 @@ void serve_relay_offer(uv_loop_t* loop, RelayDialer& dialer, UploadServer& uploa
 // The fetcher's side: the AskFn of a relay source's HandedSockets
 // (daemon/fetch/handed_sockets.hpp; Via::relay). Each call sends
 // relay_request{holder} on `link`; on the relay_ticket it dials the relay and
-// give()s the joined socket to `sockets`; any error (the tracker's: no relay,
+// give()s the joined socket to the source; any error (the tracker's: no relay,
 // not found, busy; the dial's: refused, deadline, connect) is
-//   sockets->fail("cannot reach HOLDER through the relay: …").
-// `link` and `dialer` must outlive every ask (peerd's Peer owns all three);
-// `sockets` may go first: then a late socket is closed and nothing is said.
-HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
-                                    std::weak_ptr<HandedSockets> sockets);
-// The same for a source whose HandedSockets is made after its ask (it takes
-// the ask in its constructor): `source` is filled in once it exists.
+//   source->fail("cannot reach HOLDER through the relay: …").
+// `link` and `dialer` must outlive every ask (peerd's Peer owns all three).
+// The source's HandedSockets is made after its ask (it takes the ask in its
+// constructor): `source` is filled in once it exists, and may go first: then
+// a late socket is closed and nothing is said.
 HandedSockets::AskFn make_relay_ask(TrackerLink& link, RelayDialer& dialer, std::string holder,
                                     std::shared_ptr<std::weak_ptr<HandedSockets>> source);
 
