@@ -296,7 +296,8 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
         });
     };
     hooks.own_reach = [this] {
-        return OwnReach{link_->reach().reachable, link_->reach().reason, link_->tracker_relay()};
+        const auto& reach = link_->reach();
+        return OwnReach{reach.reachable, reach.reason, link_->tracker_relay(), reach.checking};
     };
     hooks.hidden_source = [this](const proto::Holder& h, HiddenRoute route) { return hidden_source(h, route); };
     hooks.make_fetch = [this](FetchRequest request, Fetch::Callbacks callbacks) {
@@ -316,6 +317,7 @@ void Peer::start_transfers(std::vector<TransferRecord> stored) {
         *transfer_rows_, std::move(hooks));
     transfers_->restore(std::move(stored));   // read and checked by open_state
     link_->on_connected([this] { transfers_->tracker_connected(); });
+    link_->on_reach_verdict([this] { transfers_->reach_known(); });
 }
 
 Source Peer::hidden_source(const proto::Holder& h, HiddenRoute route) {

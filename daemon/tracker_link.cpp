@@ -156,7 +156,7 @@ void TrackerLink::on_welcome(const proto::Envelope& env) {
     }
     welcomed_ = true;
     error_.clear();
-    reach_ = {std::nullopt, welcome->reach_check ? "checking" : "not checked by this tracker"};
+    reach_ = {std::nullopt, welcome->reach_check ? "checking" : "not checked by this tracker", welcome->reach_check};
     backoff_ms_ = kFirstBackoffMs;
     address_ = welcome->address;
     relay_ = welcome->relay;
@@ -180,16 +180,16 @@ void TrackerLink::on_reachability(const proto::Envelope& env) {
     auto m = proto::Reachability::from_json(env.body);
     if (!m) return log_.warning("the tracker sent a malformed reachability message: " + m.error().message);
     const bool news = reach_.reachable != m->reachable || reach_.reason != m->reason;
-    reach_ = {m->reachable, m->reason};
-    if (!news) return;
-    if (m->reachable) {
+    reach_ = {m->reachable, m->reason, false};
+    if (news && m->reachable) {
         log_.info("the tracker reaches our upload server (" + m->reason + ")");
-    } else {
+    } else if (news) {
         log_.warning("the tracker cannot reach our upload server: " + m->reason +
                      "; other peers cannot download from us. Open port " + std::to_string(m->port) +
                      " to them (firewall, router port forwarding), or run peerd --advertise with an address "
                      "that reaches this machine");
     }
+    if (on_reach_verdict_) on_reach_verdict_();   // last: it may start fetches
 }
 
 void TrackerLink::check_reach(std::function<void(proto::Result<proto::Reachability>)> done) {

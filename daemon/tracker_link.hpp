@@ -64,6 +64,10 @@ public:
     void on_relay_offer(std::function<void(const proto::RelayOffer&)> callback) {
         on_relay_offer_ = std::move(callback);
     }
+    // Called on the loop each time the tracker sends its verdict on our
+    // reachability (after each hello, and for `reach_check`). One callback; a
+    // new one replaces it.
+    void on_reach_verdict(std::function<void()> callback) { on_reach_verdict_ = std::move(callback); }
     // Whether the tracker runs a relay (welcome.relay; docs/protocol.md §7.11,
     // §15), as it said when it last welcomed us; false while not connected.
     bool tracker_relay() const { return welcomed_ && relay_; }
@@ -76,6 +80,9 @@ public:
     struct Reach {
         std::optional<bool> reachable;
         std::string reason;
+        // The tracker said in its welcome that it checks, and has not
+        // answered yet (at most proto::kReachDeadlineMs after the hello).
+        bool checking = false;
     };
     const Reach& reach() const { return reach_; }
     // Asks the tracker to check again now; `done` gets its answer (and reach() is updated).
@@ -135,6 +142,7 @@ private:
     std::function<void()> on_connected_;
     std::function<void(const proto::ConnectBack&)> on_connect_back_;
     std::function<void(const proto::RelayOffer&)> on_relay_offer_;
+    std::function<void()> on_reach_verdict_;
     Reach reach_{std::nullopt, "not connected to the tracker"};
     bool relay_ = false;   // welcome.relay
 };

@@ -292,6 +292,9 @@ private:
     void strike(std::size_t source, const std::string& why);
     // `readmissible`: for a 404, which a later add_sources listing it may undo.
     void drop(std::size_t source, const std::string& why, bool readmissible = false);
+    // A direct source that cannot be connected to: replaced in place by the
+    // one req_.fallback gives for the same holder, if any (true).
+    bool fall_back(std::size_t source, const std::string& why);
     void make_ready(std::size_t source);
     void fail_if_no_source();
     Error no_source_error() const;
@@ -984,6 +987,7 @@ void Fetch::Engine::apply(std::size_t i, const Verdict& v) {
         case Verdict::Kind::strike:
             return strike(i, v.why);
         case Verdict::Kind::drop:
+            if (v.unreachable && fall_back(i, v.why)) return;
             return drop(i, v.why, v.readmissible);
     }
 }
@@ -1013,6 +1017,28 @@ void Fetch::Engine::drop(std::size_t i, const std::string& why, bool readmissibl
     if (picker_ && s.picker_index != kNotPicking) picker_->drop_source(s.picker_index);
     s.picker_index = kNotPicking;
     fail_if_no_source();
+}
+
+bool Fetch::Engine::fall_back(std::size_t i, const std::string& why) {
+    if (sources_[i].stage == Stage::dropped || sources_[i].source.via != Via::direct || !req_.fallback) return false;
+    auto other = req_.fallback(sources_[i].source);
+    if (!other) return false;
+    assert(other->handed && other->via != Via::direct && other->peer == sources_[i].source.peer);
+    log_.info("fetch " + display_name() + ": source " + other->peer + ": " + why + "; trying a " +
+              std::string(via_name(other->via)) + " connection");
+    std::vector<Request*> doomed;
+    for (auto& r : requests_) {
+        if (r->source == i) doomed.push_back(r.get());
+    }
+    for (auto* r : doomed) abort_request(r);
+    auto& s = sources_[i];
+    if (picker_ && s.picker_index != kNotPicking) picker_->drop_source(s.picker_index);
+    SourceState fresh = source_state(*other);
+    fresh.verified = s.verified;
+    s = std::move(fresh);
+    // The piece list is known: no need to ask this one for it.
+    if (phase_ == Phase::running && listed_ && s.stage == Stage::listing) make_ready(i);
+    return true;
 }
 
 void Fetch::Engine::received_from(std::size_t i) {

@@ -37,7 +37,8 @@
 // does not match is fetched again from another source; a source that fails
 // kMaxStrikes times (bad data, transport errors), answers 404, or cannot be
 // connected to is dropped (one dropped for a 404 may come back through
-// add_sources). 503 pauses the source for Retry-After (clamped),
+// add_sources; one that cannot be connected to is first offered to
+// FetchRequest::fallback, which may give another way to the same holder). 503 pauses the source for Retry-After (clamped),
 // kMaxBusyAnswers in a row drop it. When nothing is left to ask for, an idle
 // source also asks for a piece another source has been sending for over
 // kEndgameAfterMs; the first good copy wins.
@@ -60,6 +61,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -160,6 +162,14 @@ struct FetchRequest {
     // counted. Must outlive the Fetch (a destroyed Fetch counts nothing more).
     PeerMetrics* metrics = nullptr;
     RequestDeadlines deadlines;
+    // A direct source whose address cannot be connected to (refused, connect
+    // timeout, no route: Verdict::unreachable; not an HTTP error, not bad
+    // bytes) is offered here before it is dropped (issue 11): a source for
+    // the same holder by another way (reverse or relay: `handed` set, the same
+    // peer) takes its place, keeping what it contributed; nullopt (or no
+    // function) drops it as before. Called on the loop, at most once per
+    // source (the one that takes its place is never direct).
+    std::function<std::optional<Source>(const Source& unreachable)> fallback;
 };
 
 

@@ -34,7 +34,9 @@ std::optional<Verdict> judge_transport(const Answer& a) {
                                                   : a.curl_error;
     if (a.curl_code == CURLE_COULDNT_CONNECT || a.curl_code == CURLE_COULDNT_RESOLVE_HOST ||
         (a.curl_code == CURLE_OPERATION_TIMEDOUT && !a.connected)) {
-        return drop("cannot connect: " + what);
+        Verdict v = drop("cannot connect: " + what);
+        v.unreachable = true;
+        return v;
     }
     return strike(what);
 }

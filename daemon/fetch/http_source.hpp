@@ -85,6 +85,11 @@ struct Verdict {
     // drop: for not having the file (404), which a later lookup listing the
     // source again may undo; never for bad bytes or a broken answer.
     bool readmissible = false;
+    // drop: the holder's address could not be connected to (refused, connect
+    // timeout, no route, name not resolved): not an HTTP error, not bad
+    // bytes. Another way to the same holder (a reverse or relay connection,
+    // FetchRequest::fallback) may still work.
+    bool unreachable = false;
 };
 
 // Whether a source dropped with `readmissible` (Verdict), already taken back

@@ -56,6 +56,17 @@ HiddenRoute hidden_route(const OwnReach& own) {
     return own.relay ? HiddenRoute::relay : HiddenRoute::none;
 }
 
+HiddenRoute fallback_route(const OwnReach& own) {
+    if (own.reachable == true) return HiddenRoute::reverse;
+    if (own.reachable == false && own.relay) return HiddenRoute::relay;
+    return HiddenRoute::none;
+}
+
+bool wait_for_own_reach(const HolderChoice& choice, const OwnReach& own) {
+    const auto* e = std::get_if<proto::Error>(&choice);
+    return e && e->code == proto::ErrorCode::unavailable && own.checking && !own.reachable.has_value();
+}
+
 std::string_view to_string(HiddenRoute route) {
     switch (route) {
     case HiddenRoute::reverse: return "reverse";

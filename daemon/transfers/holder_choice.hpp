@@ -43,6 +43,9 @@ struct OwnReach {
     std::optional<bool> reachable;   // TrackerLink::reach(): nothing while unknown
     std::string reason;              // its reason, in words
     bool relay = false;              // the tracker runs a relay (welcome.relay)
+    // The tracker is checking our reachability now (after a hello; at most
+    // proto::kReachDeadlineMs): `reachable` is nothing but soon will not be.
+    bool checking = false;
 };
 
 // How a holder the tracker found unreachable can still be a source:
@@ -52,6 +55,15 @@ struct OwnReach {
 enum class HiddenRoute { reverse, relay, none };
 HiddenRoute hidden_route(const OwnReach& own);
 std::string_view to_string(HiddenRoute route);   // "reverse", "relay", "none"
+
+// How a holder the tracker did not find unreachable (reachable, or not
+// checked) can still be a source after a direct connect to it failed
+// (refused, connect timeout, no route; FetchRequest::fallback): reverse when
+// we are known to be reachable; relay when we are known not to be and the
+// tracker runs a relay; none while our own reachability is unknown (a
+// tracker run with --no-reach-check, or its check still running), so a
+// tracker that checks nothing never gets a connect-back asked of it.
+HiddenRoute fallback_route(const OwnReach& own);
 
 // When `own` gives no route (hidden_route none): the one line that says
 // `holders` (every one unreachable, at least one) cannot be fetched from,
@@ -67,6 +79,12 @@ std::string no_route_message(const std::string& name, const std::vector<proto::H
 // line from no_route_message.
 HolderChoice choose_holders(const std::string& name, const std::vector<proto::Holder>& all,
                             const HolderFilter& filter, const OwnReach& own = {});
+
+// Whether a fetch that got `choice` (from choose_holders with `own`) should
+// wait for the tracker's verdict on our own reachability and choose again
+// rather than fail: the choice is the every-holder-unreachable error and the
+// check is still running (own.checking), so the verdict may give a route.
+bool wait_for_own_reach(const HolderChoice& choice, const OwnReach& own);
 
 // The holders that pass `filter` but that the tracker found unreachable
 // (reachable == false): never dialled directly; empty when there are none.

@@ -142,45 +142,62 @@ std::uint64_t TransferRegistry::fetch(const proto::FetchFile& request, Follow fo
     }
     hooks_.lookup(request.name, [this, alive = std::weak_ptr<bool>(alive_), request, token,
                                  follow = std::move(follow)](proto::Result<std::vector<proto::Holder>> r) mutable {
-        if (alive.expired()) return;
-        if (gone_tokens_.erase(token)) return;   // the asker left meanwhile: start nothing
-        Transfer* existing = by_destination(request.output);
-        if (existing && (existing->cancelled || existing->rec.state == TransferState::done)) existing = nullptr;
-        if (existing) {
-            // Its content still offered (or nothing is): continue it. Another
-            // content under the name: a new transfer takes its place and
-            // adopts its partial file (pieces that match are kept).
-            const bool offered = r && std::any_of(r->begin(), r->end(), [&](const proto::Holder& h) {
-                return h.id == existing->rec.content_id && h.peer != config_.self;
-            });
-            const bool other = r && std::holds_alternative<std::vector<proto::Holder>>(choose_holders(
-                                        request.name, *r, {config_.self, request.from, request.id_prefix, ""},
-                                        own_reach()));
-            if (offered || !other || existing->fetch) return attach(*existing, request, token, std::move(follow));
-            log_.info(label(existing->rec) + ": its content is no longer offered; a new transfer replaces it");
-            end_followers(*existing, Error{ErrorCode::unavailable, label(existing->rec) + " replaced"});
-            forget(existing->rec.id, false);
-        }
-        if (!r) return follow.done(r.error());
-        auto choice = choose_holders(request.name, *r, {config_.self, request.from, request.id_prefix, ""}, own_reach());
-        if (auto* e = std::get_if<Error>(&choice)) return follow.done(*e);
-        if (auto* c = std::get_if<proto::Choices>(&choice)) return follow.choices(std::move(*c));
-        auto holders = std::get<std::vector<proto::Holder>>(std::move(choice));
-        auto adopt = std::make_shared<bool>(false);
-        const auto rc = common::run_in_pool(
-            loop_, [adopt, dest = request.output] { *adopt = take_leftover(dest); },
-            [this, alive, adopt, request, token, holders = std::move(holders), follow = std::move(follow)]() mutable {
-                if (alive.expired()) return;
-                if (gone_tokens_.erase(token)) return;
-                if (Transfer* t = by_destination(request.output);
-                    t && t->rec.state != TransferState::done && !t->cancelled) {
-                    return attach(*t, request, token, std::move(follow));   // raced with another fetch
-                }
-                create(request, std::move(holders), *adopt, token, std::move(follow));
-            });
-        if (rc != 0) follow.done(Error{ErrorCode::internal, "cannot queue work: " + common::uv_error(rc)});
+        if (!alive.expired()) fetch_looked_up(request, token, std::move(follow), std::move(r), true);
     });
     return token;
+}
+
+void TransferRegistry::fetch_looked_up(const proto::FetchFile& request, std::uint64_t token, Follow follow,
+                                       proto::Result<std::vector<proto::Holder>> r, bool may_wait) {
+    if (gone_tokens_.erase(token)) return;   // the asker left meanwhile: start nothing
+    if (may_wait && r) {
+        const auto own = own_reach();
+        const HolderFilter filter{config_.self, request.from, request.id_prefix, ""};
+        if (wait_for_own_reach(choose_holders(request.name, *r, filter, own), own)) {
+            log_.info("'" + request.name + "': every holder is unreachable; waiting for the tracker's check of " +
+                      "this peer's own reachability");
+            return after_own_reach([this, alive = std::weak_ptr<bool>(alive_), request, token, follow,
+                                    r = std::move(r)]() mutable {
+                if (!alive.expired()) fetch_looked_up(request, token, std::move(follow), std::move(r), false);
+            });
+        }
+    }
+    const auto alive = std::weak_ptr<bool>(alive_);
+    Transfer* existing = by_destination(request.output);
+    if (existing && (existing->cancelled || existing->rec.state == TransferState::done)) existing = nullptr;
+    if (existing) {
+        // Its content still offered (or nothing is): continue it. Another
+        // content under the name: a new transfer takes its place and
+        // adopts its partial file (pieces that match are kept).
+        const bool offered = r && std::any_of(r->begin(), r->end(), [&](const proto::Holder& h) {
+            return h.id == existing->rec.content_id && h.peer != config_.self;
+        });
+        const bool other = r && std::holds_alternative<std::vector<proto::Holder>>(choose_holders(
+                                    request.name, *r, {config_.self, request.from, request.id_prefix, ""},
+                                    own_reach()));
+        if (offered || !other || existing->fetch) return attach(*existing, request, token, std::move(follow));
+        log_.info(label(existing->rec) + ": its content is no longer offered; a new transfer replaces it");
+        end_followers(*existing, Error{ErrorCode::unavailable, label(existing->rec) + " replaced"});
+        forget(existing->rec.id, false);
+    }
+    if (!r) return follow.done(r.error());
+    auto choice = choose_holders(request.name, *r, {config_.self, request.from, request.id_prefix, ""}, own_reach());
+    if (auto* e = std::get_if<Error>(&choice)) return follow.done(*e);
+    if (auto* c = std::get_if<proto::Choices>(&choice)) return follow.choices(std::move(*c));
+    auto holders = std::get<std::vector<proto::Holder>>(std::move(choice));
+    auto adopt = std::make_shared<bool>(false);
+    const auto rc = common::run_in_pool(
+        loop_, [adopt, dest = request.output] { *adopt = take_leftover(dest); },
+        [this, alive, adopt, request, token, holders = std::move(holders), follow = std::move(follow)]() mutable {
+            if (alive.expired()) return;
+            if (gone_tokens_.erase(token)) return;
+            if (Transfer* t = by_destination(request.output);
+                t && t->rec.state != TransferState::done && !t->cancelled) {
+                return attach(*t, request, token, std::move(follow));   // raced with another fetch
+            }
+            create(request, std::move(holders), *adopt, token, std::move(follow));
+        });
+    if (rc != 0) follow.done(Error{ErrorCode::internal, "cannot queue work: " + common::uv_error(rc)});
 }
 
 void TransferRegistry::create(const proto::FetchFile& request, std::vector<proto::Holder> holders, bool adopt,
@@ -277,16 +294,65 @@ void TransferRegistry::lookup_holders(Transfer& t, TransferState expected, Holde
     const auto generation = ++t.generation;
     hooks_.lookup(t.rec.name, [this, alive = std::weak_ptr<bool>(alive_), id = t.rec.id, generation, expected,
                                found = std::move(found)](proto::Result<std::vector<proto::Holder>> r) {
-        if (alive.expired()) return;
-        Transfer* t = find(id);
-        if (!t || t->generation != generation || t->rec.state != expected) return;
-        if (!r) return enter_waiting(*t, r.error().message);
-        auto choice =
-            choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id}, own_reach());
-        if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
-        const auto* e = std::get_if<Error>(&choice);
-        enter_waiting(*t, e && e->code == ErrorCode::unavailable ? e->message : "no live holder of this content");
+        if (!alive.expired()) holders_looked_up(id, generation, expected, found, std::move(r), true);
     });
+}
+
+void TransferRegistry::holders_looked_up(std::uint64_t id, std::uint64_t generation, TransferState expected,
+                                         const HoldersFound& found, proto::Result<std::vector<proto::Holder>> r,
+                                         bool may_wait) {
+    Transfer* t = find(id);
+    if (!t || t->generation != generation || t->rec.state != expected) return;
+    if (!r) return enter_waiting(*t, r.error().message);
+    const auto own = own_reach();
+    auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id}, own);
+    if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
+    if (may_wait && wait_for_own_reach(choice, own)) {
+        log_.info(label(t->rec) + ": every holder is unreachable; waiting for the tracker's check of this peer's "
+                                  "own reachability");
+        return after_own_reach([this, alive = std::weak_ptr<bool>(alive_), id, generation, expected, found,
+                                r = std::move(r)]() mutable {
+            if (!alive.expired()) holders_looked_up(id, generation, expected, found, std::move(r), false);
+        });
+    }
+    const auto* e = std::get_if<Error>(&choice);
+    enter_waiting(*t, e && e->code == ErrorCode::unavailable ? e->message : "no live holder of this content");
+}
+
+void TransferRegistry::after_own_reach(std::function<void()> then) {
+    awaiting_reach_.push_back(std::move(then));
+    if (!reach_wait_) {
+        reach_wait_ = std::make_unique<common::Timer>(loop_);
+        reach_wait_->get()->data = this;
+    }
+    if (awaiting_reach_.size() > 1) return;   // the first one's deadline is running
+    uv_timer_start(
+        reach_wait_->get(), [](uv_timer_t* timer) { static_cast<TransferRegistry*>(timer->data)->reach_known(); },
+        kOwnReachWaitMs, 0);
+}
+
+void TransferRegistry::reach_known() {
+    if (reach_wait_) uv_timer_stop(reach_wait_->get());
+    auto waiting = std::exchange(awaiting_reach_, {});
+    for (auto& then : waiting) then();
+}
+
+std::optional<Source> TransferRegistry::fallback_source(std::uint64_t id, const Source& direct) {
+    Transfer* t = find(id);
+    const auto route = fallback_route(own_reach());
+    if (!t || route == HiddenRoute::none || !hooks_.hidden_source) return std::nullopt;
+    proto::Holder h;
+    h.peer = direct.peer;
+    h.address = direct.host;
+    h.port = direct.port;
+    h.id = t->rec.content_id;
+    h.size = t->rec.size;
+    h.piece_size = t->rec.piece_size;
+    if (direct.partial) h.pieces_held = 0;   // how many is its /have's to say
+    h.reachable = false;                     // to us, now: never dialled at its address again by this fetch
+    log_.info(label(t->rec) + ": cannot connect to " + direct.peer + " at its address; asking for a " +
+              std::string(to_string(route)) + " connection");
+    return hooks_.hidden_source(h, route);
 }
 
 void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>& holders) {
@@ -308,6 +374,7 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
     fr.deadlines = config_.deadlines;
     fr.sources = sources_for(holders);
     const auto id = rec.id;
+    fr.fallback = [this, id](const Source& direct) { return fallback_source(id, direct); };
     Fetch::Callbacks callbacks;
     callbacks.progress = [this, id](const FetchProgress& p) {
         Transfer* t = find(id);
@@ -673,6 +740,8 @@ void TransferRegistry::stop() {
     if (!alive_) return;
     drained_ = nullptr;
     drain_deadline_.reset();
+    awaiting_reach_.clear();
+    reach_wait_.reset();
     alive_.reset();
     for (auto& [id, t] : transfers_) {
         t->fetch.reset();   // abrupt: the last second of pieces may be fetched again after the restart

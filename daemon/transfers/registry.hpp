@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -59,6 +60,12 @@ public:
 // of its content: fetchers of the same file that became partial holders
 // join as sources (issue 10).
 inline constexpr std::uint64_t kSwarmLookupMs = 2'000;
+
+// A fetch whose holders are all unreachable while the tracker is still
+// checking our own reachability waits at most this long for the verdict (the
+// check's own deadline, proto::kReachDeadlineMs, plus a margin) before it
+// chooses again with what is known.
+inline constexpr std::uint64_t kOwnReachWaitMs = 3'000;
 
 struct RegistryConfig {
     std::string self;             // this peer's name
@@ -124,6 +131,11 @@ public:
     // that is still unfinished, the transfer is paused (Ctrl-C in peerctl).
     void forget_follower(std::uint64_t token);
 
+    // The tracker gave its verdict on our own reachability (TrackerLink::
+    // on_reach_verdict): fetches that waited for it (wait_for_own_reach)
+    // choose their holders again now.
+    void reach_known();
+
     // The tracker (re)connected: waiting transfers ask it again now instead
     // of at the end of their backoff (at start, the restored ones asked
     // before the link was up).
@@ -178,6 +190,20 @@ private:
     // one); with none, or when the lookup fails, t waits (enter_waiting).
     using HoldersFound = std::function<void(Transfer&, std::vector<proto::Holder>)>;
     void lookup_holders(Transfer& t, TransferState expected, HoldersFound found);
+    // The rest of lookup_holders, once the tracker answered: `may_wait` lets
+    // it wait once for our own reachability (after_own_reach).
+    void holders_looked_up(std::uint64_t id, std::uint64_t generation, TransferState expected,
+                           const HoldersFound& found, proto::Result<std::vector<proto::Holder>> r, bool may_wait);
+    // The rest of fetch(), once the tracker answered; `may_wait` as above.
+    void fetch_looked_up(const proto::FetchFile& request, std::uint64_t token, Follow follow,
+                         proto::Result<std::vector<proto::Holder>> r, bool may_wait);
+    // Runs `then` on the loop once the tracker's check of our own
+    // reachability has answered (reach_known) or after kOwnReachWaitMs,
+    // whichever comes first.
+    void after_own_reach(std::function<void()> then);
+    // A source for the holder behind `direct` by another way, after its
+    // direct connect failed (FetchRequest::fallback; fallback_route).
+    std::optional<Source> fallback_source(std::uint64_t id, const Source& direct);
     void look_for_sources(std::uint64_t id);
     OwnReach own_reach() const;
     // The engine's sources for `holders`: direct ones at their address, the
@@ -208,6 +234,10 @@ private:
     // Set by drain(): called once no Fetch is left (or at the deadline).
     std::function<void()> drained_;
     std::unique_ptr<common::Timer> drain_deadline_;
+    // Fetches waiting for the verdict on our own reachability (after_own_reach),
+    // and the deadline of their wait.
+    std::vector<std::function<void()>> awaiting_reach_;
+    std::unique_ptr<common::Timer> reach_wait_;
     bool draining_ = false;
     // Expires with the registry: callbacks from the pool or the tracker that
     // come back later answer nobody.

@@ -660,7 +660,7 @@ void PeerFixture::start() {
     if (running()) throw std::logic_error("peerd " + name_ + " is already running");
     std::vector<std::string> args{"--tracker",   tracker_,
                                   "--name",      name_,
-                                  "--listen",    "127.0.0.1:0",
+                                  "--listen",    options_.listen,
                                   "--socket",    socket_.string(),
                                   "--state-dir", state_dir().string(),
                                   "--config",    "/dev/null",

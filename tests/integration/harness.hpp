@@ -252,7 +252,7 @@ private:
 };
 
 // The real peerd NAME, started with
-//   --tracker TRACKER --name NAME --listen 127.0.0.1:0 --socket DIR/NAME.sock
+//   --tracker TRACKER --name NAME --listen LISTEN (127.0.0.1:0) --socket DIR/NAME.sock
 //   --state-dir DIR/NAME/state --config /dev/null --workers 2
 // (its logs in DIR/NAME), ready once `peerctl status` answers. The tracker
 // need not be up: peerd keeps trying. stop() and start() again keep the state
@@ -261,6 +261,7 @@ class PeerFixture {
 public:
     struct Options {
         std::vector<std::string> extra_args;  // appended to peerd's command line
+        std::string listen = "127.0.0.1:0";    // its --listen (a fixed port, to be known before it starts)
     };
 
     // Starts it; throws with its log if it does not answer in time.

@@ -94,10 +94,13 @@ TEST_CASE("verdict: transport failures") {
     a.connected = false;
     CHECK(judge(a).kind == Kind::drop);
     CHECK(judge(a).why == "cannot connect: Connection refused");
+    CHECK(judge(a).unreachable);   // another way to the holder may work (FetchRequest::fallback)
     a.curl_code = CURLE_OPERATION_TIMEDOUT;
     CHECK(judge(a).kind == Kind::drop);  // never connected: a connect timeout
+    CHECK(judge(a).unreachable);
     a.connected = true;
     CHECK(judge(a).kind == Kind::strike);  // a stall once connected
+    CHECK_FALSE(judge(a).unreachable);
     a.curl_code = CURLE_WRITE_ERROR;
     a.overflow = true;
     CHECK(judge(a).why == "sent more bytes than asked for");
@@ -108,6 +111,7 @@ TEST_CASE("verdict: transport failures") {
     a.status = 404;
     CHECK(judge(a).kind == Kind::drop);
     CHECK(judge(a).why == "does not have this file (HTTP 404)");
+    CHECK_FALSE(judge(a).unreachable);   // it answered: its address works
 }
 
 TEST_CASE("verdict: a piece list must be 200 and match the content") {

@@ -165,6 +165,45 @@ TEST_CASE("hidden holders: reverse when we are reachable, relay when we are not 
     }
 }
 
+TEST_CASE("a failed direct connect: reverse when we are reachable, relay when we are not and one is wired, else none") {
+    using peerd::fallback_route;
+    using peerd::HiddenRoute;
+    using peerd::OwnReach;
+    CHECK(fallback_route(OwnReach{true, "answered", false}) == HiddenRoute::reverse);
+    CHECK(fallback_route(OwnReach{true, "answered", true}) == HiddenRoute::reverse);
+    CHECK(fallback_route(OwnReach{false, "refused", true}) == HiddenRoute::relay);
+    CHECK(fallback_route(OwnReach{false, "refused", false}) == HiddenRoute::none);
+    // Unknown: a tracker with --no-reach-check (nothing reverse, ever), or
+    // the check still running; not even the relay.
+    CHECK(fallback_route(OwnReach{std::nullopt, "not checked by this tracker", true}) == HiddenRoute::none);
+    CHECK(fallback_route(OwnReach{std::nullopt, "checking", true, true}) == HiddenRoute::none);
+    CHECK(fallback_route(OwnReach{}) == HiddenRoute::none);
+}
+
+TEST_CASE("own reachability being checked: a fetch of hidden holders waits for the verdict instead of failing") {
+    using peerd::OwnReach;
+    using peerd::wait_for_own_reach;
+    auto h1 = holder("h1", kA);
+    h1.reachable = false;
+    const OwnReach checking{std::nullopt, "checking", false, true};
+    const auto hidden = choose_holders("f", {h1}, {"me", "", "", ""}, checking);
+    REQUIRE(std::holds_alternative<proto::Error>(hidden));
+    CHECK(wait_for_own_reach(hidden, checking));
+    // Not checking (a tracker that does not check, or the verdict is in): the error stands.
+    const OwnReach unchecked{std::nullopt, "not checked by this tracker", false, false};
+    CHECK_FALSE(wait_for_own_reach(choose_holders("f", {h1}, {"me", "", "", ""}, unchecked), unchecked));
+    const OwnReach no{false, "refused", false, false};
+    CHECK_FALSE(wait_for_own_reach(choose_holders("f", {h1}, {"me", "", "", ""}, no), no));
+    // Anything else is no reason to wait: nobody at all, or holders to use.
+    CHECK_FALSE(wait_for_own_reach(choose_holders("f", {}, {"me", "", "", ""}, checking), checking));
+    auto h2 = holder("h2", kA);
+    h2.reachable = true;
+    CHECK_FALSE(wait_for_own_reach(choose_holders("f", {h1, h2}, {"me", "", "", ""}, checking), checking));
+    // With a relay, the hidden holders have a route even while checking.
+    const OwnReach relay{std::nullopt, "checking", true, true};
+    CHECK_FALSE(wait_for_own_reach(choose_holders("f", {h1}, {"me", "", "", ""}, relay), relay));
+}
+
 TEST_CASE("waiting backoff: 1 s doubling to 60 s, jitter at most 10 %") {
     using peershare::peerd::lookup_backoff_ms;
     CHECK(lookup_backoff_ms(1, 0) == 1'000);
