@@ -4,7 +4,8 @@
 // answering is fetched from by connecting back once the direct connect
 // failed; and a fetch of hidden holders made while the tracker is still
 // checking the fetcher's own reachability waits for the verdict instead of
-// failing. Real trackerd, peerd, peerctl on loopback. A peer listens on
+// failing; and an unreachable fetcher whose direct connect fails meets the
+// holder at the tracker's relay. Real trackerd, peerd, peerctl on loopback. A peer listens on
 // 127.0.0.1:P and advertises another loopback address (trackerd
 // --trust-advertise); a forwarder in this process makes P answer there, or
 // answer slowly, for as long as the test wants.
@@ -49,12 +50,13 @@ sockaddr_in loopback(const std::string& address, std::uint16_t port) {
 
 // Forwards every TCP connection made to FROM:port to 127.0.0.1:port, each
 // in its own thread, bytes both ways until both sides have closed (at most
-// 60 s), the first one only after `first_delay` (a slow path) — until stop(),
+// 60 s), the first one (or, with `every`, each one) only after `delay` (a
+// slow path) — until stop(),
 // after which FROM:port refuses connections.
 class Forwarder {
 public:
-    Forwarder(const std::string& from, std::uint16_t port, std::chrono::milliseconds first_delay = {})
-        : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), port_(port), first_delay_(first_delay) {
+    Forwarder(const std::string& from, std::uint16_t port, std::chrono::milliseconds delay = {}, bool every = false)
+        : listener_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), port_(port), delay_(delay), every_(every) {
         REQUIRE(listener_.fd >= 0);
         const int one = 1;
         ::setsockopt(listener_.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -82,7 +84,7 @@ private:
             if (::poll(&p, 1, 50) != 1) continue;
             const int c = ::accept4(listener_.fd, nullptr, nullptr, SOCK_CLOEXEC);
             if (c < 0) continue;
-            const auto delay = forwarded_++ == 0 ? first_delay_ : std::chrono::milliseconds{};
+            const auto delay = forwarded_++ == 0 || every_ ? delay_ : std::chrono::milliseconds{};
             pumps_.emplace_back([this, c, delay] { pump(c, delay); });
         }
     }
@@ -121,7 +123,8 @@ private:
 
     Fd listener_;
     std::uint16_t port_;
-    std::chrono::milliseconds first_delay_;
+    std::chrono::milliseconds delay_;
+    bool every_;
     std::atomic<bool> stop_{false};
     std::atomic<unsigned> forwarded_{0};
     std::thread thread_;
@@ -185,35 +188,87 @@ TEST_CASE("reverse fallback 1: a holder the tracker reached but the fetcher cann
     CHECK(contains(holder->process().errors(), "connected back to fetcher at 127.0.0.1:"));
 }
 
-TEST_CASE("reverse fallback 2: a fetch of hidden holders made while our own reachability is checked waits for it") {
+TEST_CASE("reverse fallback 2: a transfer that looks for its hidden holder while our own reachability is checked waits for it") {
+    // Deterministic: a restored transfer asks the tracker for holders the
+    // moment the tracker welcomes peerd (TrackerLink::on_connected), a few
+    // milliseconds, while the tracker's check of peerd's own address goes
+    // through a forwarder that holds every connection 1.2 s (within the
+    // check's 2 s deadline). Without the wait, the transfer would find every
+    // holder unreachable and our own reachability unknown, and wait 1 s.
     TempDir dir;
     TrackerFixture tracker(trusting_advertise());
     auto hidden = start_peer("hidden", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.2"}});
     const auto file = hidden->dir() / "hidden.bin";
-    write_random(file, 600'000, 32);
+    write_random(file, 3'000'000, 32);
     publish(*hidden, file, "hidden.bin");
     REQUIRE(settled_status(*hidden)["reachable"] == false);
 
-    // The fetcher's advertised address answers, but the tracker's check of
-    // it takes over a second (within the check's 2 s deadline).
     const auto port = free_port();
-    Forwarder slow("127.0.0.3", port, std::chrono::milliseconds(1'200));
-    PeerFixture::Options fetcher_options{{"--advertise", "127.0.0.3"}, "127.0.0.1:" + std::to_string(port)};
+    Forwarder slow("127.0.0.3", port, std::chrono::milliseconds(1'200), /*every=*/true);
+    PeerFixture::Options fetcher_options{{"--advertise", "127.0.0.3", "--max-download-rate", "500k"},
+                                        "127.0.0.1:" + std::to_string(port)};
     auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), fetcher_options);
-    json st;
-    const bool checking = wait_until(
+    REQUIRE(settled_status(*fetcher)["reachable"] == true);
+
+    // A transfer under way by reverse connection, then peerd stopped.
+    const auto out = fetcher->dir() / "hidden.bin";
+    const auto started = fetcher->peerctl({"fetch", "hidden.bin", "-o", out.string(), "--detach"}, kDeadline);
+    REQUIRE_MESSAGE(started.exit_code == 0, started.describe());
+    json seen;
+    const bool under_way = wait_until(
         [&] {
-            st = parse_json(fetcher->peerctl("--json", "status").out);
-            return st["connected"] == true;
+            seen = live_source(*fetcher, "hidden");
+            return seen.is_object() && seen["via"] == "reverse" && seen["bytes"].get<std::uint64_t>() > 0;
         },
         kDeadline);
-    REQUIRE_MESSAGE(checking, st.dump());
-    REQUIRE_MESSAGE(st["reach_reason"] == "checking", st.dump());   // the verdict is not in yet
+    REQUIRE_MESSAGE(under_way, seen.dump() << "\n" << fetcher->describe());
+    REQUIRE(fetcher->stop() == 0);
+    const auto checks = slow.forwarded();
 
-    const auto out = fetcher->dir() / "hidden.bin";
-    const auto r = fetch(*fetcher, {"hidden.bin", "-o", out.string()});
-    REQUIRE_MESSAGE(r.exit_code == 0, r.describe() << "\n" << fetcher->describe());
+    // Restarted: the restored transfer's look finds only the hidden holder
+    // while the tracker's check is held; it waits for the verdict, then
+    // fetches the rest by reverse connection.
+    fetcher->start();
+    const bool done = wait_until(
+        [&] {
+            const auto list = parse_json(fetcher->peerctl("--json", "transfers").out);
+            return !list["transfers"].empty() && list["transfers"][0]["state"] == "done";
+        },
+        kBigTransfer);
+    REQUIRE_MESSAGE(done, fetcher->describe() << "\n" << hidden->describe());
     CHECK(file_difference(file, out).empty());
-    CHECK(settled_status(*fetcher)["reachable"] == true);
-    CHECK(contains(fetcher->process().errors(), "waiting for the tracker's check of this peer's own reachability"));
+    CHECK(slow.forwarded() > checks);   // the tracker checked again, through the slow path
+    const auto log = fetcher->process().errors();
+    CHECK_MESSAGE(contains(log, "every holder is unreachable; waiting for the tracker's check of this peer's own "
+                                "reachability"),
+                  log);
+    CHECK_FALSE(contains(log, "own reachability is not known"));
+}
+
+TEST_CASE("reverse fallback 3: an unreachable fetcher whose direct connect fails meets the holder at the relay") {
+    TempDir dir;
+    auto options = trusting_advertise();
+    options.extra_args.insert(options.extra_args.end(), {"--relay-listen", "127.0.0.1:0"});
+    TrackerFixture tracker(options);
+    const auto port = free_port();
+    Forwarder path("127.0.0.2", port);
+    PeerFixture::Options holder_options{{"--advertise", "127.0.0.2"}, "127.0.0.1:" + std::to_string(port)};
+    auto holder = start_peer("holder", tracker.endpoint(), dir.path(), holder_options);
+    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.3"}});
+    const auto file = holder->dir() / "far.bin";
+    write_random(file, 700'000, 33);
+    publish(*holder, file, "far.bin");
+    REQUIRE(settled_status(*holder)["reachable"] == true);
+    REQUIRE(settled_status(*fetcher)["reachable"] == false);
+    path.stop();   // the tracker still lists the holder reachable
+
+    const auto out = fetcher->dir() / "far.bin";
+    fetch_ok(*fetcher, "far.bin", out);
+    CHECK(file_difference(file, out).empty());
+    const auto log = fetcher->process().errors();
+    CHECK_MESSAGE(contains(log, "cannot connect to holder at its address; asking for a relay connection"), log);
+    CHECK(contains(holder->process().errors(), "serving the relay for fetcher"));
+    const auto stats = parse_json(tracker.trackerctl("--json", "stats").out);
+    INFO(stats.dump());
+    CHECK(stats["relay"]["circuits_opened"].get<std::uint64_t>() >= 1);
 }
