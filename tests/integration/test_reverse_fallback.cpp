@@ -1,6 +1,6 @@
 // tests/integration/test_reverse_fallback.cpp — reverse connections when the
 // tracker's view is not the fetcher's (issue 11, docs/protocol.md §10.7 step
-// 4a): a holder the tracker found reachable whose address then stops
+// 4): a holder the tracker found reachable whose address then stops
 // answering is fetched from by connecting back once the direct connect
 // failed; and a fetch of hidden holders made while the tracker is still
 // checking the fetcher's own reachability waits for the verdict instead of
