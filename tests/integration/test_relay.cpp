@@ -3,7 +3,8 @@
 // sessions get a token pair (relay_request → relay_ticket, relay_offer down
 // the holder's session), two raw connections present them and exchange bytes
 // both ways; a reused or unknown token is refused and closed; the circuit cap
-// refuses the next side; a circuit's rate holds within a 3x margin; stats,
+// refuses the next side; a circuit's rate, and the total rate over two
+// circuits, hold within a 3x margin; stats,
 // /metrics-backed counts and the `relayed` event say what happened; a tracker
 // without a relay answers relay_request with `unavailable`. A holder peerd
 // given a relay_offer dials the relay and serves a GET through it (the
@@ -174,6 +175,34 @@ TEST_CASE("relay: matching tokens are joined; bytes go both ways; bad and reused
         CHECK(metric_sample(metrics.out, "peershare_tracker_relay_circuits_total{result=\"bad_token\"}") == 1);
         CHECK(promtool_check(metrics.out, tracker.dir().path()).exit_code == 0);
     }
+}
+
+TEST_CASE("relay: the total rate holds over all circuits (200 kB/s shared by two, within 3x)") {
+    TrackerFixture::Options options;
+    options.extra_args = {"--relay-listen", "127.0.0.1:0", "--relay-circuit-rate", "0", "--relay-rate", "200k"};
+    TrackerFixture tracker(options);
+    auto fetcher = tracker.connect_peer("fetcher", 7001);
+    auto holder = tracker.connect_peer("holder", 7002);
+    std::vector<std::unique_ptr<RawConnection>> fetchers, holders;
+    for (int i = 0; i < 2; ++i) {
+        auto pair = ask_relay(*fetcher, *holder, "holder");
+        fetchers.push_back(present(pair.fetcher));
+        holders.push_back(present(pair.holder));
+        expect_joined(*fetchers.back());
+        expect_joined(*holders.back());
+    }
+    const std::string payload(150'000, 't');
+    const auto began = Clock::now();
+    for (auto& h : holders) REQUIRE(h->send_all(payload));
+    for (auto& f : fetchers) {
+        auto got = f->read_bytes(payload.size(), 20s);
+        REQUIRE(got);
+        CHECK(*got == payload);
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - began).count();
+    // Each circuit is unlimited; together they share 200 kB/s: (300 kB - one
+    // 20 kB burst) / 200 kB/s = 1.4 s; a third of that at least.
+    CHECK_MESSAGE(seconds > 1.4 / 3, "2 x 150 kB through a relay limited to 200 kB/s in total in " << seconds << " s");
 }
 
 TEST_CASE("relay: without --relay-listen a relay_request is unavailable, and asks name no one") {
