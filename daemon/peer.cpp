@@ -66,7 +66,7 @@ proto::Result<bool> Peer::start() {
         catalog_);
     reverse_ = std::make_unique<ReverseConnections>(loop_, log_, uploads_, *link_);
     link_->on_relay_offer([this](const proto::RelayOffer& offer) {
-        serve_relay_offer(loop_, relay_dialer_, uploads_, log_, offer);
+        serve_relay_offer(relay_dialer_, uploads_, log_, offer);
     });
     link_->start();
     start_transfers(std::move(state->transfers));

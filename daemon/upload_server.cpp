@@ -849,7 +849,16 @@ void UploadServer::accept_one() {
     serve_on(std::move(client), true);
 }
 
-void UploadServer::adopt(common::Tcp connected) { serve_on(std::move(connected), false); }
+bool UploadServer::adopt(common::UniqueFd connected) {
+    common::Tcp tcp(loop_);
+    if (const int rc = uv_tcp_open(tcp.get(), connected.get()); rc < 0) {
+        log_.warning("cannot serve a connection we dialled: " + common::uv_error(rc));
+        return false;
+    }
+    connected.release();   // the uv_tcp_t owns it now
+    serve_on(std::move(tcp), false);
+    return true;
+}
 
 void UploadServer::count_connect_back(bool taken, const std::string& remote, const std::string& why) {
     if (taken) {

@@ -125,10 +125,12 @@ public:
     // is made with; until it is set, /v1/reach/ answers 404.
     void set_reach_key(std::string key) { reach_key_ = std::move(key); }
 
-    // Serves HTTP on `connected`, an open TCP connection of this loop (one we
-    // dialled: the holder side of a connect-back), exactly as on an accepted
-    // one. Takes it over; it is closed with the server.
-    void adopt(common::Tcp connected);
+    // Serves HTTP on `connected`, a connected TCP socket we dialled (the
+    // holder side of a connect-back or a relay circuit: PrefaceDialer's),
+    // exactly as on an accepted one, counted against max_connections. Takes
+    // it over; it is closed with the server. False (logged; the socket
+    // closed) when libuv cannot take it (uv_tcp_open).
+    bool adopt(common::UniqueFd connected);
 
     // Decides on a connect-back: `token` (32 hex digits) came in a preface
     // from `remote` (an IP address); the handler takes `socket` (connected,

@@ -2,8 +2,8 @@
 // (issue 11, docs/protocol.md §7.11, §11.10): dial an address, present a
 // token in the connect-back preface (proto/reverse.hpp), then serve HTTP on
 // that socket exactly as on an accepted upload connection
-// (UploadServer::adopt). Reusable by any caller that has a token and an
-// address to present it at (the tracker's relay too). Loop thread only.
+// (UploadServer::adopt). The dial itself is PrefaceDialer's (no answer is
+// awaited). Loop thread only.
 //
 // Each dial has one deadline for the connect and the preface together
 // (kConnectBackDeadlineMs), not an idle timer. At most kMaxConnectBackDials
@@ -14,12 +14,11 @@
 
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
-#include <unordered_map>
 
 #include "common/log.hpp"
 #include "common/net.hpp"
+#include "daemon/reverse/preface_dialer.hpp"
 #include "proto/errors.hpp"
 
 namespace peershare::peerd {
@@ -36,10 +35,8 @@ public:
 
     // `server` serves the connections once the preface is written; it must
     // outlive this dialer.
+    // Destroyed, it abandons dials in flight (their sockets are closed, no `done`).
     ConnectBackDialer(uv_loop_t* loop, const common::Log& log, UploadServer& server);
-    ~ConnectBackDialer();   // abandons dials in flight (their sockets are closed)
-    ConnectBackDialer(const ConnectBackDialer&) = delete;
-    ConnectBackDialer& operator=(const ConnectBackDialer&) = delete;
 
     // Dials `to` (an IP literal and port: the address the tracker verified,
     // never one a peer chose), writes the preface of `token` (32 lowercase hex
@@ -47,17 +44,12 @@ public:
     // (bad_request: not an IP address, or a refused one; busy: too many dials
     // running); otherwise `done` (may be empty) is called once, later.
     proto::Result<bool> dial(const common::Endpoint& to, const std::string& token, DoneFn done);
-    std::size_t in_flight() const { return dials_.size(); }
+    std::size_t in_flight() const { return dialer_.in_flight(); }
 
 private:
-    struct Dial;
-    void finish(std::uint64_t id, bool ok, const std::string& why);
-
-    uv_loop_t* loop_;
     const common::Log& log_;
     UploadServer& server_;
-    std::uint64_t next_id_ = 1;
-    std::unordered_map<std::uint64_t, std::shared_ptr<Dial>> dials_;
+    PrefaceDialer dialer_;
 };
 
 }  // namespace peershare::peerd

@@ -8,28 +8,20 @@
 // relay_offer (then serves HTTP on the socket, UploadServer::adopt), the
 // fetcher on a relay_ticket (then speaks HTTP over it, HandedSockets).
 //
-// Nothing past the answer line is read: the other side's first bytes (the
-// fetcher's request) may follow it in the same segment, so the line is read
-// with recv(2) MSG_PEEK and only its own bytes are consumed. Hence a raw
-// non-blocking socket watched by a uv_poll, not a uv_tcp stream.
+// The dial itself (connect, preface, the answer line read with MSG_PEEK so
+// nothing past it is eaten, one deadline, a cap) is PrefaceDialer's.
 //
 // Each dial has one deadline for connect, preface and answer together
-// (kRelayDialDeadlineMs: the relay waits 10 s for the partner), not an idle
-// timer. At most kMaxRelayDials run at once; past that a dial is refused at
-// once. Loop thread only.
+// (kRelayDialDeadlineMs: the relay waits 10 s for the partner). At most
+// kMaxRelayDials run at once. Loop thread only.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
-#include <functional>
-#include <memory>
 #include <string>
-#include <unordered_map>
 
-#include "common/net.hpp"
-#include "common/unique_fd.hpp"
-#include "proto/errors.hpp"
+#include "daemon/reverse/preface_dialer.hpp"
 
 namespace peershare::peerd {
 
@@ -43,12 +35,10 @@ public:
     // callee owns it. On failure `socket` is empty and `why` is one line:
     // "the relay refused: unknown, used or expired token", "connection
     // refused at 10.0.0.1:9997", "no answer from the relay at … within 15 s".
-    using DoneFn = std::function<void(common::UniqueFd socket, const std::string& why)>;
+    using DoneFn = PrefaceDialer::DoneFn;
 
     explicit RelayDialer(uv_loop_t* loop, std::uint64_t deadline_ms = kRelayDialDeadlineMs);
-    ~RelayDialer();   // abandons dials in flight: their sockets are closed, `done` is not called
-    RelayDialer(const RelayDialer&) = delete;
-    RelayDialer& operator=(const RelayDialer&) = delete;
+    // Destroyed, it abandons dials in flight: their sockets are closed, `done` is not called.
 
     // Dials `relay` (an IP literal and port, from the tracker's relay_ticket or
     // relay_offer) and presents `token` (proto::kRelayTokenDigits lowercase
@@ -56,20 +46,12 @@ public:
     // address, or a refused one; busy: kMaxRelayDials running; unavailable:
     // no socket); otherwise `done` is called exactly once, later, on the loop.
     proto::Result<bool> dial(const common::Endpoint& relay, const std::string& token, DoneFn done);
-    std::size_t in_flight() const { return dials_.size(); }
+    std::size_t in_flight() const { return dialer_.in_flight(); }
     // Abandons every dial in flight: sockets closed, no `done` called.
-    void abandon();
+    void abandon() { dialer_.abandon(); }
 
 private:
-    struct Dial;
-    void on_ready(Dial& d, int status, int events);
-    // Ends a dial: hands the socket over (ok) or closes it, then calls done.
-    void finish(std::uint64_t id, bool ok, const std::string& why);
-
-    uv_loop_t* loop_;
-    std::uint64_t deadline_ms_;
-    std::uint64_t next_id_ = 1;
-    std::unordered_map<std::uint64_t, std::unique_ptr<Dial>> dials_;
+    PrefaceDialer dialer_;
 };
 
 }  // namespace peershare::peerd

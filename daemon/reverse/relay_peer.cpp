@@ -10,20 +10,14 @@
 
 namespace peershare::peerd {
 
-void serve_relay_offer(uv_loop_t* loop, RelayDialer& dialer, UploadServer& uploads, const common::Log& log,
+void serve_relay_offer(RelayDialer& dialer, UploadServer& uploads, const common::Log& log,
                        const proto::RelayOffer& offer) {
     const auto& t = offer.ticket;
     const std::string who = "the relay for " + t.peer;
     auto started = dialer.dial({t.relay_address, t.relay_port}, t.token,
-                               [loop, &uploads, &log, who](common::UniqueFd socket, const std::string& why) {
+                               [&uploads, &log, who](common::UniqueFd socket, const std::string& why) {
         if (!socket) return log.info("cannot serve " + who + ": " + why);
-        common::Tcp tcp(loop);
-        if (const int rc = uv_tcp_open(tcp.get(), socket.get()); rc < 0) {
-            return log.warning("cannot serve " + who + ": " + common::uv_error(rc));
-        }
-        socket.release();   // the uv_tcp_t owns it now
-        uploads.adopt(std::move(tcp));
-        log.info("serving " + who);
+        if (uploads.adopt(std::move(socket))) log.info("serving " + who);
     });
     if (!started) log.info("cannot serve " + who + ": " + started.error().message);
 }

@@ -28,8 +28,8 @@ class UploadServer;
 // The holder's side: dials offer.ticket's relay and hands the joined socket
 // to `uploads`. Logs one line on failure (a bad offer, a refusal, the
 // deadline) and on success; nothing else happens then: the fetcher finds out
-// from its own side. `loop`, `dialer`, `uploads` and `log` must outlive the dial.
-void serve_relay_offer(uv_loop_t* loop, RelayDialer& dialer, UploadServer& uploads, const common::Log& log,
+// from its own side. `dialer`, `uploads` and `log` must outlive the dial.
+void serve_relay_offer(RelayDialer& dialer, UploadServer& uploads, const common::Log& log,
                        const proto::RelayOffer& offer);
 
 // The fetcher's side: the AskFn of a relay source's HandedSockets
