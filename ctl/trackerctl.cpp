@@ -151,7 +151,7 @@ void add_stats(CLI::App& app, Globals& g) {
                   << "connections  " << st.connections << "\n"
                   << "uptime       " << st.uptime_s << " s\n"
                   << "requests\n";
-        for (const auto& [type, count] : st.requests) std::printf("  %-12s %llu\n", type.c_str(), static_cast<unsigned long long>(count));
+        for (const auto& [type, count] : st.requests) std::printf("  %-16s %llu\n", type.c_str(), static_cast<unsigned long long>(count));
         if (const auto& r = st.relay) {
             std::cout << "relay\n"
                       << "  circuits     " << r->circuits_open << " open, " << r->circuits_opened << " opened, "

@@ -92,7 +92,8 @@ void add_options(CLI::App& app, Options& o) {
         ->capture_default_str()
         ->check(listen_problem);
     app.add_option("--advertise", o.advertise,
-                   "address other peers should use instead of the one the tracker sees")
+                   "address other peers should use instead of the one the tracker sees; "
+                   "only a tracker run with --trust-advertise gives it out")
         ->check(host_problem);
     app.add_option("--socket", o.socket, "control socket for peerctl (env PEERD_SOCKET)")
         ->capture_default_str();

@@ -293,7 +293,8 @@ private:
     // `readmissible`: for a 404, which a later add_sources listing it may undo.
     void drop(std::size_t source, const std::string& why, bool readmissible = false);
     // A direct source that cannot be connected to: replaced in place by the
-    // one req_.fallback gives for the same holder, if any (true).
+    // one req_.fallback gives for the same holder, or dropped with the
+    // fallback's reason for giving none (true); false: no fallback to ask.
     bool fall_back(std::size_t source, const std::string& why);
     void make_ready(std::size_t source);
     void fail_if_no_source();
@@ -1021,11 +1022,13 @@ void Fetch::Engine::drop(std::size_t i, const std::string& why, bool readmissibl
 
 bool Fetch::Engine::fall_back(std::size_t i, const std::string& why) {
     if (sources_[i].stage == Stage::dropped || sources_[i].source.via != Via::direct || !req_.fallback) return false;
-    auto other = req_.fallback(sources_[i].source);
-    if (!other) return false;
+    auto answer = req_.fallback(sources_[i].source, why);
+    if (!answer.source) {
+        drop(i, answer.why_not.empty() ? why : why + "; " + answer.why_not);
+        return true;
+    }
+    const auto& other = answer.source;
     assert(other->handed && other->via != Via::direct && other->peer == sources_[i].source.peer);
-    log_.info("fetch " + display_name() + ": source " + other->peer + ": " + why + "; trying a " +
-              std::string(via_name(other->via)) + " connection");
     std::vector<Request*> doomed;
     for (auto& r : requests_) {
         if (r->source == i) doomed.push_back(r.get());

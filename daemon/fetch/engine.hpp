@@ -164,12 +164,18 @@ struct FetchRequest {
     RequestDeadlines deadlines;
     // A direct source whose address cannot be connected to (refused, connect
     // timeout, no route: Verdict::unreachable; not an HTTP error, not bad
-    // bytes) is offered here before it is dropped (issue 11): a source for
-    // the same holder by another way (reverse or relay: `handed` set, the same
-    // peer) takes its place, keeping what it contributed; nullopt (or no
-    // function) drops it as before. Called on the loop, at most once per
-    // source (the one that takes its place is never direct).
-    std::function<std::optional<Source>(const Source& unreachable)> fallback;
+    // bytes) is offered here, with why in words, before it is dropped (issue
+    // 11): a source for the same holder by another way (reverse or relay:
+    // `handed` set, the same peer) takes its place, keeping what it
+    // contributed, and the function logs it; with none (or no function) it
+    // is dropped as before, `why_not` added to its reason. Called on the
+    // loop, at most once per source (the one that takes its place is never
+    // direct).
+    struct Fallback {
+        std::optional<Source> source;
+        std::string why_not;   // no source: why not, one clause ("" adds nothing)
+    };
+    std::function<Fallback(const Source& unreachable, const std::string& why)> fallback;
 };
 
 

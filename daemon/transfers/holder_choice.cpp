@@ -62,9 +62,25 @@ HiddenRoute fallback_route(const OwnReach& own) {
     return HiddenRoute::none;
 }
 
+std::string no_fallback_reason(const OwnReach& own) {
+    if (fallback_route(own) != HiddenRoute::none) return "";
+    const std::string why_self = own.reason.empty() ? "" : " (" + own.reason + ")";
+    if (own.reachable == false) {
+        return "no other way to it: this peer is unreachable too" + why_self +
+               ", so it cannot connect back, and the tracker runs no relay; open this peer's upload port to other "
+               "peers (or run peerd --advertise with an address that reaches it), or run the tracker with a relay "
+               "(trackerd --relay-listen)";
+    }
+    if (own.checking) return "no other way to it yet: the tracker is still checking this peer's own reachability";
+    return "no other way to it: this peer's own reachability is not known" + why_self +
+           ", so the holder cannot be asked to connect back";
+}
+
 bool wait_for_own_reach(const HolderChoice& choice, const OwnReach& own) {
-    const auto* e = std::get_if<proto::Error>(&choice);
-    return e && e->code == proto::ErrorCode::unavailable && own.checking && !own.reachable.has_value();
+    if (!own.checking || own.reachable.has_value()) return false;
+    if (const auto* e = std::get_if<proto::Error>(&choice)) return e->code == proto::ErrorCode::unavailable;
+    const auto* holders = std::get_if<std::vector<proto::Holder>>(&choice);
+    return holders && all_unreachable(*holders);
 }
 
 std::string_view to_string(HiddenRoute route) {

@@ -65,6 +65,12 @@ std::string_view to_string(HiddenRoute route);   // "reverse", "relay", "none"
 // tracker that checks nothing never gets a connect-back asked of it.
 HiddenRoute fallback_route(const OwnReach& own);
 
+// When fallback_route(own) is none: why, one clause for a source's drop
+// reason, naming what would fix it ("no other way to it: this peer is
+// unreachable too (…), so it cannot connect back, and the tracker runs no
+// relay; …"); "" otherwise.
+std::string no_fallback_reason(const OwnReach& own);
+
 // When `own` gives no route (hidden_route none): the one line that says
 // `holders` (every one unreachable, at least one) cannot be fetched from,
 // which side is unreachable (they, and this peer too, or not yet known) and
@@ -81,9 +87,11 @@ HolderChoice choose_holders(const std::string& name, const std::vector<proto::Ho
                             const HolderFilter& filter, const OwnReach& own = {});
 
 // Whether a fetch that got `choice` (from choose_holders with `own`) should
-// wait for the tracker's verdict on our own reachability and choose again
-// rather than fail: the choice is the every-holder-unreachable error and the
-// check is still running (own.checking), so the verdict may give a route.
+// wait for the tracker's verdict on our own reachability and choose again:
+// the check is still running (own.checking) and every holder is unreachable,
+// so the verdict may give a route (the choice is the every-holder-unreachable
+// error), or a better one (holders reached through the relay, which a
+// reverse connection would spare).
 bool wait_for_own_reach(const HolderChoice& choice, const OwnReach& own);
 
 // The holders that pass `filter` but that the tracker found unreachable

@@ -306,7 +306,6 @@ void TransferRegistry::holders_looked_up(std::uint64_t id, std::uint64_t generat
     if (!r) return enter_waiting(*t, r.error().message);
     const auto own = own_reach();
     auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id}, own);
-    if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
     if (may_wait && wait_for_own_reach(choice, own)) {
         log_.info(label(t->rec) + ": every holder is unreachable; waiting for the tracker's check of this peer's "
                                   "own reachability");
@@ -315,6 +314,7 @@ void TransferRegistry::holders_looked_up(std::uint64_t id, std::uint64_t generat
             if (!alive.expired()) holders_looked_up(id, generation, expected, found, std::move(r), false);
         });
     }
+    if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
     const auto* e = std::get_if<Error>(&choice);
     enter_waiting(*t, e && e->code == ErrorCode::unavailable ? e->message : "no live holder of this content");
 }
@@ -337,10 +337,13 @@ void TransferRegistry::reach_known() {
     for (auto& then : waiting) then();
 }
 
-std::optional<Source> TransferRegistry::fallback_source(std::uint64_t id, const Source& direct) {
+FetchRequest::Fallback TransferRegistry::fallback_source(std::uint64_t id, const Source& direct,
+                                                         const std::string& why) {
     Transfer* t = find(id);
-    const auto route = fallback_route(own_reach());
-    if (!t || route == HiddenRoute::none || !hooks_.hidden_source) return std::nullopt;
+    const auto own = own_reach();
+    const auto route = fallback_route(own);
+    if (!t || !hooks_.hidden_source) return {};
+    if (route == HiddenRoute::none) return {std::nullopt, no_fallback_reason(own)};
     proto::Holder h;
     h.peer = direct.peer;
     h.address = direct.host;
@@ -351,8 +354,8 @@ std::optional<Source> TransferRegistry::fallback_source(std::uint64_t id, const 
     if (direct.partial) h.pieces_held = 0;   // how many is its /have's to say
     h.reachable = false;                     // to us, now: never dialled at its address again by this fetch
     log_.info(label(t->rec) + ": cannot connect to " + direct.peer + " at its address; asking for a " +
-              std::string(to_string(route)) + " connection");
-    return hooks_.hidden_source(h, route);
+              std::string(to_string(route)) + " connection (" + why + ")");
+    return {hooks_.hidden_source(h, route), ""};
 }
 
 void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>& holders) {
@@ -374,7 +377,7 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
     fr.deadlines = config_.deadlines;
     fr.sources = sources_for(holders);
     const auto id = rec.id;
-    fr.fallback = [this, id](const Source& direct) { return fallback_source(id, direct); };
+    fr.fallback = [this, id](const Source& direct, const std::string& why) { return fallback_source(id, direct, why); };
     Fetch::Callbacks callbacks;
     callbacks.progress = [this, id](const FetchProgress& p) {
         Transfer* t = find(id);

@@ -203,7 +203,7 @@ private:
     void after_own_reach(std::function<void()> then);
     // A source for the holder behind `direct` by another way, after its
     // direct connect failed (FetchRequest::fallback; fallback_route).
-    std::optional<Source> fallback_source(std::uint64_t id, const Source& direct);
+    FetchRequest::Fallback fallback_source(std::uint64_t id, const Source& direct, const std::string& why);
     void look_for_sources(std::uint64_t id);
     OwnReach own_reach() const;
     // The engine's sources for `holders`: direct ones at their address, the

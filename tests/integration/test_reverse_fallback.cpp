@@ -272,3 +272,28 @@ TEST_CASE("reverse fallback 3: an unreachable fetcher whose direct connect fails
     INFO(stats.dump());
     CHECK(stats["relay"]["circuits_opened"].get<std::uint64_t>() >= 1);
 }
+
+TEST_CASE("reverse fallback 4: an unreachable fetcher whose direct connect fails, with no relay, is told why and what would fix it") {
+    TempDir dir;
+    TrackerFixture tracker(trusting_advertise());
+    const auto port = free_port();
+    Forwarder path("127.0.0.2", port);
+    PeerFixture::Options holder_options{{"--advertise", "127.0.0.2"}, "127.0.0.1:" + std::to_string(port)};
+    auto holder = start_peer("holder", tracker.endpoint(), dir.path(), holder_options);
+    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.3"}});
+    const auto file = holder->dir() / "far.bin";
+    write_random(file, 300'000, 34);
+    publish(*holder, file, "far.bin");
+    REQUIRE(settled_status(*holder)["reachable"] == true);
+    REQUIRE(settled_status(*fetcher)["reachable"] == false);
+    path.stop();   // the tracker still lists the holder reachable
+
+    const auto out = fetcher->dir() / "far.bin";
+    const auto r = fetch(*fetcher, {"far.bin", "-o", out.string()});
+    INFO(r.describe());
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.err, "holder: cannot connect"));
+    CHECK(contains(r.err, "no other way to it: this peer is unreachable too"));
+    CHECK(contains(r.err, "trackerd --relay-listen"));
+    CHECK_FALSE(fs::exists(out));
+}

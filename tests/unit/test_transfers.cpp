@@ -199,9 +199,29 @@ TEST_CASE("own reachability being checked: a fetch of hidden holders waits for t
     auto h2 = holder("h2", kA);
     h2.reachable = true;
     CHECK_FALSE(wait_for_own_reach(choose_holders("f", {h1, h2}, {"me", "", "", ""}, checking), checking));
-    // With a relay, the hidden holders have a route even while checking.
+    // With a relay, the hidden holders have a route even while checking, but
+    // the verdict may give a reverse one, which spares the relay: wait.
     const OwnReach relay{std::nullopt, "checking", true, true};
-    CHECK_FALSE(wait_for_own_reach(choose_holders("f", {h1}, {"me", "", "", ""}, relay), relay));
+    const auto relayed = choose_holders("f", {h1}, {"me", "", "", ""}, relay);
+    REQUIRE(std::holds_alternative<std::vector<proto::Holder>>(relayed));
+    CHECK(wait_for_own_reach(relayed, relay));
+    // ... not when one of them is reachable: it is dialled directly.
+    CHECK_FALSE(wait_for_own_reach(choose_holders("f", {h1, h2}, {"me", "", "", ""}, relay), relay));
+}
+
+TEST_CASE("a failed direct connect with no other way: the reason says why and what would fix it") {
+    using peerd::no_fallback_reason;
+    using peerd::OwnReach;
+    CHECK(no_fallback_reason(OwnReach{true, "answered", false}).empty());   // reverse
+    CHECK(no_fallback_reason(OwnReach{false, "refused", true}).empty());    // relay
+    const auto hidden = no_fallback_reason(OwnReach{false, "connection refused at 127.0.0.3:7000", false});
+    CHECK_MESSAGE(hidden.find("this peer is unreachable too (connection refused at 127.0.0.3:7000)") != std::string::npos, hidden);
+    CHECK_MESSAGE(hidden.find("trackerd --relay-listen") != std::string::npos, hidden);
+    CHECK_MESSAGE(hidden.find("peerd --advertise") != std::string::npos, hidden);
+    const auto checking = no_fallback_reason(OwnReach{std::nullopt, "checking", false, true});
+    CHECK_MESSAGE(checking.find("still checking this peer's own reachability") != std::string::npos, checking);
+    const auto unchecked = no_fallback_reason(OwnReach{std::nullopt, "not checked by this tracker", true, false});
+    CHECK_MESSAGE(unchecked.find("not known (not checked by this tracker)") != std::string::npos, unchecked);
 }
 
 TEST_CASE("waiting backoff: 1 s doubling to 60 s, jitter at most 10 %") {

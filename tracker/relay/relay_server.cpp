@@ -206,7 +206,8 @@ struct RelayServer::Impl {
         }
         if (!admission.open()) {
             count(&RelayCounts::refused_full);
-            const std::string why = "the relay is full (at most " + std::to_string(admission.max()) + " circuits at once)";
+            const std::string why = "the relay is full (at most " + std::to_string(admission.max()) +
+                                    (admission.max() == 1 ? " circuit" : " circuits") + " at once)";
             owner.notify({RelayNotice::Kind::refused, c.claim->fetcher, c.claim->holder, why});
             return refuse(std::move(conn), why);
         }
