@@ -143,27 +143,44 @@ json live_source(PeerFixture& fetcher, const std::string& peer) {
     return nullptr;
 }
 
+// A holder the tracker checked and found reachable through a forwarder at
+// 127.0.0.2, which then stops: the tracker still lists it reachable, but
+// nobody can connect to it at that address. Plus a fetcher started with
+// `fetcher_args`, its own verdict in. `far.bin` (`size` random bytes) is
+// published.
+struct FarHolder {
+    FarHolder(TrackerFixture& tracker, const fs::path& dir, std::uint64_t size, std::uint64_t seed,
+              std::vector<std::string> fetcher_args) {
+        const auto port = free_port();
+        Forwarder path("127.0.0.2", port);
+        PeerFixture::Options holder_options{{"--advertise", "127.0.0.2"}, "127.0.0.1:" + std::to_string(port)};
+        holder = start_peer("holder", tracker.endpoint(), dir, holder_options);
+        fetcher = start_peer("fetcher", tracker.endpoint(), dir, {std::move(fetcher_args)});
+        file = holder->dir() / "far.bin";
+        write_random(file, size, seed);
+        publish(*holder, file, "far.bin");
+        REQUIRE(settled_status(*holder)["reachable"] == true);
+        fetcher_reachable = settled_status(*fetcher)["reachable"] == true;
+        REQUIRE(path.forwarded() >= 1);
+        out = fetcher->dir() / "far.bin";
+    }   // `path` stops here: 127.0.0.2 refuses from now on
+
+    std::unique_ptr<PeerFixture> holder, fetcher;
+    fs::path file, out;
+    bool fetcher_reachable = false;
+};
+
 }  // namespace
 
 TEST_CASE("reverse fallback 1: a holder the tracker reached but the fetcher cannot is fetched from by connecting back") {
     TempDir dir;
     TrackerFixture tracker(trusting_advertise());
-    const auto port = free_port();
-    // Its advertised address answers while the tracker checks it...
-    Forwarder path("127.0.0.2", port);
-    PeerFixture::Options holder_options{{"--advertise", "127.0.0.2"}, "127.0.0.1:" + std::to_string(port)};
-    auto holder = start_peer("holder", tracker.endpoint(), dir.path(), holder_options);
-    // Slowed down so that the running transfer is seen with its source.
-    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--max-download-rate", "2M"}});
-    const auto file = holder->dir() / "far.bin";
-    write_random(file, 3'000'000, 31);
-    publish(*holder, file, "far.bin");
-    REQUIRE(settled_status(*holder)["reachable"] == true);
-    REQUIRE(settled_status(*fetcher)["reachable"] == true);
-    CHECK(path.forwarded() >= 1);
-    // ... and then refuses: the tracker still lists it reachable.
-    path.stop();
-
+    // The fetcher slowed down so that the running transfer is seen with its source.
+    FarHolder far(tracker, dir.path(), 3'000'000, 31, {"--max-download-rate", "2M"});
+    REQUIRE(far.fetcher_reachable);
+    auto& fetcher = far.fetcher;
+    auto& holder = far.holder;
+    const auto& file = far.file;
     const auto out = fetcher->dir() / "far.bin";
     const auto started = fetcher->peerctl({"fetch", "far.bin", "-o", out.string(), "--detach"}, kDeadline);
     REQUIRE_MESSAGE(started.exit_code == 0, started.describe());
@@ -250,24 +267,13 @@ TEST_CASE("reverse fallback 3: an unreachable fetcher whose direct connect fails
     auto options = trusting_advertise();
     options.extra_args.insert(options.extra_args.end(), {"--relay-listen", "127.0.0.1:0"});
     TrackerFixture tracker(options);
-    const auto port = free_port();
-    Forwarder path("127.0.0.2", port);
-    PeerFixture::Options holder_options{{"--advertise", "127.0.0.2"}, "127.0.0.1:" + std::to_string(port)};
-    auto holder = start_peer("holder", tracker.endpoint(), dir.path(), holder_options);
-    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.3"}});
-    const auto file = holder->dir() / "far.bin";
-    write_random(file, 700'000, 33);
-    publish(*holder, file, "far.bin");
-    REQUIRE(settled_status(*holder)["reachable"] == true);
-    REQUIRE(settled_status(*fetcher)["reachable"] == false);
-    path.stop();   // the tracker still lists the holder reachable
-
-    const auto out = fetcher->dir() / "far.bin";
-    fetch_ok(*fetcher, "far.bin", out);
-    CHECK(file_difference(file, out).empty());
-    const auto log = fetcher->process().errors();
+    FarHolder far(tracker, dir.path(), 700'000, 33, {"--advertise", "127.0.0.3"});
+    REQUIRE_FALSE(far.fetcher_reachable);
+    fetch_ok(*far.fetcher, "far.bin", far.out);
+    CHECK(file_difference(far.file, far.out).empty());
+    const auto log = far.fetcher->process().errors();
     CHECK_MESSAGE(contains(log, "cannot connect to holder at its address; asking for a relay connection"), log);
-    CHECK(contains(holder->process().errors(), "serving the relay for fetcher"));
+    CHECK(contains(far.holder->process().errors(), "serving the relay for fetcher"));
     const auto stats = parse_json(tracker.trackerctl("--json", "stats").out);
     INFO(stats.dump());
     CHECK(stats["relay"]["circuits_opened"].get<std::uint64_t>() >= 1);
@@ -276,24 +282,13 @@ TEST_CASE("reverse fallback 3: an unreachable fetcher whose direct connect fails
 TEST_CASE("reverse fallback 4: an unreachable fetcher whose direct connect fails, with no relay, is told why and what would fix it") {
     TempDir dir;
     TrackerFixture tracker(trusting_advertise());
-    const auto port = free_port();
-    Forwarder path("127.0.0.2", port);
-    PeerFixture::Options holder_options{{"--advertise", "127.0.0.2"}, "127.0.0.1:" + std::to_string(port)};
-    auto holder = start_peer("holder", tracker.endpoint(), dir.path(), holder_options);
-    auto fetcher = start_peer("fetcher", tracker.endpoint(), dir.path(), {{"--advertise", "127.0.0.3"}});
-    const auto file = holder->dir() / "far.bin";
-    write_random(file, 300'000, 34);
-    publish(*holder, file, "far.bin");
-    REQUIRE(settled_status(*holder)["reachable"] == true);
-    REQUIRE(settled_status(*fetcher)["reachable"] == false);
-    path.stop();   // the tracker still lists the holder reachable
-
-    const auto out = fetcher->dir() / "far.bin";
-    const auto r = fetch(*fetcher, {"far.bin", "-o", out.string()});
+    FarHolder far(tracker, dir.path(), 300'000, 34, {"--advertise", "127.0.0.3"});
+    REQUIRE_FALSE(far.fetcher_reachable);
+    const auto r = fetch(*far.fetcher, {"far.bin", "-o", far.out.string()});
     INFO(r.describe());
     CHECK(r.exit_code == 1);
     CHECK(contains(r.err, "holder: cannot connect"));
     CHECK(contains(r.err, "no other way to it: this peer is unreachable too"));
     CHECK(contains(r.err, "trackerd --relay-listen"));
-    CHECK_FALSE(fs::exists(out));
+    CHECK_FALSE(fs::exists(far.out));
 }
