@@ -29,6 +29,9 @@ struct TransferRegistry::Transfer {
     FetchProgress last;                  // the engine's latest progress while running
     std::unique_ptr<common::Timer> retry;  // while waiting: the next lookup
     std::unique_ptr<common::Timer> swarm;  // while running: new holders every kSwarmLookupMs
+    // Looks in a row that led to no verified piece (the backoff's count):
+    // only a piece verified, a resume or a tracker reconnect clears it, not
+    // a look that finds holders, which may fail again at once.
     unsigned lookups_failed = 0;
     bool fresh = false;    // created in this run of peerd and holds no verified piece yet
     bool adopt = false;    // its partial file was left by someone else: verify every piece
@@ -397,6 +400,9 @@ void TransferRegistry::start_fetch(Transfer& t, const std::vector<proto::Holder>
     callbacks.durable = [this, id](const proto::Bitfield& have) {
         Transfer* t = find(id);
         if (!t) return;
+        if (have.count() > t->rec.have.count()) {
+            t->lookups_failed = 0;   // it got somewhere: a later wait starts short again
+        }
         t->rec.have = have;
         if (!have.none()) t->fresh = false;
         t->adopt = false;   // what was adopted has been verified
@@ -499,15 +505,16 @@ void TransferRegistry::on_done(std::uint64_t id, proto::Result<FetchResult> resu
 
 void TransferRegistry::enter_waiting(Transfer& t, const std::string& why) {
     stop_fetch(t);
-    if (t.rec.state != TransferState::waiting) log_.info(label(t.rec) + ": waiting for a holder: " + why);
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    const auto wait = lookup_backoff_ms(++t.lookups_failed, jitter(rng_));
+    const auto again = "; asking the tracker again in " + std::to_string(wait / 1000) + " s";
+    if (t.rec.state != TransferState::waiting) log_.info(label(t.rec) + ": waiting for a holder: " + why + again);
     set_state(t, TransferState::waiting, why);
     const auto id = t.rec.id;
     end_followers(t, Error{ErrorCode::unavailable,
                            "no holder of '" + t.rec.name + "' can be fetched from right now (" + why + "); transfer " +
                                std::to_string(id) +
                                " is kept and continues by itself when one returns (see `peerctl transfers`)"});
-    std::uniform_real_distribution<double> jitter(0.0, 1.0);
-    const auto wait = lookup_backoff_ms(++t.lookups_failed, jitter(rng_));
     if (!t.retry) {
         t.retry = std::make_unique<common::Timer>(loop_);
     }
@@ -539,7 +546,6 @@ void TransferRegistry::lookup_again(std::uint64_t id) {
     if (t->retry) uv_timer_stop(t->retry->get());
     lookup_holders(*t, TransferState::waiting, [this](Transfer& t, std::vector<proto::Holder> holders) {
         t.holders = std::move(holders);
-        t.lookups_failed = 0;
         log_.info(label(t.rec) + ": holders found (" + std::to_string(t.holders.size()) + "), continuing");
         set_state(t, TransferState::queued);
         pump();

@@ -291,4 +291,14 @@ TEST_CASE("reverse fallback 4: an unreachable fetcher whose direct connect fails
     CHECK(contains(r.err, "no other way to it: this peer is unreachable too"));
     CHECK(contains(r.err, "trackerd --relay-listen"));
     CHECK_FALSE(fs::exists(far.out));
+
+    // The kept transfer asks again with the backoff doubling (1, 2, 4 s):
+    // holders found that fail at once do not restart it.
+    const auto backed_off = [&] {
+        return contains(far.fetcher->process().errors(), "; asking the tracker again in 4 s");
+    };
+    CHECK_MESSAGE(wait_until(backed_off, kDeadline), far.fetcher->process().errors());
+    const auto log = far.fetcher->process().errors();
+    CHECK(contains(log, "; asking the tracker again in 1 s"));
+    CHECK(contains(log, "; asking the tracker again in 2 s"));
 }
