@@ -107,6 +107,17 @@ proto::Result<std::unique_ptr<PartialFile>> PartialFile::prepare(const std::stri
     };
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         return fail(Error{ErrorCode::bad_request, path + " is in the way of the partial file: not a regular file"});
+    // One writer per partial file, before it is sized: another peerd (a
+    // second instance, another user's) fetching to the same destination
+    // would write into this one. An open-file-description lock (fcntl(2)
+    // F_OFD_SETLK) is held while `fd` is open; find_leftovers asks for it
+    // (writer_holds) and leaves such a file out.
+    if (!lock_writer(fd)) {
+        const int err = errno;
+        if (err != EAGAIN && err != EACCES) return fail(Error{ErrorCode::internal, "cannot lock " + path + ": " + errno_text(err)});
+        return fail(Error{ErrorCode::busy, path + " is being written by another program (another peerd fetching to " +
+                                               destination + "?)"});
+    }
     if (static_cast<std::uint64_t>(st.st_size) != size &&
         ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
         return fail(Error{ErrorCode::internal, "cannot size " + path + ": " + errno_text(errno)});
@@ -121,6 +132,20 @@ proto::Result<std::unique_ptr<PartialFile>> PartialFile::prepare(const std::stri
     const std::string self = "/proc/self/fd/" + std::to_string(fd);
     const int direct = ::open(self.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
     return std::unique_ptr<PartialFile>(new PartialFile(path, fd, direct));
+}
+
+bool lock_writer(int fd) {
+    struct flock lock {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;   // l_start 0, l_len 0: the whole file, however it grows
+    return ::fcntl(fd, F_OFD_SETLK, &lock) == 0;
+}
+
+bool writer_holds(int fd) {
+    struct flock lock {};
+    lock.l_type = F_RDLCK;
+    lock.l_whence = SEEK_SET;
+    return ::fcntl(fd, F_OFD_GETLK, &lock) == 0 && lock.l_type != F_UNLCK;
 }
 
 PartialFile::PartialFile(std::string path, int fd, int direct_fd)

@@ -29,15 +29,26 @@ std::string partial_path_for(const std::string& destination);
 // started). An error names the path and errno's text (ErrorCode::internal).
 proto::Result<bool> remove_partial(const std::string& path);
 
+// The lock a PartialFile holds on its file while open (fcntl(2) F_OFD_SETLK,
+// a write lock on the whole file, per open file description: released when
+// the descriptor closes). lock_writer: true if taken; false with errno
+// EAGAIN or EACCES when someone holds it. writer_holds: whether someone
+// (this process too, through another descriptor) holds it now, without
+// taking it; `fd` may be read-only.
+bool lock_writer(int fd);
+bool writer_holds(int fd);
+
 class PartialFile {
 public:
     // Checks that `destination` may be written (absent, or `force` and not a
     // directory: else bad_request), then creates the partial file at `path` or
     // opens the one there — never through a symbolic link, only a regular
     // file — and gives it `size` bytes (sparse; a file of another size is cut
-    // or extended with zeros). A file this call created is removed again if it
-    // fails. Errors: bad_request (destination, something else in the way),
-    // internal (errno's text, naming the path).
+    // or extended with zeros), holding its writer lock (lock_writer) until
+    // closed. A file this call created is removed again if it fails. Errors:
+    // bad_request (destination, something else in the way), busy (another
+    // program holds the writer lock: a second peerd fetching to the same
+    // destination), internal (errno's text, naming the path).
     static proto::Result<std::unique_ptr<PartialFile>> prepare(const std::string& destination,
                                                                bool force, const std::string& path,
                                                                std::uint64_t size);

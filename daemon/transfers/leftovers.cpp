@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/unique_fd.hpp"
+
 namespace peershare::peerd {
 namespace fs = std::filesystem;
 
@@ -22,6 +24,11 @@ bool is_partial_name(const std::string& file) {
     const auto rest = std::string_view(file).substr(at + kSuffix.size());
     return rest.empty() || rest.front() == '-';
 }
+
+bool being_written(const std::string& path) {
+    const common::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    return fd && writer_holds(fd.get());
+}
 }  // namespace
 
 std::vector<proto::Leftover> find_leftovers(const std::set<std::string>& dirs, const std::set<std::string>& owned) {
@@ -34,6 +41,7 @@ std::vector<proto::Leftover> find_leftovers(const std::set<std::string>& dirs, c
             if (!is_partial_name(it->path().filename().string()) || owned.contains(path)) continue;
             struct stat st {};
             if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+            if (being_written(path)) continue;   // another peerd's live transfer
             out.push_back({path, static_cast<std::uint64_t>(st.st_size)});
         }
     }

@@ -14,8 +14,9 @@
 namespace peershare::peerd {
 
 // Partial files in `dirs` (any `.*.peershare-part` or `.*.peershare-part-*`
-// regular file) that are not in `owned`, sorted by path. Unreadable
-// directories are skipped.
+// regular file) that are not in `owned` and that no one is writing (another
+// peerd's live transfer holds its writer lock: lock_writer), sorted by path.
+// Unreadable directories are skipped.
 std::vector<proto::Leftover> find_leftovers(const std::set<std::string>& dirs, const std::set<std::string>& owned);
 
 // Before a new transfer to `destination` starts: if its stable partial file

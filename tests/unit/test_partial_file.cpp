@@ -101,6 +101,22 @@ TEST_CASE("partial file: an existing one is kept and resized, not truncated") {
     CHECK(remove_partial(partial_path_for(dest.string())).ok());
 }
 
+TEST_CASE("partial file: one writer at a time; the next is refused until the first closes") {
+    Dir d;
+    const auto dest = d.path / "shared.bin";
+    auto first = prepared(dest, 4096);
+    CHECK(first->write(reinterpret_cast<const std::uint8_t*>("abcd"), 4, 0) == 0);
+    auto second = PartialFile::prepare(dest.string(), false, partial_path_for(dest.string()), 100);
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.error().code == ErrorCode::busy);
+    CHECK_MESSAGE(second.error().message.find("is being written by another program") != std::string::npos,
+                  second.error().message);
+    CHECK(fs::file_size(first->path()) == 4096);   // not resized by the refused one
+    CHECK(read_all(first->path()).substr(0, 4) == "abcd");
+    first.reset();
+    CHECK(prepared(dest, 4096)->path() == partial_path_for(dest.string()));
+}
+
 TEST_CASE("partial file: what is in the way is refused") {
     Dir d;
     const auto dest = d.path / "f";

@@ -256,6 +256,15 @@ TEST_CASE("partial files: a stable name beside the destination; leftovers found 
     CHECK(found.front().path == (dir.path / ".other.iso.peershare-part").string());
     CHECK(found.front().size == 7);
     CHECK(find_leftovers({(dir.path / "missing").string()}, {}).empty());
+
+    // Another peerd's live transfer (it holds the writer lock) is no leftover.
+    {
+        auto live = PartialFile::prepare((dir.path / "other.iso").string(), false,
+                                         (dir.path / ".other.iso.peershare-part").string(), 7);
+        REQUIRE_MESSAGE(live.ok(), (live.ok() ? "" : live.error().message));
+        CHECK(find_leftovers({dir.path.string()}, {partial_path_for(dest.string())}).empty());
+    }
+    CHECK(find_leftovers({dir.path.string()}, {partial_path_for(dest.string())}).size() == 1);   // closed: it is
 }
 
 TEST_CASE("transfer messages round trip and reject bad ids") {
