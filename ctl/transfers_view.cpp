@@ -63,8 +63,8 @@ void print_transfers(const proto::TransferList& list, bool json) {
     }
     if (list.truncated) std::cout << "(more not shown: the list is longer than one reply holds)\n";
     if (!list.leftovers.empty()) {
-        std::cout << "\nleftover partial files no transfer owns (a fetch to the same destination adopts one; "
-                     "otherwise delete it):\n";
+        std::cout << "\nleftover partial files no transfer of this peerd owns (a fetch to the same destination "
+                     "adopts one; delete one only if no other peerd has a transfer to it):\n";
         Table l({"SIZE", "PATH"});
         for (const auto& x : list.leftovers) l.add({human_size(x.size), x.path});
         std::cout << l.render();

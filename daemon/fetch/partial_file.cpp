@@ -112,11 +112,13 @@ proto::Result<std::unique_ptr<PartialFile>> PartialFile::prepare(const std::stri
     // would write into this one. An open-file-description lock (fcntl(2)
     // F_OFD_SETLK) is held while `fd` is open; find_leftovers asks for it
     // (writer_holds) and leaves such a file out.
-    if (!lock_writer(fd)) {
-        const int err = errno;
-        if (err != EAGAIN && err != EACCES) return fail(Error{ErrorCode::internal, "cannot lock " + path + ": " + errno_text(err)});
-        return fail(Error{ErrorCode::busy, path + " is being written by another program (another peerd fetching to " +
-                                               destination + "?)"});
+    // A file system without such locks (ENOLCK, EINVAL) goes on unlocked,
+    // as before. Busy: the file is the other writer's, even one this call
+    // created a moment ago, so it is left in place.
+    if (!lock_writer(fd) && (errno == EAGAIN || errno == EACCES)) {
+        ::close(fd);
+        return Error{ErrorCode::busy, path + " is being written by another program (another peerd fetching to " +
+                                          destination + "?)"};
     }
     if (static_cast<std::uint64_t>(st.st_size) != size &&
         ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -206,7 +208,12 @@ std::optional<Error> PartialFile::finalize(const std::string& destination, bool 
     // One inode: this fsync also covers what went through the O_DIRECT descriptor.
     synced = ::fsync(fd_) == 0;
     const int sync_err = errno;
-    close();
+    // Closed (and its writer lock let go) only once renamed away: until then
+    // no other peerd can take the partial file and write into the result.
+    struct Closer {
+        PartialFile& file;
+        ~Closer() { file.close(); }
+    } closer{*this};
     if (!synced) return Error{ErrorCode::internal, "cannot write " + path_ + ": " + errno_text(sync_err)};
 
     if (force) {

@@ -45,10 +45,12 @@ public:
     // opens the one there — never through a symbolic link, only a regular
     // file — and gives it `size` bytes (sparse; a file of another size is cut
     // or extended with zeros), holding its writer lock (lock_writer) until
-    // closed. A file this call created is removed again if it fails. Errors:
-    // bad_request (destination, something else in the way), busy (another
-    // program holds the writer lock: a second peerd fetching to the same
-    // destination), internal (errno's text, naming the path).
+    // closed (where the file system has such locks). A file this call
+    // created is removed again if it fails, unless another writer holds it.
+    // Errors: bad_request (destination, something else in the way), busy
+    // (another program holds the writer lock: a second peerd fetching to the
+    // same destination; the file is left alone), internal (errno's text,
+    // naming the path).
     static proto::Result<std::unique_ptr<PartialFile>> prepare(const std::string& destination,
                                                                bool force, const std::string& path,
                                                                std::uint64_t size);
@@ -70,8 +72,9 @@ public:
                bool& good) const;
     // fdatasync(2): every byte written before the call is durable. 0 or an errno.
     int sync();
-    // fsync(2) (`synced` tells whether it worked), closes the file and renames
-    // it to `destination`: renameat2(RENAME_NOREPLACE) unless `force` (then
+    // fsync(2) (`synced` tells whether it worked), renames the file to
+    // `destination` and then closes it (the writer lock is held until the
+    // rename is done): renameat2(RENAME_NOREPLACE) unless `force` (then
     // rename(2)); on a file system without RENAME_NOREPLACE, link(2) and
     // unlink(2). Then fsyncs the directory. On error the partial file stays.
     // Errors: bad_request ("exists; use --force"), internal (errno's text).

@@ -623,6 +623,7 @@ proto::Result<proto::TransferInfo> TransferRegistry::resume(std::uint64_t id) {
         pump();
         break;
     case TransferState::waiting:
+        t->lookups_failed = 0;   // the user asked: the doubling starts again
         lookup_again(id);
         break;
     default:

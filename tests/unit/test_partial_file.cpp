@@ -2,6 +2,7 @@
 // into (daemon/fetch/partial_file.hpp), in a temp dir: prepare, write,
 // verify, sync, finalize, remove.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,6 +116,18 @@ TEST_CASE("partial file: one writer at a time; the next is refused until the fir
     CHECK(read_all(first->path()).substr(0, 4) == "abcd");
     first.reset();
     CHECK(prepared(dest, 4096)->path() == partial_path_for(dest.string()));
+
+    // The other writer's file is left alone: not removed, not resized.
+    const auto theirs = partial_path_for((d.path / "theirs.bin").string());
+    write_all(theirs, "their bytes");
+    const int held = ::open(theirs.c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(held >= 0);
+    REQUIRE(lock_writer(held));
+    auto refused = PartialFile::prepare((d.path / "theirs.bin").string(), false, theirs, 100);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == ErrorCode::busy);
+    CHECK(read_all(theirs) == "their bytes");
+    ::close(held);
 }
 
 TEST_CASE("partial file: what is in the way is refused") {
