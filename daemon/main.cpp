@@ -3,6 +3,7 @@
 // it is ready, re-reads the config file on SIGHUP (upload slots, rate limits,
 // log level) and stops cleanly on SIGTERM/SIGINT (every queued state write
 // committed).
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -56,6 +57,11 @@ struct Options {
 std::string name_problem(const std::string& v) { return proto::check_name(v).value_or(""); }
 std::string host_problem(const std::string& v) {
     if (auto why = proto::check_host(v)) return *why;
+    // "10.0.0.5:7070" is an address and a port, not a host; only an IPv6
+    // literal has colons of its own.
+    if (in6_addr a{}; v.find(':') != std::string::npos && ::inet_pton(AF_INET6, v.c_str(), &a) != 1) {
+        return "'" + v + "' is not an address or host name: give it without a port (peers use the port of --listen)";
+    }
     return common::refused_host(v).value_or("");   // nobody could fetch from there
 }
 std::string tracker_problem(const std::string& v) {

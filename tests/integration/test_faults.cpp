@@ -171,6 +171,11 @@ TEST_CASE("fault 2: the tracker refuses unusable advertised addresses and trusts
                             "--socket", (dir / "p.sock").string(), "--state-dir", (dir / "state").string()});
         CHECK(r.exit_code == 2);
         CHECK(contains(r.err, "224.0.0.1 is a multicast address"));
+        // An address with a port is no host: refused, not given out to fetchers.
+        const auto with_port = run({peerd_binary().string(), "--advertise", "10.1.2.3:7070", "--config", "/dev/null",
+                                    "--socket", (dir / "p.sock").string(), "--state-dir", (dir / "state").string()});
+        CHECK(with_port.exit_code == 2);
+        CHECK_MESSAGE(contains(with_port.err, "give it without a port"), with_port.err);
     }
 }
 
