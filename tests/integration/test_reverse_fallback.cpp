@@ -143,6 +143,12 @@ json live_source(PeerFixture& fetcher, const std::string& peer) {
     return nullptr;
 }
 
+// Whether the first transfer in `peerctl --json transfers` is done.
+bool first_transfer_done(PeerFixture& fetcher) {
+    const auto list = parse_json(fetcher.peerctl("--json", "transfers").out);
+    return !list["transfers"].empty() && list["transfers"][0]["state"] == "done";
+}
+
 // A holder the tracker checked and found reachable through a forwarder at
 // 127.0.0.2, which then stops: the tracker still lists it reachable, but
 // nobody can connect to it at that address. Plus a fetcher started with
@@ -192,12 +198,7 @@ TEST_CASE("reverse fallback 1: a holder the tracker reached but the fetcher cann
         },
         kDeadline);
     CHECK_MESSAGE(via_reverse, seen.dump() << "\n" << fetcher->describe());
-    const bool done = wait_until(
-        [&] {
-            const auto list = parse_json(fetcher->peerctl("--json", "transfers").out);
-            return !list["transfers"].empty() && list["transfers"][0]["state"] == "done";
-        },
-        kBigTransfer);
+    const bool done = wait_until([&] { return first_transfer_done(*fetcher); }, kBigTransfer);
     REQUIRE_MESSAGE(done, fetcher->describe() << "\n" << holder->describe());
     CHECK(file_difference(file, out).empty());
     const auto log = fetcher->process().errors();
@@ -246,12 +247,7 @@ TEST_CASE("reverse fallback 2: a transfer that looks for its hidden holder while
     // while the tracker's check is held; it waits for the verdict, then
     // fetches the rest by reverse connection.
     fetcher->start();
-    const bool done = wait_until(
-        [&] {
-            const auto list = parse_json(fetcher->peerctl("--json", "transfers").out);
-            return !list["transfers"].empty() && list["transfers"][0]["state"] == "done";
-        },
-        kBigTransfer);
+    const bool done = wait_until([&] { return first_transfer_done(*fetcher); }, kBigTransfer);
     REQUIRE_MESSAGE(done, fetcher->describe() << "\n" << hidden->describe());
     CHECK(file_difference(file, out).empty());
     CHECK(slow.forwarded() > checks);   // the tracker checked again, through the slow path
