@@ -157,11 +157,8 @@ void TransferRegistry::fetch_looked_up(const proto::FetchFile& request, std::uin
         const auto own = own_reach();
         const HolderFilter filter{config_.self, request.from, request.id_prefix, ""};
         if (wait_for_own_reach(choose_holders(request.name, *r, filter, own), own)) {
-            log_.info("'" + request.name + "': every holder is unreachable; waiting for the tracker's check of " +
-                      "this peer's own reachability");
-            return after_own_reach([this, alive = std::weak_ptr<bool>(alive_), request, token, follow,
-                                    r = std::move(r)]() mutable {
-                if (!alive.expired()) fetch_looked_up(request, token, std::move(follow), std::move(r), false);
+            return after_own_reach("'" + request.name + "'", [this, request, token, follow, r = std::move(r)]() mutable {
+                fetch_looked_up(request, token, std::move(follow), std::move(r), false);
             });
         }
     }
@@ -310,11 +307,8 @@ void TransferRegistry::holders_looked_up(std::uint64_t id, std::uint64_t generat
     const auto own = own_reach();
     auto choice = choose_holders(t->rec.name, *r, {config_.self, t->rec.from, "", t->rec.content_id}, own);
     if (may_wait && wait_for_own_reach(choice, own)) {
-        log_.info(label(t->rec) + ": every holder is unreachable; waiting for the tracker's check of this peer's "
-                                  "own reachability");
-        return after_own_reach([this, alive = std::weak_ptr<bool>(alive_), id, generation, expected, found,
-                                r = std::move(r)]() mutable {
-            if (!alive.expired()) holders_looked_up(id, generation, expected, found, std::move(r), false);
+        return after_own_reach(label(t->rec), [this, id, generation, expected, found, r = std::move(r)]() mutable {
+            holders_looked_up(id, generation, expected, found, std::move(r), false);
         });
     }
     if (auto* holders = std::get_if<std::vector<proto::Holder>>(&choice)) return found(*t, std::move(*holders));
@@ -322,7 +316,9 @@ void TransferRegistry::holders_looked_up(std::uint64_t id, std::uint64_t generat
     enter_waiting(*t, e && e->code == ErrorCode::unavailable ? e->message : "no live holder of this content");
 }
 
-void TransferRegistry::after_own_reach(std::function<void()> then) {
+void TransferRegistry::after_own_reach(const std::string& who, std::function<void()> then) {
+    log_.info(who + ": every holder is unreachable; waiting for the tracker's check of this peer's own reachability");
+    // `then` runs while the registry runs: stop() drops it with the timer.
     awaiting_reach_.push_back(std::move(then));
     if (!reach_wait_) {
         reach_wait_ = std::make_unique<common::Timer>(loop_);

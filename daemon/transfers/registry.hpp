@@ -199,8 +199,9 @@ private:
                          proto::Result<std::vector<proto::Holder>> r, bool may_wait);
     // Runs `then` on the loop once the tracker's check of our own
     // reachability has answered (reach_known) or after kOwnReachWaitMs,
-    // whichever comes first.
-    void after_own_reach(std::function<void()> then);
+    // whichever comes first; logs first that `who` (a transfer's label, or
+    // 'NAME') waits.
+    void after_own_reach(const std::string& who, std::function<void()> then);
     // A source for the holder behind `direct` by another way, after its
     // direct connect failed (FetchRequest::fallback; fallback_route).
     FetchRequest::Fallback fallback_source(std::uint64_t id, const Source& direct, const std::string& why);
